@@ -1,0 +1,64 @@
+/**
+ * One error family for the whole library, CLI and server.
+ *
+ * Every expected failure is a {@link BootMetaError} with a stable `code` that scripts and
+ * tests match on, a message that names the thing, the value, the rule and the fix, and an
+ * `exitCode` for the CLI (sops' own exit codes where sops has one). `toJSON()` is what
+ * `--json` prints. Messages never carry secret material.
+ */
+export interface ErrorDetails {
+  /** Structured context (paths, recipients, expected values): never secrets. */
+  data?: Record<string, unknown>;
+  /** What the user can do next, one line each. */
+  suggestions?: string[];
+  cause?: unknown;
+}
+
+export class BootMetaError extends Error {
+  /** Stable machine-readable code, e.g. `SOPS_MAC_MISMATCH`. */
+  readonly code: string;
+  readonly exitCode: number;
+  readonly data: Record<string, unknown>;
+  readonly suggestions: string[];
+
+  constructor(code: string, message: string, exitCode = 1, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = "BootMetaError";
+    this.code = code;
+    this.exitCode = exitCode;
+    this.data = details.data ?? {};
+    this.suggestions = details.suggestions ?? [];
+  }
+
+  toJSON(): { code: string; message: string; data: Record<string, unknown>; suggestions: string[] } {
+    return { code: this.code, message: this.message, data: this.data, suggestions: this.suggestions };
+  }
+}
+
+/** Exit codes shared with the sops CLI (`cmd/sops/codes/codes.go`). */
+export const ExitCode = {
+  General: 1,
+  InvalidArgument: 2,
+  FileNotFound: 100,
+  EmptyFile: 92,
+  MacMismatch: 51,
+  CouldNotRetrieveKey: 128,
+  FileAlreadyEncrypted: 203,
+  FileHasNotBeenModified: 200,
+  NoMatchingCreationRules: 202,
+  ErrorDecryptingTree: 23,
+  ErrorEncryptingTree: 24,
+  InvalidFormat: 49,
+  Conflict: 3,
+  Internal: 70,
+} as const;
+
+export function isBootMetaError(e: unknown, code?: string): e is BootMetaError {
+  return e instanceof BootMetaError && (code === undefined || e.code === code);
+}
+
+/** Wraps an unexpected failure so the CLI can say it is a bug and how to report it. */
+export function internalError(cause: unknown): BootMetaError {
+  const what = cause instanceof Error ? cause.message : String(cause);
+  return new BootMetaError("INTERNAL", `internal error: ${what}. This is a bug in boot-meta; please report it with the command you ran and this message.`, ExitCode.Internal, { cause });
+}

@@ -1,0 +1,2 @@
+/** boot-meta's public API. Everything else is internal. */
+export { BootMetaError, ExitCode, isBootMetaError } from "./errors.js";
