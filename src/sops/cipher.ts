@@ -41,6 +41,22 @@ export function formatGoFloat(n: number): string {
   return `${sign}0.${"0".repeat(-exp - 1)}${digits}`;
 }
 
+/**
+ * Go's `strconv.FormatFloat(f, 'g'|'G', -1, 64)`: shortest digits, and the exponent form
+ * when the decimal exponent is < -4 or ≥ 6 (shortest mode fixes the precision at 6), with
+ * at least two exponent digits — `1.234568e+09` as sops' YAML and dotenv stores print.
+ */
+export function formatGoFloatG(n: number, upper = false): string {
+  if (!Number.isFinite(n) || n === 0) return formatGoFloat(n);
+  const [mant = "", e = "0"] = n.toExponential().split("e");
+  const exp = Number(e);
+  if (exp < -4 || exp >= 6) {
+    const ev = `${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+    return `${mant}${upper ? "E" : "e"}${ev}`;
+  }
+  return formatGoFloat(n);
+}
+
 /** The bytes sops hashes and encrypts for a leaf (`sops.go` ToBytes, `aes/cipher.go` Encrypt). */
 export function plainBytes(v: Plain): { type: ValueType; bytes: Uint8Array } {
   if (typeof v === "string") return { type: "str", bytes: Buffer.from(v, "utf8") };
@@ -115,7 +131,9 @@ export function decryptValue(text: string, key: Uint8Array, aad: string, opts: D
   }
   const [, d64 = "", iv64 = "", tag64 = "", type = ""] = m;
   for (const [name, b64] of [["data", d64], ["iv", iv64], ["tag", tag64]] as const) {
-    if (!B64_RE.test(b64)) {
+    // Canonical base64 only: a lenient decoder ignores the low bits of the last character,
+    // so a one-character change there would otherwise decode to the same bytes.
+    if (!B64_RE.test(b64) || Buffer.from(b64, "base64").toString("base64") !== b64) {
       throw new BootMetaError("SOPS_MALFORMED_VALUE", `the value at ${where} has a ${name} field that is not valid base64`, ExitCode.ErrorDecryptingTree, {
         data: { path: where, field: name },
         suggestions: ["the file was damaged or edited by hand; restore it from git history"],

@@ -114,3 +114,18 @@ describe("Go float formatting", () => {
     expect(parseGoFloat(formatGoFloat(n))).toBe(n);
   });
 });
+
+describe("Go 'g' float formatting (sops' YAML output)", () => {
+  it.each([
+    [1234568000, "1.234568e+09"],
+    [1000000, "1e+06"],
+    [123456, "123456"],
+    [0.0001, "0.0001"],
+    [0.00001, "1e-05"],
+    [3.14, "3.14"],
+    [7, "7"],
+  ])("formats %s as %s", async (n, s) => {
+    const { formatGoFloatG } = await import("../../src/sops/cipher.js");
+    expect(formatGoFloatG(n)).toBe(s);
+  });
+});
