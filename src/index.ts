@@ -1,2 +1,22 @@
 /** boot-meta's public API. Everything else is internal. */
 export { BootMetaError, ExitCode, isBootMetaError } from "./errors.js";
+
+// The SOPS engine: strings for the common case, bytes and trees for the rest.
+export { decrypt, encrypt, type DecryptTextOptions, type EncryptTextOptions } from "./sops/simple.js";
+export {
+  decryptBytes,
+  encryptBytes,
+  fileStatus,
+  openBytes,
+  readRecipients,
+  rotateBytes,
+  sealBytes,
+  updateKeysBytes,
+  type EncryptOptions,
+  type OpenedFile,
+  type OpenOptions,
+} from "./sops/engine.js";
+export { generateAgeKey, parseRecipients } from "./sops/age.js";
+export { identitySetFrom, loadIdentities, type IdentitySet } from "./sops/identities.js";
+export { formatForPath, type Format } from "./sops/stores/index.js";
+export { Branch, Comment, type Tree, type Value, fromPlain, toPlain } from "./sops/tree.js";
