@@ -24,13 +24,11 @@ function goParseIntBase0(s: string): bigint | undefined {
   return sign === "-" ? -n : n;
 }
 
-function int(n: bigint, text: string): Resolved {
-  if (n > INT64_MAX || n < INT64_MIN) {
-    // go-yaml yields a uint64 there, which sops cannot walk.
-    if (n <= UINT64_MAX && n >= 0n) throw malformed("YAML", `the integer ${text} does not fit in 64 signed bits, which sops cannot handle; quote it to keep it as a string`);
-    return { kind: "str" };
-  }
-  return { kind: "int", value: n };
+function int(n: bigint, text: string): Resolved | undefined {
+  if (n >= INT64_MIN && n <= INT64_MAX) return { kind: "int", value: n };
+  // go-yaml yields a uint64 there, which sops cannot walk.
+  if (n >= 0n && n <= UINT64_MAX) throw malformed("YAML", `the integer ${text} does not fit in 64 signed bits, which sops cannot handle; quote it to keep it as a string`);
+  return undefined; // beyond uint64: go-yaml falls through to the float rule
 }
 
 export function resolvePlain(s: string): Resolved {
@@ -48,7 +46,8 @@ export function resolvePlain(s: string): Resolved {
   if (isTimestamp(s)) return { kind: "str" };
   const plain = s.replaceAll("_", "");
   const n = goParseIntBase0(plain);
-  if (n !== undefined) return int(n, s);
+  const i = n === undefined ? undefined : int(n, s);
+  if (i) return i;
   if (YAML_FLOAT.test(plain)) {
     const f = Number(plain);
     // ParseFloat fails out of range; go-yaml then keeps the text as a string.
