@@ -12,6 +12,15 @@ const TAG_SIZE = 16;
 const ENC_RE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+const B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** The bits a padded base64 tail does not use must be zero in a canonical encoding. */
+function canonicalTail(b64: string): boolean {
+  if (b64.endsWith("==")) return (B64_ALPHABET.indexOf(b64[b64.length - 3] as string) & 0x0f) === 0;
+  if (b64.endsWith("=")) return (B64_ALPHABET.indexOf(b64[b64.length - 2] as string) & 0x03) === 0;
+  return true;
+}
+
 export const VALUE_TYPES = ["str", "int", "float", "bool", "bytes", "time", "comment"] as const;
 export type ValueType = (typeof VALUE_TYPES)[number];
 
@@ -76,19 +85,22 @@ export function plainBytes(v: Plain): { type: ValueType; bytes: Uint8Array } {
  * an edit then changes only the lines that changed in git.
  */
 export class IvStash {
+  // Reads are far more common than re-seals: record cheaply, index on first recall.
+  readonly #pending: [string, Plain, Uint8Array][] = [];
   readonly #ivs = new Map<string, Uint8Array>();
 
   static key(aad: string, v: Plain): string {
     const { type, bytes } = plainBytes(v);
     const inline = v instanceof Comment && v.inline ? "i" : "";
-    return `${aad}\u0000${type}${inline}\u0000${Buffer.from(bytes).toString("base64")}`;
+    return `${aad}\u0000${type}${inline}\u0000${Buffer.from(bytes).toString("latin1")}`;
   }
 
   remember(aad: string, v: Plain, iv: Uint8Array): void {
-    this.#ivs.set(IvStash.key(aad, v), iv);
+    this.#pending.push([aad, v, iv]);
   }
 
   recall(aad: string, v: Plain): Uint8Array | undefined {
+    for (const [a, p, iv] of this.#pending.splice(0)) this.#ivs.set(IvStash.key(a, p), iv);
     return this.#ivs.get(IvStash.key(aad, v));
   }
 }
@@ -133,7 +145,7 @@ export function decryptValue(text: string, key: Uint8Array, aad: string, opts: D
   for (const [name, b64] of [["data", d64], ["iv", iv64], ["tag", tag64]] as const) {
     // Canonical base64 only: a lenient decoder ignores the low bits of the last character,
     // so a one-character change there would otherwise decode to the same bytes.
-    if (!B64_RE.test(b64) || Buffer.from(b64, "base64").toString("base64") !== b64) {
+    if (!B64_RE.test(b64) || !canonicalTail(b64)) {
       throw new BootMetaError("SOPS_MALFORMED_VALUE", `the value at ${where} has a ${name} field that is not valid base64`, ExitCode.ErrorDecryptingTree, {
         data: { path: where, field: name },
         suggestions: ["the file was damaged or edited by hand; restore it from git history"],

@@ -3,6 +3,7 @@ import { formatGoFloatG } from "../cipher.js";
 import { Branch, Comment, type Item, SopsTime, type Tree, type Value } from "../tree.js";
 import { malformed, notEncrypted } from "./errors.js";
 import { resolvePlain, resolveTagged } from "./go-yaml-scalars.js";
+import { parseYamlFast } from "./yaml-fast.js";
 import type { EmitOptions, Store } from "./store.js";
 
 // ---------------------------------------------------------------------------------------
@@ -25,6 +26,7 @@ interface Slot {
 interface Ctx {
   lc: LineCounter;
   text: string;
+  lines: string[];
   slots: Slot[];
   /** Line ranges covered by scalars (block or multi-line), where a `#` is content, not a comment. */
   scalarLines: Set<number>;
@@ -107,7 +109,7 @@ function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: str
       if (node?.range) {
         // The item's column is its dash, found by walking back from the value over spaces.
         const p = pos(ctx, node.range[0]);
-        const lineText = ctx.text.split("\n", p.line + 1)[p.line] ?? "";
+        const lineText = ctx.lines[p.line] ?? "";
         let c = p.col - 1;
         while (c >= 0 && lineText[c] === " ") c--;
         const col = lineText[c] === "-" ? c : p.col;
@@ -147,10 +149,11 @@ interface CommentLine {
 /** Every `#` comment in the text that is not inside a scalar, with its line and column. */
 function commentLines(ctx: Ctx, fromLine: number, toLine: number): CommentLine[] {
   const out: CommentLine[] = [];
-  const lines = ctx.text.split("\n");
+  const lines = ctx.lines;
   for (let l = fromLine; l <= toLine && l < lines.length; l++) {
     if (ctx.scalarLines.has(l)) continue;
     const raw = (lines[l] ?? "").replace(/\r$/, "");
+    if (!raw.includes("#")) continue;
     const full = /^(\s*)#(.*)$/.exec(raw);
     if (full) {
       out.push({ line: l, col: (full[1] ?? "").length, text: full[2] ?? "", trailing: false });
@@ -203,7 +206,7 @@ function entryFor(container: Branch | Value[], c: Comment): Item | Value {
   return container instanceof Branch ? { comment: c } : c;
 }
 
-function placeComments(ctx: Ctx, root: Branch, slots: Slot[], comments: CommentLine[]): void {
+function placeComments(root: Branch, slots: Slot[], comments: CommentLine[]): void {
   const byLine = new Map<number, Slot[]>();
   for (const s of slots) byLine.set(s.line, [...(byLine.get(s.line) ?? []), s]);
   const contentLines = [...byLine.keys()].sort((a, b) => a - b);
@@ -240,8 +243,19 @@ function lastSlotBefore(slots: Slot[], line: number): Slot | undefined {
   return slots.filter((s) => s.line <= line).sort((a, b) => b.line - a.line || b.col - a.col)[0];
 }
 
-function parseYaml(data: Uint8Array): Tree {
+/** Parses YAML: the fast block-subset parser when it understands the text, else the full one. */
+export function parseYaml(data: Uint8Array): Tree {
   const text = Buffer.from(data).toString("utf8");
+  const fast = parseYamlFast(text);
+  if (fast) {
+    placeComments(fast.root, fast.slots, fast.comments);
+    return [fast.root];
+  }
+  return parseYamlFull(text);
+}
+
+/** The full parser (the yaml package, resolved the go-yaml way); exported for the equivalence tests. */
+export function parseYamlFull(text: string): Tree {
   const lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
@@ -251,8 +265,9 @@ function parseYaml(data: Uint8Array): Tree {
   }
   if (!Array.isArray(docs)) docs = [];
   const tree: Tree = [];
-  const ctx: Ctx = { lc, text, slots: [], scalarLines: new Set(), nodes: 0, anchors: new Set() };
-  const lineCount = text.split("\n").length;
+  const lines = text.split("\n");
+  const ctx: Ctx = { lc, text, lines, slots: [], scalarLines: new Set(), nodes: 0, anchors: new Set() };
+  const lineCount = lines.length;
   docs.forEach((doc, di) => {
     const err = doc.errors[0];
     if (err) {
@@ -270,7 +285,7 @@ function parseYaml(data: Uint8Array): Tree {
     const nextDoc = docs[di + 1];
     const to = nextDoc ? pos(ctx, nextDoc.range[0]).line - 1 : lineCount - 1;
     const comments = commentLines(ctx, from, to).filter((c) => !/^---|^\.\.\./.test(c.text));
-    placeComments(ctx, root, ctx.slots, comments);
+    placeComments(root, ctx.slots, comments);
     tree.push(root);
   });
   return tree;
