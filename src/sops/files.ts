@@ -180,44 +180,54 @@ export interface EditOptions extends CreationOptions, FileIO {
 }
 
 /**
- * sops `edit FILE`: decrypts into a private temporary file (0600 in a 0700 directory,
- * removed afterwards, whatever happens), opens the editor, and re-encrypts only when the
- * content changed — unchanged values keep their ciphertext. A new file is created with the
- * creation rules' recipients.
+ * Opens `initial` in the editor on a private temporary file (0600 in a 0700 directory,
+ * removed afterwards whatever happens) and returns the parsed result, or undefined when the
+ * text did not change. Invalid text re-opens the editor when `onInvalid` says so.
  */
-export async function editFile(file: string, o: EditOptions = {}, c: Context = {}): Promise<Changed> {
-  const abs = resolve(cwdOf(c), file);
-  const format = o.inputType ?? formatForPath(file);
+export async function editInEditor(initial: Uint8Array, format: Format, o: { editor?: string; env?: NodeJS.ProcessEnv; ext?: string; what: string; onInvalid?: (e: BootMetaError) => Promise<boolean> }): Promise<Tree | undefined> {
   const store = storeFor(format);
-  const exists = existsSync(abs);
-  const opened = exists ? await openBytes(await readUserFile(abs), openOptions(file, format, await identitiesFor(c), o.ignoreMac)) : undefined;
-  const keys = exists ? undefined : await creationKeys(file, o, c);
-  const original = opened ? store.emitPlain(opened.tree) : new Uint8Array();
+  const env = o.env ?? process.env;
   const tmp = await privateTempDir();
   try {
-    const scratch = `${tmp.dir}/plaintext${extname(file) || ""}`;
-    await writeFile(scratch, original, { mode: 0o600 });
+    const scratch = `${tmp.dir}/plaintext${o.ext ?? ""}`;
+    await writeFile(scratch, initial, { mode: 0o600 });
     for (;;) {
-      await runEditor(o.editor ?? envOf(c).SOPS_EDITOR ?? envOf(c).EDITOR ?? "vi", scratch, envOf(c));
+      await runEditor(o.editor ?? env.SOPS_EDITOR ?? env.EDITOR ?? "vi", scratch, env);
       const edited = await readFile(scratch);
-      if (Buffer.compare(edited, Buffer.from(original)) === 0) return { changed: false };
-      let tree: Tree;
+      if (Buffer.compare(edited, Buffer.from(initial)) === 0) return undefined;
       try {
-        tree = store.loadPlain(edited);
+        const tree = store.loadPlain(edited);
         if (store.hasMetadata(tree)) throw new BootMetaError("SOPS_INVALID_EDIT", "the edited file contains a top-level sops key, which is reserved for metadata", ExitCode.InvalidFormat);
+        return tree;
       } catch (e) {
         if (e instanceof BootMetaError && o.onInvalid && (await o.onInvalid(e))) continue;
         throw e instanceof BootMetaError
-          ? new BootMetaError(e.code, `your edit of ${file} was not saved: ${e.message}`, e.exitCode, { data: e.data, suggestions: ["run the edit again; the encrypted file is unchanged"] })
+          ? new BootMetaError(e.code, `your edit of ${o.what} was not saved: ${e.message}`, e.exitCode, { data: e.data, suggestions: ["run the edit again; the encrypted file is unchanged"] })
           : e;
       }
-      const bytes = opened ? sealBytes(opened, tree, { bumpVersion: true }) : await encryptBytes(edited, { format, ...(keys as NonNullable<typeof keys>), path: file });
-      await writeFileAtomic(abs, bytes, exists ? {} : { mode: 0o644 });
-      return { changed: true };
     }
   } finally {
     await tmp.dispose();
   }
+}
+
+/**
+ * sops `edit FILE`: decrypts into the editor, and re-encrypts only when the content changed —
+ * unchanged values keep their ciphertext. A new file is created with the creation rules'
+ * recipients.
+ */
+export async function editFile(file: string, o: EditOptions = {}, c: Context = {}): Promise<Changed> {
+  const abs = resolve(cwdOf(c), file);
+  const format = o.inputType ?? formatForPath(file);
+  const exists = existsSync(abs);
+  const opened = exists ? await openBytes(await readUserFile(abs), openOptions(file, format, await identitiesFor(c), o.ignoreMac)) : undefined;
+  const keys = exists ? undefined : await creationKeys(file, o, c);
+  const original = opened ? storeFor(format).emitPlain(opened.tree) : new Uint8Array();
+  const tree = await editInEditor(original, format, { editor: o.editor, env: envOf(c), ext: extname(file), what: file, onInvalid: o.onInvalid });
+  if (!tree) return { changed: false };
+  const bytes = opened ? sealBytes(opened, tree, { bumpVersion: true }) : await encryptBytes(storeFor(format).emitPlain(tree), { format, ...(keys as NonNullable<typeof keys>), path: file });
+  await writeFileAtomic(abs, bytes, exists ? {} : { mode: 0o644 });
+  return { changed: true };
 }
 
 async function runEditor(editor: string, file: string, env: NodeJS.ProcessEnv): Promise<void> {

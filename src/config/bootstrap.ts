@@ -1,0 +1,84 @@
+import { access, readFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { parse, stringify } from "yaml";
+import { BootMetaError, ExitCode } from "../errors.js";
+import { writeFileAtomic } from "../io.js";
+
+/** The gitignored file in an app checkout that points it at the meta repo. */
+export const BOOTSTRAP_FILE = ".boot-meta.local.yaml";
+
+export interface Bootstrap {
+  /** Local path (relative to the bootstrap file) or git URL of the meta repo. */
+  repo?: string;
+  project?: string;
+  env?: string;
+  /** An age identity file for this developer or machine. */
+  identity?: string;
+  /** Where the bootstrap file was found, when one was. */
+  file?: string;
+}
+
+/** Looks for the bootstrap file from `cwd` upward; undefined when there is none. */
+export async function findBootstrap(cwd: string): Promise<Bootstrap | undefined> {
+  let dir = resolve(cwd);
+  for (;;) {
+    const p = join(dir, BOOTSTRAP_FILE);
+    const ok = await access(p).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return readBootstrap(p);
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+export async function readBootstrap(path: string): Promise<Bootstrap> {
+  let doc: unknown;
+  try {
+    doc = parse(await readFile(path, "utf8"));
+  } catch (e) {
+    throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} is not valid YAML: ${(e as Error).message.split("\n")[0]}`, ExitCode.InvalidFormat);
+  }
+  if (typeof doc !== "object" || doc === null) throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} must be a map with repo, project, env and optionally identity`, ExitCode.InvalidFormat);
+  const o = doc as Record<string, unknown>;
+  const str = (k: string) => {
+    const v = o[k];
+    if (v !== undefined && typeof v !== "string") throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path}: ${k} must be a string`, ExitCode.InvalidFormat);
+    return v as string | undefined;
+  };
+  const base = dirname(path);
+  const rel = (v: string | undefined) => (v && !isUrl(v) && !isAbsolute(v) ? resolve(base, v) : v);
+  return { repo: rel(str("repo")), project: str("project"), env: str("env"), identity: rel(str("identity")), file: path };
+}
+
+export function isUrl(repo: string): boolean {
+  return /^(https?|ssh|git|file):\/\//.test(repo) || /^[\w.-]+@[\w.-]+:/.test(repo);
+}
+
+/** Settings from options, then BOOT_META_* / SOPS_AGE_* variables, then the bootstrap file. */
+export async function resolveSettings(o: Omit<Bootstrap, "env"> & { envName?: string; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<Bootstrap> {
+  const env = o.env ?? process.env;
+  const boot = (await findBootstrap(o.cwd ?? process.cwd())) ?? {};
+  return {
+    repo: o.repo ?? env.BOOT_META_REPO ?? boot.repo,
+    project: o.project ?? env.BOOT_META_PROJECT ?? boot.project,
+    env: o.envName ?? env.BOOT_META_ENV ?? boot.env,
+    // sops' own variables win over the bootstrap file's identity (the issue's rule).
+    identity: o.identity ?? (env.SOPS_AGE_KEY_FILE || env.SOPS_AGE_KEY ? undefined : boot.identity),
+    file: boot.file,
+  };
+}
+
+/** `boot-meta bootstrap`: writes the file and makes sure git ignores it. */
+export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): Promise<{ file: string; gitignore: string; added: boolean }> {
+  const file = join(resolve(dir), BOOTSTRAP_FILE);
+  const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)))}`;
+  await writeFileAtomic(file, body, { mode: 0o600 });
+  const gitignore = join(resolve(dir), ".gitignore");
+  const current = await readFile(gitignore, "utf8").catch(() => "");
+  const added = !current.split("\n").some((l) => l.trim() === BOOTSTRAP_FILE || l.trim() === `/${BOOTSTRAP_FILE}`);
+  if (added) await writeFileAtomic(gitignore, `${current}${current === "" || current.endsWith("\n") ? "" : "\n"}${BOOTSTRAP_FILE}\n`);
+  return { file, gitignore, added };
+}

@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
+import { Git } from "../meta/git.js";
+import { layersFor, validateName } from "../meta/layout.js";
+import { principalsOf } from "../meta/model.js";
+import { readState } from "../meta/repo.js";
+import { openBytes } from "../sops/engine.js";
+import { type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
+import { Branch, toPlain } from "../sops/tree.js";
+import { isUrl, resolveSettings } from "./bootstrap.js";
+import { mergeLayers, type Plain } from "./merge.js";
+
+export interface LoadConfigOptions {
+  /** Local path or git URL of the meta repo (default: BOOT_META_REPO, then the bootstrap file). */
+  repo?: string;
+  project?: string;
+  /** `dev`, `stage`, `prod`, `dev/alice`, … (default: BOOT_META_ENV, then the bootstrap file). */
+  env?: string;
+  /** A commit or ref to read at (default: HEAD; for a URL, the remote's default branch). */
+  at?: string;
+  /** Identities instead of the sops lookup: `AGE-SECRET-KEY-1…` strings or a loaded set. */
+  identities?: string[] | IdentitySet;
+  /** An identity file (as the bootstrap file's `identity`). */
+  identityFile?: string;
+  /** Where git URLs are cloned (default: $XDG_CACHE_HOME/boot-meta/repos). */
+  cacheDir?: string;
+  cwd?: string;
+  environment?: NodeJS.ProcessEnv;
+}
+
+export interface ConfigLayer {
+  name: "defaults" | "env" | "developer";
+  path: string;
+  found: boolean;
+}
+
+export interface LoadedConfig {
+  /** The merged config, flags included. */
+  config: Plain;
+  /** `config.flags`, for convenience. */
+  flags: Plain;
+  /** The commit every layer was read at: the version of this config. */
+  commit: string;
+  repo: string;
+  project: string;
+  env: string;
+  layers: ConfigLayer[];
+  /** dotted key → the layer it came from */
+  origins: Record<string, string>;
+}
+
+function missing(what: string, flag: string, variable: string): BootMetaError {
+  return new BootMetaError("CONFIG_NOT_CONFIGURED", `no ${what} was given`, ExitCode.InvalidArgument, {
+    suggestions: [`pass ${flag}, set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
+  });
+}
+
+/** Clones a git URL into the cache once, fetches it on later loads. */
+async function cachedClone(url: string, cacheDir?: string, env?: NodeJS.ProcessEnv): Promise<{ dir: string; at: string }> {
+  const e = env ?? process.env;
+  const root = cacheDir ?? join(e.XDG_CACHE_HOME || join(e.HOME ?? homedir(), ".cache"), "boot-meta", "repos");
+  const dir = join(root, createHash("sha256").update(url).digest("hex").slice(0, 16));
+  const run = async (args: string[], cwd?: string) => {
+    const r = await execa("git", args, { cwd, reject: false });
+    if (r.exitCode !== 0) {
+      throw new BootMetaError("META_REMOTE_UNAVAILABLE", `cannot ${args[0]} the meta repository ${url}: ${r.stderr.trim().split("\n").pop()}`, ExitCode.General, {
+        data: { url },
+        suggestions: ["check the URL and your access to it", existsSync(dir) ? `the last fetched copy is in ${dir}` : "nothing was cached yet"],
+      });
+    }
+  };
+  if (existsSync(join(dir, ".git"))) await run(["fetch", "-q", "--prune", "origin"], dir);
+  else {
+    await mkdir(root, { recursive: true });
+    await run(["clone", "-q", "--no-checkout", url, dir]);
+  }
+  return { dir, at: "refs/remotes/origin/HEAD" };
+}
+
+/**
+ * Loads the merged config of a project and env from the meta repo, as a service does at
+ * startup: defaults ← env ← developer, each decrypted with the reader's own identity, all
+ * read at one commit (returned as `commit`). Throws `CONFIG_ACCESS_DENIED` naming who can
+ * read a layer the reader cannot.
+ */
+export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const environment = o.environment ?? process.env;
+  const s = await resolveSettings({ repo: o.repo, project: o.project, envName: o.env, identity: o.identityFile, cwd: o.cwd, env: environment });
+  if (!s.repo) throw missing("meta repository", "repo", "BOOT_META_REPO");
+  if (!s.project) throw missing("project", "project", "BOOT_META_PROJECT");
+  if (!s.env) throw missing("environment", "env", "BOOT_META_ENV");
+  const project = validateName("project", s.project);
+  const env = validateName("env", s.env);
+  let dir = s.repo;
+  let at = o.at ?? "HEAD";
+  if (isUrl(s.repo)) {
+    const c = await cachedClone(s.repo, o.cacheDir, environment);
+    dir = c.dir;
+    at = o.at ?? c.at;
+  } else if (!existsSync(s.repo)) {
+    throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --repo / the bootstrap file"] });
+  }
+  const git = await Git.open(dir);
+  const commit = await git.resolve(at);
+  const identities = Array.isArray(o.identities)
+    ? await identitySetFrom(o.identities)
+    : (o.identities ?? (await loadIdentities({ env: environment, extraIdentityFiles: s.identity ? [s.identity] : [] })));
+  const specs = layersFor(project, env);
+  const files = await git.readFiles(specs.map((l) => l.path), commit);
+  const layers: ConfigLayer[] = [];
+  const values: { name: string; value: Plain }[] = [];
+  for (const l of specs) {
+    const bytes = files.get(l.path);
+    layers.push({ ...l, found: bytes !== undefined });
+    if (!bytes) continue;
+    try {
+      const f = await openBytes(bytes, { format: "yaml", identities, path: l.path, pgp: false });
+      values.push({ name: l.name, value: toPlain(f.tree[0] ?? new Branch()) as Plain });
+    } catch (e) {
+      if (isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw await accessDenied(git, commit, l.path, e.data, identities);
+      throw e;
+    }
+  }
+  if (!layers.some((l) => l.found)) {
+    throw new BootMetaError("CONFIG_NOT_FOUND", `there is no config for ${project} ${env} at ${commit.slice(0, 12)}: none of ${specs.map((l) => l.path).join(", ")} exists`, ExitCode.General, {
+      suggestions: [`create it: \`boot-meta env create ${project} ${env}\``],
+    });
+  }
+  const { value, origins } = mergeLayers(values);
+  const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
+  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins };
+}
+
+/** "cannot decrypt prod/config.sops.yaml: it is encrypted to admin, prod-server; your identity (…) is alice". */
+async function accessDenied(git: Git, commit: string, path: string, data: Record<string, unknown>, ids: IdentitySet): Promise<BootMetaError> {
+  const recipients = (data.recipients as string[] | undefined) ?? [];
+  let readers = recipients;
+  let mine: string[] = [...ids.recipients];
+  try {
+    const files = await git.listFiles("keys", commit);
+    const state = await readState({ read: (p) => git.readFile(p, commit), list: async () => files });
+    readers = principalsOf(state, recipients);
+    mine = ids.recipients.length ? principalsOf(state, [...ids.recipients]) : [];
+  } catch {
+    /* fall back to raw recipients */
+  }
+  const where = ids.searched.filter((s) => s.found > 0).map((s) => s.source.where);
+  return new BootMetaError(
+    "CONFIG_ACCESS_DENIED",
+    `cannot decrypt ${path}: it is encrypted to ${readers.join(", ")}; your identity${where.length ? ` (${where.join(", ")})` : ""} is ${mine.length ? mine.join(", ") : "none that was found"}`,
+    ExitCode.CouldNotRetrieveKey,
+    { data: { path, readers, you: mine, recipients }, suggestions: ["ask an admin for access (`boot-meta keys add`), or load an env you may read"] },
+  );
+}

@@ -1,0 +1,59 @@
+/**
+ * Merges config layers, least specific first: maps merge deep, a later layer wins per key,
+ * lists are replaced (not concatenated), and `null` in a later layer removes the key.
+ * Pure; also returns which layer each leaf came from.
+ */
+export type Plain = Record<string, unknown>;
+
+export interface MergeResult {
+  value: Plain;
+  /** dotted path → layer name, for every leaf (and every list, which merges as a whole) */
+  origins: Record<string, string>;
+}
+
+const isMap = (v: unknown): v is Plain => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export function mergeLayers(layers: { name: string; value: Plain }[]): MergeResult {
+  let value: Plain = {};
+  const origins: Record<string, string> = {};
+  for (const layer of layers) value = mergeInto(value, layer.value, layer.name, "", origins);
+  return { value, origins };
+}
+
+function mergeInto(base: Plain, over: Plain, layer: string, prefix: string, origins: Record<string, string>): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v === null) {
+      delete out[k];
+      dropOrigins(origins, path);
+    } else if (isMap(v) && isMap(out[k])) {
+      out[k] = mergeInto(out[k] as Plain, v, layer, path, origins);
+    } else {
+      dropOrigins(origins, path);
+      out[k] = v;
+      recordOrigins(origins, path, v, layer);
+    }
+  }
+  return out;
+}
+
+function recordOrigins(origins: Record<string, string>, path: string, v: unknown, layer: string): void {
+  if (isMap(v)) for (const [k, x] of Object.entries(v)) recordOrigins(origins, `${path}.${k}`, x, layer);
+  else origins[path] = layer;
+}
+
+function dropOrigins(origins: Record<string, string>, path: string): void {
+  for (const k of Object.keys(origins)) if (k === path || k.startsWith(`${path}.`)) delete origins[k];
+}
+
+/** The value at a dotted path of a plain object, or undefined. */
+export function getDotted(v: unknown, path: string): unknown {
+  let cur = v;
+  for (const p of path.split(".")) {
+    if (Array.isArray(cur) && /^\d+$/.test(p)) cur = cur[Number(p)];
+    else if (isMap(cur)) cur = cur[p];
+    else return undefined;
+  }
+  return cur;
+}

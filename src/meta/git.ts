@@ -1,0 +1,132 @@
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { execa } from "execa";
+import { BootMetaError, ExitCode } from "../errors.js";
+
+/**
+ * The one place boot-meta runs git: the real `git` binary, so any remote and any git
+ * config the user has works. Reads at a commit go through `git cat-file --batch` (one
+ * process for any number of files), never through a checkout.
+ */
+export class Git {
+  readonly dir: string;
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Opens the repository containing `dir` (any subdirectory works). */
+  static async open(dir: string): Promise<Git> {
+    const r = await execa("git", ["rev-parse", "--show-toplevel"], { cwd: resolve(dir), reject: false }).catch(() => undefined);
+    if (!r || r.exitCode !== 0) {
+      throw new BootMetaError("META_NOT_A_REPO", `${resolve(dir)} is not inside a git repository`, ExitCode.General, {
+        data: { dir: resolve(dir) },
+        suggestions: ["create a meta repository with `boot-meta init DIR`, or pass --repo / set BOOT_META_REPO"],
+      });
+    }
+    return new Git(r.stdout.trim());
+  }
+
+  static async init(dir: string, opts: { branch?: string } = {}): Promise<Git> {
+    await execa("git", ["init", "-q", "-b", opts.branch ?? "main", resolve(dir)]);
+    return Git.open(dir);
+  }
+
+  async run(args: string[], opts: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv; reject?: boolean } = {}): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+    const r = await execa("git", args, { cwd: this.dir, input: opts.input, env: opts.env, reject: false, stripFinalNewline: true });
+    if (r.exitCode !== 0 && opts.reject !== false) {
+      throw new BootMetaError("META_GIT_FAILED", `git ${args[0]} failed in ${this.dir}: ${r.stderr.trim().split("\n").pop() ?? ""}`, ExitCode.General, {
+        data: { args, exitCode: r.exitCode },
+      });
+    }
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
+  }
+
+  /** The commit HEAD points at; undefined on an unborn branch. */
+  async head(): Promise<string | undefined> {
+    const r = await this.run(["rev-parse", "--verify", "-q", "HEAD"], { reject: false });
+    return r.exitCode === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async branch(): Promise<string> {
+    const r = await this.run(["symbolic-ref", "--short", "-q", "HEAD"], { reject: false });
+    if (r.exitCode !== 0) throw new BootMetaError("META_DETACHED_HEAD", `${this.dir} is not on a branch (detached HEAD); check out a branch first`, ExitCode.General);
+    return r.stdout.trim();
+  }
+
+  /** A revision's full commit hash; META_UNKNOWN_REVISION when there is none. */
+  async resolve(rev: string): Promise<string> {
+    const r = await this.run(["rev-parse", "--verify", "-q", `${rev}^{commit}`], { reject: false });
+    if (r.exitCode !== 0) throw new BootMetaError("META_UNKNOWN_REVISION", `${JSON.stringify(rev)} is not a commit in ${this.dir}`, ExitCode.General, { data: { rev } });
+    return r.stdout.trim();
+  }
+
+  /** Reads files at a commit in one `git cat-file --batch`; a missing path maps to undefined. */
+  async readFiles(paths: string[], at: string): Promise<Map<string, Uint8Array | undefined>> {
+    const out = new Map<string, Uint8Array | undefined>();
+    if (paths.length === 0) return out;
+    const buf = await catFileBatch(this.dir, paths.map((p) => `${at}:${p}`));
+    let off = 0;
+    for (const p of paths) {
+      const nl = buf.indexOf(10, off);
+      const header = buf.subarray(off, nl).toString("utf8");
+      off = nl + 1;
+      if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
+        out.set(p, undefined);
+        continue;
+      }
+      const [, type, sizeText] = header.split(" ");
+      const size = Number(sizeText);
+      if (type !== "blob") out.set(p, undefined);
+      else out.set(p, new Uint8Array(buf.subarray(off, off + size)));
+      off += size + 1;
+    }
+    return out;
+  }
+
+  async readFile(path: string, at = "HEAD"): Promise<Uint8Array | undefined> {
+    return (await this.readFiles([path], at)).get(path);
+  }
+
+  /** Paths of all files under `dir` at a commit ("" for the whole tree). */
+  async listFiles(dir: string, at = "HEAD"): Promise<string[]> {
+    const r = await this.run(["ls-tree", "-r", "--name-only", "-z", at, "--", ...(dir ? [dir] : [])], { reject: false });
+    if (r.exitCode !== 0) return [];
+    return r.stdout.split("\0").filter(Boolean);
+  }
+
+  async log(opts: { path?: string; limit?: number } = {}): Promise<{ hash: string; author: string; email: string; date: string; subject: string }[]> {
+    const r = await this.run(["log", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e", ...(opts.limit ? [`-n${opts.limit}`] : []), "--", ...(opts.path ? [opts.path] : [])], { reject: false });
+    if (r.exitCode !== 0) return [];
+    return r.stdout
+      .split("\x1e")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => {
+        const [hash = "", author = "", email = "", date = "", subject = ""] = s.split("\x1f");
+        return { hash, author, email, date, subject };
+      });
+  }
+
+  async remotes(): Promise<string[]> {
+    const r = await this.run(["remote"], { reject: false });
+    return r.stdout.split("\n").filter(Boolean);
+  }
+
+  async config(key: string): Promise<string | undefined> {
+    const r = await this.run(["config", "--get", key], { reject: false });
+    return r.exitCode === 0 ? r.stdout.trim() : undefined;
+  }
+}
+
+function catFileBatch(cwd: string, specs: string[]): Promise<Buffer> {
+  return new Promise((res, rej) => {
+    const p = spawn("git", ["cat-file", "--batch"], { cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    let err = "";
+    p.stdout.on("data", (c: Buffer) => chunks.push(c));
+    p.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    p.on("error", rej);
+    p.on("close", (code) => (code === 0 ? res(Buffer.concat(chunks)) : rej(new BootMetaError("META_GIT_FAILED", `git cat-file failed: ${err.trim()}`, ExitCode.General))));
+    p.stdin.end(`${specs.join("\n")}\n`);
+  });
+}

@@ -1,0 +1,311 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { resolve } from "node:path";
+import { stringify } from "yaml";
+import { BootMetaError, ExitCode } from "../errors.js";
+import { encryptBytes, readRecipients, rotateBytes, updateKeysBytes } from "../sops/engine.js";
+import type { IdentitySet } from "../sops/identities.js";
+import { Git } from "./git.js";
+import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
+import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
+import { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./store.js";
+
+export interface WriteOptions {
+  author?: string;
+  push?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+const commitOpts = <T>(o: WriteOptions, message: CommitOptions<T>["message"]): CommitOptions<T> => ({ message, author: o.author, push: o.push });
+type Rekeyed = { rewrapped: string[]; rotated: string[] };
+
+/** Reads the repository's settings, keys and file list as the transaction sees them. */
+export async function readState(tx: Pick<Tx, "read" | "list">): Promise<RepoState> {
+  const raw = await tx.read(META_CONFIG);
+  if (!raw) {
+    throw new BootMetaError("META_NOT_INITIALISED", `this repository has no ${META_CONFIG}: it is not a boot-meta meta repository`, ExitCode.General, {
+      suggestions: ["run `boot-meta init` in it first"],
+    });
+  }
+  const config = parseMetaConfig(Buffer.from(raw).toString("utf8"));
+  const files = await tx.list("");
+  const keys = new Map<string, string[]>();
+  for (const f of files) {
+    const m = /^keys\/([^/]+)\.txt$/.exec(f);
+    if (!m) continue;
+    const text = Buffer.from((await tx.read(f)) ?? new Uint8Array()).toString("utf8");
+    keys.set(m[1] as string, parsePrincipalKeys(text, m[1] as string));
+  }
+  return { config, keys, files };
+}
+
+/** Reads the state at a commit (default HEAD) without writing. */
+export async function readStateAt(repoDir: string, at = "HEAD"): Promise<RepoState & { commit: string; git: Git }> {
+  const git = await Git.open(repoDir);
+  const commit = await git.resolve(at);
+  const files = await git.listFiles("", commit);
+  const state = await readState({ read: (p) => git.readFile(p, commit), list: async () => files });
+  return { ...state, commit, git };
+}
+
+const REPO_README = `# Meta repository (boot-meta)
+
+This repository holds the meta data of live systems: per project and environment config and
+feature flags (SOPS files encrypted to age keys — each reader opens only what its key allows),
+and the records of releases, channels, binaries and instances.
+
+- \`.boot-meta.yaml\`: groups of principals and who reads which environment.
+- \`.sops.yaml\`: generated from it, so the \`sops\` CLI works here too.
+- \`keys/<name>.txt\`: public age keys (never private ones).
+- \`<project>/envs/<env>/config.sops.yaml\`: config per environment; \`envs/dev/<developer>/\` per developer.
+
+Use \`boot-meta --help\`; every command has \`--json\`.
+`;
+
+/** `boot-meta init`: a meta repository (git init when needed), committed. */
+export async function initRepo(dir: string, o: WriteOptions & { config?: MetaConfig } = {}): Promise<CommitResult<{ dir: string }>> {
+  const abs = resolve(dir);
+  await mkdir(abs, { recursive: true });
+  if (!existsSync(resolve(abs, ".git"))) await Git.init(abs);
+  return commitChanges(abs, commitOpts(o, "boot-meta: initialise the meta repository\n\nGroups, access rules and the generated .sops.yaml; keys are added with `boot-meta keys add`."), async (tx) => {
+    if (await tx.read(META_CONFIG)) {
+      throw new BootMetaError("META_ALREADY_INITIALISED", `${abs} is already a boot-meta meta repository`, ExitCode.General, { suggestions: ["nothing to do; see `boot-meta access show`"] });
+    }
+    const config = o.config ?? DEFAULT_META_CONFIG;
+    tx.write(META_CONFIG, renderMetaConfig(config));
+    tx.write(`${KEYS_DIR}/README.md`, "Public age keys of principals, one file per person, machine group or CI: `<name>.txt`.\n");
+    tx.write("README.md", REPO_README);
+    tx.write(SOPS_CONFIG, renderSopsYaml({ config, keys: new Map(), files: [] }));
+    return { dir: abs };
+  });
+}
+
+/** `boot-meta project create NAME`. */
+export async function createProject(repoDir: string, name: string, o: WriteOptions & { repos?: string[]; owners?: string[] } = {}) {
+  validateName("project", name);
+  return commitChanges(repoDir, commitOpts(o, `project: create ${name}`), async (tx) => {
+    await readState(tx);
+    if (await tx.read(projectFile(name))) throw new BootMetaError("META_EXISTS", `the project ${name} already exists`, ExitCode.General);
+    tx.write(projectFile(name), stringify({ name, repos: o.repos ?? [], owners: o.owners ?? [] }));
+    return { project: name };
+  });
+}
+
+async function requireProject(tx: Tx, project: string): Promise<void> {
+  validateName("project", project);
+  if (!(await tx.read(projectFile(project)))) {
+    throw new BootMetaError("META_NO_PROJECT", `there is no project ${project} in this meta repository`, ExitCode.General, { suggestions: [`create it with \`boot-meta project create ${project}\``] });
+  }
+}
+
+/** Encrypts a new config file to the recipients the rules give it. */
+export async function newConfigFile(state: RepoState, path: string, plaintext = "{}\n"): Promise<Uint8Array> {
+  const access = expectedAccess(state, path);
+  if (!access || access.recipients.length === 0) {
+    throw new BootMetaError("META_NO_READERS", `nobody with a key may read ${path}: the rules name ${access?.readers.join(", ") || "no one"}, and none of them has a key in keys/`, ExitCode.General, {
+      suggestions: ["add keys first: `boot-meta keys add NAME --key age1… --group admins`"],
+    });
+  }
+  return encryptBytes(Buffer.from(plaintext), { format: "yaml", keyGroups: [access.recipients], path });
+}
+
+/** `boot-meta env create PROJECT ENV`: an empty encrypted config for the env. */
+export async function createEnv(repoDir: string, project: string, env: string, o: WriteOptions = {}) {
+  validateName("env", env);
+  const path = envFile(project, env);
+  return commitChanges(repoDir, commitOpts(o, `env: create ${project}/${env}`), async (tx) => {
+    await requireProject(tx, project);
+    if (await tx.read(path)) throw new BootMetaError("META_EXISTS", `${project} already has the env ${env}`, ExitCode.General);
+    const state = await readState(tx);
+    tx.write(path, await newConfigFile({ ...state, files: [...state.files, path] }, path));
+    // A new developer folder gets its own creation rule in .sops.yaml.
+    tx.write(SOPS_CONFIG, renderSopsYaml({ ...state, files: [...state.files, path] }));
+    return { project, env, path };
+  });
+}
+
+export interface RekeyPlan {
+  updatekeys: { path: string; recipients: string[] }[];
+  rotate: { path: string; recipients: string[] }[];
+}
+
+/**
+ * Which encrypted files need new recipients (pure: read → plan → apply). A file that lost a
+ * recipient is rotated (new data key: the removed reader opens nothing written after); a
+ * file that only gained recipients is re-wrapped; a file already right is left alone, so
+ * re-running after an interruption does only what is left.
+ */
+export function planRekey(state: RepoState, actual: Map<string, string[]>): RekeyPlan {
+  const plan: RekeyPlan = { updatekeys: [], rotate: [] };
+  for (const [path, now] of actual) {
+    const want = expectedAccess(state, path)?.recipients;
+    if (!want || want.length === 0) continue;
+    const removed = now.filter((r) => !want.includes(r));
+    const added = want.filter((r) => !now.includes(r));
+    if (removed.length) plan.rotate.push({ path, recipients: want });
+    else if (added.length) plan.updatekeys.push({ path, recipients: want });
+  }
+  return plan;
+}
+
+async function encryptedConfigFiles(tx: Tx, state: RepoState): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const f of state.files) {
+    if (!f.endsWith(`/${CONFIG_FILE}`) || !parseConfigPath(f)) continue;
+    const bytes = await tx.read(f);
+    if (bytes) out.set(f, readRecipients(bytes, "yaml", f).flat().sort());
+  }
+  return out;
+}
+
+async function applyRekey(tx: Tx, plan: RekeyPlan, identities: IdentitySet, progress?: (line: string) => void): Promise<void> {
+  const total = plan.updatekeys.length + plan.rotate.length;
+  let n = 0;
+  for (const { path, recipients } of plan.updatekeys) {
+    const r = await updateKeysBytes((await tx.read(path)) as Uint8Array, { format: "yaml", keyGroups: [recipients], identities, path });
+    tx.write(path, r.bytes);
+    progress?.(`[${++n}/${total}] re-wrapped ${path}`);
+  }
+  for (const { path, recipients } of plan.rotate) {
+    tx.write(path, await rotateBytes((await tx.read(path)) as Uint8Array, { format: "yaml", identities, keyGroups: [recipients], path }));
+    progress?.(`[${++n}/${total}] rotated ${path}`);
+  }
+}
+
+async function rekeyAll(tx: Tx, state: RepoState, identities: IdentitySet, progress?: (line: string) => void): Promise<RekeyPlan> {
+  const plan = planRekey(state, await encryptedConfigFiles(tx, state));
+  await applyRekey(tx, plan, identities, progress);
+  tx.write(SOPS_CONFIG, renderSopsYaml(state));
+  return plan;
+}
+
+/** `boot-meta keys add NAME --key age1…`: the principal can read what the rules give it, from now on. */
+export async function addKey(repoDir: string, name: string, keys: string[], o: WriteOptions & { group?: string; identities: IdentitySet }) {
+  validateName("principal", name);
+  if (o.group) validateName("group", o.group);
+  const recipients = parsePrincipalKeys(keys.join("\n"), name);
+  if (recipients.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "give at least one public key with --key age1…", ExitCode.InvalidArgument);
+  return commitChanges(
+    repoDir,
+    commitOpts(o, (v: Rekeyed) =>
+        `keys: add ${name}${o.group ? ` to ${o.group}` : ""}\n\n${name} may now read ${v.rewrapped.length + v.rotated.length} file(s); their data keys were re-wrapped for the new recipients (values untouched).\n${[...v.rewrapped, ...v.rotated].map((p) => `- ${p}`).join("\n")}\n`,
+    ),
+    async (tx) => {
+      const before = await readState(tx);
+      tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
+      if (o.group && !(before.config.groups[o.group] ?? []).includes(name)) {
+        const groups = { ...before.config.groups, [o.group]: [...(before.config.groups[o.group] ?? []), name].sort() };
+        tx.write(META_CONFIG, renderMetaConfig({ ...before.config, groups }));
+      }
+      const plan = await rekeyAll(tx, await readState(tx), o.identities, o.onProgress);
+      return { name, group: o.group ?? null, recipients, rewrapped: plan.updatekeys.map((p) => p.path), rotated: plan.rotate.map((p) => p.path) };
+    },
+  );
+}
+
+/**
+ * `boot-meta keys remove NAME`: the key leaves keys/ and every group, and every file it could
+ * read gets a new data key, so it can open nothing written from now on.
+ */
+export async function removeKey(repoDir: string, name: string, o: WriteOptions & { identities: IdentitySet }) {
+  validateName("principal", name);
+  return commitChanges(
+    repoDir,
+    commitOpts(o, (v: Rekeyed) =>
+        `keys: remove ${name}\n\n${name} can no longer read anything written from now on: ${v.rotated.length} file(s) got a new data key and every value was re-encrypted.\n${v.rotated.map((p) => `- ${p}`).join("\n")}\n`,
+    ),
+    async (tx) => {
+      const before = await readState(tx);
+      const hadKey = before.keys.has(name);
+      const inGroups = Object.entries(before.config.groups).filter(([, m]) => m.includes(name));
+      if (hadKey) tx.remove(`${KEYS_DIR}/${name}.txt`);
+      if (inGroups.length) {
+        const groups = Object.fromEntries(Object.entries(before.config.groups).map(([g, m]) => [g, m.filter((x) => x !== name)]));
+        tx.write(META_CONFIG, renderMetaConfig({ ...before.config, groups }));
+      }
+      const plan = await rekeyAll(tx, await readState(tx), o.identities, o.onProgress);
+      if (!hadKey && !inGroups.length && plan.rotate.length === 0) {
+        throw new BootMetaError("META_NO_PRINCIPAL", `there is no principal ${name} (no keys/${name}.txt, in no group), and no file is still encrypted to a removed key`, ExitCode.General);
+      }
+      return { name, groups: inGroups.map(([g]) => g), rotated: plan.rotate.map((p) => p.path), rewrapped: plan.updatekeys.map((p) => p.path) };
+    },
+  );
+}
+
+/** `boot-meta access sync`: regenerate .sops.yaml and bring every file to its rules' recipients. */
+export async function syncAccess(repoDir: string, o: WriteOptions & { identities: IdentitySet }) {
+  return commitChanges(
+    repoDir,
+    commitOpts(o, (v: Rekeyed) => `access: sync recipients with the rules\n\n${v.rotated.length} rotated, ${v.rewrapped.length} re-wrapped.\n`),
+    async (tx) => {
+      const plan = await rekeyAll(tx, await readState(tx), o.identities, o.onProgress);
+      return { rotated: plan.rotate.map((p) => p.path), rewrapped: plan.updatekeys.map((p) => p.path) };
+    },
+  );
+}
+
+export interface Principal {
+  name: string;
+  recipients: string[];
+  groups: string[];
+}
+
+export async function listKeys(repoDir: string): Promise<Principal[]> {
+  const s = await readStateAt(repoDir);
+  const names = new Set([...s.keys.keys(), ...Object.values(s.config.groups).flat()]);
+  return [...names].sort().map((name) => ({
+    name,
+    recipients: s.keys.get(name) ?? [],
+    groups: Object.entries(s.config.groups).filter(([, m]) => m.includes(name)).map(([g]) => g).sort(),
+  }));
+}
+
+/** Every config file of the repo and who may read it (principal × path). */
+export async function accessMatrix(repoDir: string): Promise<{ commit: string; principals: string[]; files: { path: string; readers: string[]; missingKeys: string[] }[] }> {
+  const s = await readStateAt(repoDir);
+  const files = s.files
+    .filter((f) => f.endsWith(`/${CONFIG_FILE}`) && parseConfigPath(f))
+    .map((path) => {
+      const a = expectedAccess(s, path);
+      return { path, readers: a?.readers ?? [], missingKeys: a?.missingKeys ?? [] };
+    });
+  const principals = [...new Set([...s.keys.keys(), ...files.flatMap((f) => f.readers)])].sort();
+  return { commit: s.commit, principals, files };
+}
+
+export interface Drift {
+  path: string;
+  expected: string[];
+  actual: string[];
+  missing: string[];
+  extra: string[];
+}
+
+/** Every encrypted file whose recipients differ from what the rules say. */
+export async function accessCheck(repoDir: string): Promise<{ commit: string; checked: number; drift: Drift[] }> {
+  const s = await readStateAt(repoDir);
+  const drift: Drift[] = [];
+  let checked = 0;
+  const files = s.files.filter((f) => /\.sops\.(yaml|yml|json|env|ini)$/.test(f) && parseConfigPath(f));
+  const contents = await s.git.readFiles(files, s.commit);
+  for (const f of files) {
+    const bytes = contents.get(f);
+    if (!bytes) continue;
+    checked++;
+    const exp = expectedAccess(s, f);
+    let actual: string[];
+    try {
+      actual = readRecipients(bytes, "yaml", f).flat().sort();
+    } catch {
+      drift.push({ path: f, expected: exp?.recipients ?? [], actual: [], missing: exp?.recipients ?? [], extra: ["(not a sops file)"] });
+      continue;
+    }
+    const expected = exp?.recipients ?? [];
+    const missing = expected.filter((r) => !actual.includes(r));
+    const extra = actual.filter((r) => !expected.includes(r));
+    if (missing.length || extra.length) drift.push({ path: f, expected, actual, missing: principalsOf(s, missing), extra: principalsOf(s, extra) });
+  }
+  return { commit: s.commit, checked, drift };
+}
+
+export { defaultsFile, envFile };

@@ -1,0 +1,239 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rm, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BootMetaError, ExitCode } from "../errors.js";
+import { Git } from "./git.js";
+import { validateRepoPath } from "./layout.js";
+
+/** What a write sees: the files of the commit it builds on, and where it writes. */
+export interface Tx {
+  /** The commit this attempt reads from (undefined in an empty repository). */
+  readonly base: string | undefined;
+  read(path: string): Promise<Uint8Array | undefined>;
+  list(dir: string): Promise<string[]>;
+  write(path: string, data: Uint8Array | string): void;
+  remove(path: string): void;
+}
+
+export interface CommitOptions<T = unknown> {
+  /** The commit message, or a function of what `fn` returned (when the plan decides what to say). */
+  message: string | ((value: T) => string);
+  /** "Name <email>"; default: the repository's git config. */
+  author?: string;
+  /** Push to the branch's remote; default: git config `boot-meta.push`. */
+  push?: boolean;
+  maxAttempts?: number;
+  onProgress?: (event: { phase: string; attempt: number }) => void;
+}
+
+export interface CommitResult<T> {
+  value: T;
+  /** The new commit; undefined when nothing changed. */
+  commit: string | undefined;
+  pushed: boolean;
+  attempts: number;
+}
+
+const LOCK = "boot-meta.lock";
+const STALE_MS = 10 * 60_000;
+
+/**
+ * Runs `fn` against the committed state, commits exactly what it wrote as one commit, and
+ * pushes. The branch moves with `update-ref NEW OLD` (a compare-and-swap), so a crash at
+ * any point leaves either the old or the new commit, never half of one. When the push is
+ * rejected because someone else pushed first, the remote is fetched and `fn` runs again on
+ * top of it — its reads see the new state, so a compare-and-swap inside it fails cleanly —
+ * and the push is retried. Never a force push.
+ */
+export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn: (tx: Tx) => Promise<T>): Promise<CommitResult<T>> {
+  const git = await Git.open(repoDir);
+  const branch = await git.branch();
+  const push = o.push ?? (await git.config("boot-meta.push")) === "true";
+  const remote = push ? await remoteOf(git, branch) : undefined;
+  const maxAttempts = o.maxAttempts ?? 8;
+  const release = await lock(git);
+  try {
+    const startHead = await git.head();
+    let base = startHead;
+    for (let attempt = 1; ; attempt++) {
+      o.onProgress?.({ phase: "plan", attempt });
+      const { value, writes } = await plan(git, base, fn);
+      const message = typeof o.message === "function" ? o.message(value) : o.message;
+      const commit = writes.size === 0 ? undefined : await makeCommit(git, base, writes, message, o.author);
+      if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
+      const local = await git.head();
+      // The compare-and-swap: refuses if another writer moved the branch in between.
+      const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, local ?? "0".repeat(40)], { reject: false });
+      if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
+      await syncWorkTree(git, local, commit, writes);
+      if (!remote) return { value, commit, pushed: false, attempts: attempt };
+      o.onProgress?.({ phase: "push", attempt });
+      const r = await git.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { reject: false });
+      if (r.exitCode === 0) return { value, commit, pushed: true, attempts: attempt };
+      if (!/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(`${r.stdout}\n${r.stderr}`)) {
+        throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
+          data: { remote, commit },
+          suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
+        });
+      }
+      if (attempt >= maxAttempts) {
+        throw new BootMetaError("META_PUSH_CONFLICT", `could not push after ${attempt} attempts: others kept pushing to ${remote} first. Committed locally as ${commit.slice(0, 12)}`, ExitCode.Conflict, {
+          data: { remote, commit, attempts: attempt },
+          suggestions: ["run the command again, or `git pull --rebase && git push` in the meta repo"],
+        });
+      }
+      // Someone pushed first: rebuild our change on top of theirs.
+      o.onProgress?.({ phase: "rebase", attempt });
+      await git.run(["fetch", "-q", remote, branch]);
+      const theirs = await git.resolve("FETCH_HEAD");
+      const ours = await git.head();
+      await git.run(["update-ref", `refs/heads/${branch}`, theirs, ours ?? "0".repeat(40)]);
+      await syncWorkTree(git, ours, theirs, writes);
+      base = theirs;
+      await sleep(Math.floor(Math.random() * 50 * attempt));
+    }
+  } finally {
+    await release();
+  }
+}
+
+async function plan<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
+  const writes = new Map<string, Uint8Array | null>();
+  const tx: Tx = {
+    base,
+    async read(path) {
+      validateRepoPath(path);
+      if (writes.has(path)) return writes.get(path) ?? undefined;
+      return base ? git.readFile(path, base) : undefined;
+    },
+    async list(dir) {
+      const committed = base ? await git.listFiles(dir, base) : [];
+      const set = new Set(committed);
+      for (const [p, v] of writes) if (p.startsWith(dir === "" ? "" : `${dir.replace(/\/$/, "")}/`)) v === null ? set.delete(p) : set.add(p);
+      return [...set].sort();
+    },
+    write(path, data) {
+      validateRepoPath(path);
+      writes.set(path, typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    },
+    remove(path) {
+      validateRepoPath(path);
+      writes.set(path, null);
+    },
+  };
+  const value = await fn(tx);
+  // Writing the bytes that are already there is not a change.
+  if (base) {
+    const current = await git.readFiles([...writes.keys()], base);
+    for (const [p, v] of writes) {
+      const now = current.get(p);
+      if ((v === null && now === undefined) || (v !== null && now !== undefined && Buffer.compare(Buffer.from(v), Buffer.from(now)) === 0)) writes.delete(p);
+    }
+  } else for (const [p, v] of writes) if (v === null) writes.delete(p);
+  return { value, writes };
+}
+
+async function makeCommit(git: Git, base: string | undefined, writes: Map<string, Uint8Array | null>, message: string, author?: string): Promise<string> {
+  const index = join(git.dir, ".git", `boot-meta-index-${randomBytes(6).toString("hex")}`);
+  const env = { ...process.env, GIT_INDEX_FILE: index, ...(await authorEnv(git, author)) };
+  try {
+    if (base) await git.run(["read-tree", base], { env });
+    const lines: string[] = [];
+    for (const [path, data] of writes) {
+      if (data === null) lines.push(`0 ${"0".repeat(40)}\t${path}`);
+      else {
+        const blob = (await git.run(["hash-object", "-w", "--stdin"], { input: data })).stdout.trim();
+        lines.push(`100644 ${blob}\t${path}`);
+      }
+    }
+    await git.run(["update-index", "--index-info"], { env, input: `${lines.join("\n")}\n` });
+    const tree = (await git.run(["write-tree"], { env })).stdout.trim();
+    return (await git.run(["commit-tree", tree, ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message })).stdout.trim();
+  } finally {
+    await rm(index, { force: true });
+  }
+}
+
+async function authorEnv(git: Git, author?: string): Promise<NodeJS.ProcessEnv> {
+  if (author) {
+    const m = /^\s*(.+?)\s*<([^>]+)>\s*$/.exec(author);
+    if (!m) throw new BootMetaError("INVALID_ARGUMENT", `--author must look like "Name <email>", got ${JSON.stringify(author)}`, ExitCode.InvalidArgument);
+    return { GIT_AUTHOR_NAME: m[1], GIT_AUTHOR_EMAIL: m[2] };
+  }
+  const r = await git.run(["var", "GIT_AUTHOR_IDENT"], { reject: false });
+  if (r.exitCode !== 0) {
+    throw new BootMetaError("META_NO_GIT_IDENTITY", "git does not know who you are, and every change to the meta repo is a commit", ExitCode.General, {
+      suggestions: ['git config --global user.name "Your Name" && git config --global user.email you@example.com', "or pass --author 'Name <email>'"],
+    });
+  }
+  return {};
+}
+
+/**
+ * Brings the index and work tree from `from` to `to`: a two-tree merge, so the user's
+ * unrelated uncommitted edits stay, and an edit to a file we changed is an error, not lost.
+ */
+async function syncWorkTree(git: Git, from: string | undefined, to: string, writes: Map<string, Uint8Array | null>): Promise<void> {
+  const args = from ? ["read-tree", "-m", "-u", from, to] : ["read-tree", "-m", "-u", to];
+  const r = await git.run(args, { reject: false });
+  if (r.exitCode !== 0) {
+    throw new BootMetaError("META_DIRTY_WORKTREE", `committed ${to.slice(0, 12)}, but the work tree has uncommitted changes to files it touches (${[...writes.keys()].slice(0, 5).join(", ")}); they were left as they are`, ExitCode.General, {
+      suggestions: ["look at `git status` and `git diff` in the meta repo; `git checkout -- FILE` takes the committed version"],
+    });
+  }
+}
+
+async function remoteOf(git: Git, branch: string): Promise<string | undefined> {
+  const configured = await git.config(`branch.${branch}.remote`);
+  if (configured) return configured;
+  const remotes = await git.remotes();
+  return remotes.includes("origin") ? "origin" : remotes[0];
+}
+
+function conflict(why: string): BootMetaError {
+  return new BootMetaError("META_CONCURRENT_WRITE", `${why}; nothing was changed by this command`, ExitCode.Conflict, { suggestions: ["run the command again"] });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split("\n").pop() ?? "";
+}
+
+/** A lock file in .git so writers on one clone take turns; a dead writer's lock goes stale. */
+async function lock(git: Git): Promise<() => Promise<void>> {
+  const path = join(git.dir, ".git", LOCK);
+  await mkdir(join(git.dir, ".git"), { recursive: true });
+  for (let i = 0; ; i++) {
+    try {
+      const fh = await open(path, "wx");
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return () => unlink(path).catch(() => undefined);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if (await isStale(path)) {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      if (i > 600) throw conflict("another boot-meta process has held the repository lock for over a minute");
+      await sleep(50 + Math.random() * 100);
+    }
+  }
+}
+
+async function isStale(path: string): Promise<boolean> {
+  try {
+    const [text, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
+    const pid = Number(text.trim());
+    if (Date.now() - st.mtimeMs > STALE_MS) return true;
+    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - st.mtimeMs > 5_000;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ESRCH";
+    }
+  } catch {
+    return false;
+  }
+}
