@@ -56,7 +56,7 @@ export interface LoadedConfig {
 
 function missing(what: string, flag: string, variable: string): BootMetaError {
   return new BootMetaError("CONFIG_NOT_CONFIGURED", `no ${what} was given`, ExitCode.InvalidArgument, {
-    suggestions: [`pass ${flag}, set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
+    suggestions: [`pass the ${flag} option (--${flag} on the CLI), set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
   });
 }
 
@@ -126,8 +126,9 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
       throw e;
     }
   }
-  if (!layers.some((l) => l.found)) {
-    throw new BootMetaError("CONFIG_NOT_FOUND", `there is no config for ${project} ${env} at ${commit.slice(0, 12)}: none of ${specs.map((l) => l.path).join(", ")} exists`, ExitCode.General, {
+  // Defaults alone mean the env does not exist (a typo, most likely): say so.
+  if (!layers.some((l) => l.found && l.name !== "defaults")) {
+    throw new BootMetaError("CONFIG_NOT_FOUND", `there is no config for ${project} ${env} at ${commit.slice(0, 12)}: ${specs.filter((l) => l.name !== "defaults").map((l) => l.path).join(" and ")} do not exist`, ExitCode.General, {
       suggestions: [`create it: \`boot-meta env create ${project} ${env}\``],
     });
   }

@@ -159,7 +159,10 @@ async function authorEnv(git: Git, author?: string): Promise<NodeJS.ProcessEnv> 
   if (author) {
     const m = /^\s*(.+?)\s*<([^>]+)>\s*$/.exec(author);
     if (!m) throw new BootMetaError("INVALID_ARGUMENT", `--author must look like "Name <email>", got ${JSON.stringify(author)}`, ExitCode.InvalidArgument);
-    return { GIT_AUTHOR_NAME: m[1], GIT_AUTHOR_EMAIL: m[2] };
+    const who = { GIT_AUTHOR_NAME: m[1], GIT_AUTHOR_EMAIL: m[2] };
+    // With no git identity on the machine, the author commits too.
+    const committer = await git.run(["var", "GIT_COMMITTER_IDENT"], { reject: false });
+    return committer.exitCode === 0 ? who : { ...who, GIT_COMMITTER_NAME: m[1], GIT_COMMITTER_EMAIL: m[2] };
   }
   const r = await git.run(["var", "GIT_AUTHOR_IDENT"], { reject: false });
   if (r.exitCode !== 0) {

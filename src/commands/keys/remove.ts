@@ -1,0 +1,19 @@
+import { Args } from "@oclif/core";
+import { BaseCommand } from "../../cli/base.js";
+import { identitiesOf, identityFlag, progress, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { removeKey } from "../../meta/repo.js";
+
+export default class KeysRemove extends BaseCommand {
+  static override summary = "Remove a principal; every file it could read gets a new data key.";
+  static override description = "Removes keys/NAME.txt and NAME from every group, and rotates every file NAME could read: a new data key, every value re-encrypted, so NAME can open nothing written from now on (old versions stay in git history: rotate the secrets themselves if NAME must lose those too). One commit; safe to run again after an interruption.";
+  static override examples = ["<%= config.bin %> keys remove bob"];
+  static override args = { name: Args.string({ description: "principal", required: true }) };
+  static override flags = { ...repoFlags, ...writeFlags, ...identityFlag };
+
+  async run() {
+    const { args, flags } = await this.parse(KeysRemove);
+    const r = await removeKey(await repoOf(flags), args.name, { identities: await identitiesOf(flags), author: flags.author, push: flags.push, onProgress: progress(this) });
+    this.note(`removed ${args.name}; ${r.value.rotated.length} file(s) rotated`);
+    return { ...r.value, commit: r.commit ?? null, pushed: r.pushed };
+  }
+}
