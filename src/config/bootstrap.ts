@@ -41,7 +41,7 @@ export async function readBootstrap(path: string): Promise<Bootstrap> {
   } catch (e) {
     throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} is not valid YAML: ${(e as Error).message.split("\n")[0]}`, ExitCode.InvalidFormat);
   }
-  if (typeof doc !== "object" || doc === null) throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} must be a map with repo, project, env and optionally identity`, ExitCode.InvalidFormat);
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} must be a map with repo, project, env and optionally identity`, ExitCode.InvalidFormat);
   const o = doc as Record<string, unknown>;
   const str = (k: string) => {
     const v = o[k];

@@ -1,0 +1,159 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { setConfigValue } from "../../src/config/edit.js";
+import { loadConfig } from "../../src/config/loader.js";
+import { renderSopsYaml } from "../../src/meta/model.js";
+import { addKey, createEnv, createProject, initRepo, readStateAt } from "../../src/meta/repo.js";
+import { commitChanges } from "../../src/meta/store.js";
+import { generateAgeKey } from "../../src/sops/age.js";
+import { readRecipients } from "../../src/sops/engine.js";
+import { encryptFile } from "../../src/sops/files.js";
+import { identitySetFrom } from "../../src/sops/identities.js";
+import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
+
+let admin: Awaited<ReturnType<typeof generateAgeKey>>;
+let dev: Awaited<ReturnType<typeof generateAgeKey>>;
+
+async function freshRepo(dir = join(tempDir(), "meta")) {
+  await initRepo(dir);
+  const ids = await identitySetFrom([admin.identity]);
+  await addKey(dir, "admin", [admin.recipient], { group: "admins", identities: ids });
+  await addKey(dir, "dev1", [dev.recipient], { group: "developers", identities: ids });
+  await createProject(dir, "main/maintemplatev2");
+  for (const env of ["dev", "prod", "dev/dev1"]) await createEnv(dir, "main/maintemplatev2", env);
+  return { dir, ids };
+}
+
+beforeAll(async () => {
+  admin = await generateAgeKey();
+  dev = await generateAgeKey();
+});
+
+describe("meta repository", () => {
+  it("init writes the layout and commits it", async () => {
+    const dir = join(tempDir(), "m");
+    const r = await initRepo(dir);
+    expect(r.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(git(dir, "ls-files").split("\n").sort()).toEqual([".boot-meta.yaml", ".sops.yaml", "README.md", "keys/README.md"]);
+    expect(git(dir, "log", "-1", "--format=%s")).toBe("boot-meta: initialise the meta repository");
+    await expect(initRepo(dir)).rejects.toMatchObject({ code: "META_ALREADY_INITIALISED" });
+  });
+
+  it("generates a .sops.yaml whose rules give every file the recipients the access rules say", async () => {
+    const { dir } = await freshRepo();
+    const state = await readStateAt(dir);
+    expect(readFileSync(join(dir, ".sops.yaml"), "utf8")).toBe(renderSopsYaml(state));
+    // A new file encrypted through the generated rules, the way the sops CLI would.
+    for (const [path, want] of [
+      ["main/maintemplatev2/envs/prod/secrets.sops.yaml", [admin.recipient]],
+      ["main/maintemplatev2/envs/dev/extra.sops.yaml", [admin.recipient, dev.recipient]],
+      ["main/maintemplatev2/envs/dev/dev1/x.sops.yaml", [admin.recipient, dev.recipient]],
+      ["main/maintemplatev2/config.sops.yaml", [admin.recipient, dev.recipient]],
+    ] as const) {
+      const abs = join(dir, path);
+      const before = (() => {
+        try {
+          return readFileSync(abs);
+        } catch {
+          return undefined;
+        }
+      })();
+      writeFileSync(abs, "k: v\n");
+      const bytes = await encryptFile(path, {}, { cwd: dir, env: {} });
+      expect(readRecipients(bytes, "yaml").flat().sort(), path).toEqual([...want].sort());
+      if (before) writeFileSync(abs, before);
+      else rmSync(abs);
+    }
+  });
+
+  it("config set changes one line of the file's diff, and loadConfig sees it at the new commit", async () => {
+    const { dir, ids } = await freshRepo();
+    await setConfigValue(dir, { project: "main/maintemplatev2", env: "prod" }, "db.url", "postgres://a", { identities: ids });
+    await setConfigValue(dir, { project: "main/maintemplatev2", env: "prod" }, "db.pool", 10n, { identities: ids });
+    const r = await setConfigValue(dir, { project: "main/maintemplatev2", env: "prod" }, "db.url", "postgres://b", { identities: ids });
+    const diff = git(dir, "show", "--format=", "--unified=0", r.commit as string).split("\n").filter((l) => /^[-+] /.test(l));
+    const changed = diff.filter((l) => !/lastmodified|mac:/.test(l));
+    expect(changed).toHaveLength(2); // the url line, old and new
+    expect(changed.every((l) => /url: ENC\[/.test(l))).toBe(true);
+    const c = await loadConfig({ repo: dir, project: "main/maintemplatev2", env: "prod", identities: [admin.identity], environment: {} });
+    expect(c.config).toEqual({ db: { url: "postgres://b", pool: 10 } });
+    expect(c.commit).toBe(r.commit);
+    const older = await loadConfig({ repo: dir, project: "main/maintemplatev2", env: "prod", identities: [admin.identity], at: "HEAD~1", environment: {} });
+    expect(older.config).toEqual({ db: { url: "postgres://a", pool: 10 } });
+  });
+});
+
+describe("commits and pushes", () => {
+  it("refuses paths outside the repository", async () => {
+    const { dir } = await freshRepo();
+    const head = git(dir, "rev-parse", "HEAD");
+    for (const p of ["../../etc/passwd", "/etc/passwd", ".git/config", "a/./b", ""]) {
+      await expect(commitChanges(dir, { message: "x" }, async (tx) => tx.write(p, "x"))).rejects.toMatchObject({ code: "META_INVALID_PATH" });
+    }
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+  });
+
+  it("does not commit when nothing changed", async () => {
+    const { dir } = await freshRepo();
+    const r = await commitChanges(dir, { message: "noop" }, async (tx) => tx.write(".boot-meta.yaml", (await tx.read(".boot-meta.yaml")) as Uint8Array));
+    expect(r.commit).toBeUndefined();
+  });
+
+  it("rebases on a rejected push and retries, never forcing; both writes survive", async () => {
+    const { remote, clones } = bareRemoteWithClones(2);
+    const [a, b] = clones as [string, string];
+    await commitChanges(a, { message: "a1", push: true }, async (tx) => tx.write("a.txt", "a"));
+    // b is behind now: its push is rejected, then rebuilt on top of a's commit.
+    const r = await commitChanges(b, { message: "b1", push: true }, async (tx) => tx.write("b.txt", "b"));
+    expect(r.pushed).toBe(true);
+    expect(r.attempts).toBe(2);
+    const log = git(remote, "log", "--format=%s", "main").split("\n");
+    expect(log.slice(0, 2)).toEqual(["b1", "a1"]);
+    expect(git(remote, "show", "main:a.txt")).toBe("a");
+    expect(git(b, "status", "--porcelain")).toBe("");
+    expect(readFileSync(join(b, "a.txt"), "utf8")).toBe("a");
+  });
+
+  it("re-runs the change on the new state, so a compare-and-swap sees the other writer", async () => {
+    const { clones } = bareRemoteWithClones(2);
+    const [a, b] = clones as [string, string];
+    const cas = (expect_: string | undefined, next: string) => async (tx: { read(p: string): Promise<Uint8Array | undefined>; write(p: string, d: string): void }) => {
+      const now = await tx.read("pointer");
+      const cur = now ? Buffer.from(now).toString() : undefined;
+      if (cur !== expect_) throw Object.assign(new Error(`pointer is ${cur}`), { code: "CAS" });
+      tx.write("pointer", next);
+    };
+    await commitChanges(a, { message: "a", push: true }, cas(undefined, "A"));
+    await expect(commitChanges(b, { message: "b", push: true }, cas(undefined, "B"))).rejects.toMatchObject({ code: "CAS", message: "pointer is A" });
+  });
+
+  it("keeps the local commit and says so when the remote is down", async () => {
+    const { remote, clones } = bareRemoteWithClones(1);
+    const [a] = clones as [string];
+    rmSync(remote, { recursive: true, force: true });
+    const e = await commitChanges(a, { message: "offline", push: true }, async (tx) => tx.write("x.txt", "x")).catch((x) => x);
+    expect(e).toMatchObject({ code: "META_REMOTE_UNAVAILABLE", message: expect.stringContaining("committed locally as") });
+    expect(git(a, "log", "-1", "--format=%s")).toBe("offline");
+  });
+});
+
+describe("loading from a git URL", () => {
+  it("clones into the cache once and fetches later commits", async () => {
+    const { dir, ids } = await freshRepo();
+    await setConfigValue(dir, { project: "main/maintemplatev2", env: "dev" }, "v", 1n, { identities: ids });
+    const bare = join(tempDir(), "meta.git");
+    git(tempDir(), "clone", "-q", "--bare", dir, bare);
+    const cacheDir = tempDir();
+    const url = `file://${bare}`;
+    const c1 = await loadConfig({ repo: url, project: "main/maintemplatev2", env: "dev", identities: [dev.identity], cacheDir, environment: {} });
+    expect(c1.config).toEqual({ v: 1 });
+    await setConfigValue(dir, { project: "main/maintemplatev2", env: "dev" }, "v", 2n, { identities: ids });
+    git(dir, "push", "-q", bare, "main");
+    const c2 = await loadConfig({ repo: url, project: "main/maintemplatev2", env: "dev", identities: [dev.identity], cacheDir, environment: {} });
+    expect(c2.config).toEqual({ v: 2 });
+    expect(c2.commit).not.toBe(c1.commit);
+    await expect(loadConfig({ repo: `file://${join(tempDir(), "missing.git")}`, project: "p", env: "dev", cacheDir, environment: {} })).rejects.toMatchObject({ code: "META_REMOTE_UNAVAILABLE" });
+  });
+});
+
