@@ -2,11 +2,12 @@
 // package on the same file, and against the floor — one X25519 unwrap of the data key plus
 // the AES-256-GCM work for the 500 values, with nothing else.
 import { createDecipheriv } from "node:crypto";
-import { Decrypter, armor, generateIdentity, identityToRecipient } from "age-encryption";
+import { armor, generateIdentity, identityToRecipient } from "age-encryption";
 import { decryptSops } from "sops-age";
 import { parse } from "yaml";
 import { encryptBytes, openBytes } from "../dist/sops/engine.js";
 import { identitySetFrom } from "../dist/sops/identities.js";
+import { decryptAgeX25519, nativeIdentity } from "../dist/sops/age-x25519.js";
 import { fmtMs, measure, table } from "./harness.mjs";
 
 const KEYS = 500;
@@ -19,17 +20,18 @@ const encrypted = await encryptBytes(plain, { format: "yaml", keyGroups: [[recip
 const text = Buffer.from(encrypted).toString("utf8");
 const ids = await identitySetFrom([identity]);
 
-// The floor: the same cryptographic work done directly.
+// The floor: the same cryptographic work done directly, with the fastest unwrap available
+// (Node's native X25519 + HKDF + ChaCha20-Poly1305, as boot-meta itself uses).
 const doc = parse(text);
 const enc = doc.sops.age[0].enc;
 const values = Object.entries(doc).filter(([k]) => k !== "sops").map(([k, v]) => {
   const m = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/.exec(v);
   return { aad: Buffer.from(`${k}:`), data: Buffer.from(m[1], "base64"), iv: Buffer.from(m[2], "base64"), tag: Buffer.from(m[3], "base64") };
 });
+const native = nativeIdentity(identity);
 async function floor() {
-  const d = new Decrypter();
-  d.addIdentity(identity);
-  const key = await d.decrypt(armor.decode(enc));
+  const r = decryptAgeX25519(armor.decode(enc), [native]);
+  const key = r.data;
   for (const v of values) {
     const c = createDecipheriv("aes-256-gcm", key, v.iv);
     c.setAAD(v.aad);
@@ -52,7 +54,7 @@ table([
   ["contender", "time", "ratio"],
   ["boot-meta openBytes", fmtMs(r["boot-meta"]), "1.00"],
   ["sops-age decryptSops", fmtMs(r["sops-age"]), `${(r["sops-age"] / r["boot-meta"]).toFixed(2)}× boot-meta's time`],
-  ["floor (X25519 + AES-GCM only)", fmtMs(r.floor), `boot-meta takes ${(r["boot-meta"] / r.floor).toFixed(2)}× this`],
+  ["floor (native X25519 unwrap + AES-GCM only)", fmtMs(r.floor), `boot-meta takes ${(r["boot-meta"] / r.floor).toFixed(2)}× this`],
 ]);
 console.log(`\nboot-meta: ${(r["sops-age"] / r["boot-meta"]).toFixed(1)}× faster than sops-age, ${(r["boot-meta"] / r.floor).toFixed(2)}× the floor.`);
 console.log(`(the floor itself is ${(r["sops-age"] / r.floor).toFixed(1)}× faster than sops-age: no decoder can beat sops-age by more than that)`);

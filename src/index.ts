@@ -20,3 +20,12 @@ export { generateAgeKey, parseRecipients } from "./sops/age.js";
 export { identitySetFrom, loadIdentities, type IdentitySet } from "./sops/identities.js";
 export { formatForPath, type Format } from "./sops/stores/index.js";
 export { Branch, Comment, type Tree, type Value, fromPlain, toPlain } from "./sops/tree.js";
+
+// The meta repository and the config loader.
+export { loadConfig, type ConfigLayer, type LoadConfigOptions, type LoadedConfig } from "./config/loader.js";
+export { mergeLayers } from "./config/merge.js";
+export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
+export { setConfigValue, unsetConfigValue } from "./config/edit.js";
+export { accessCheck, accessMatrix, addKey, createEnv, createProject, initRepo, listKeys, removeKey, syncAccess } from "./meta/repo.js";
+export { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./meta/store.js";
+export { Git } from "./meta/git.js";

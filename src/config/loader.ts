@@ -105,7 +105,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   } else if (!existsSync(s.repo)) {
     throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --repo / the bootstrap file"] });
   }
-  const git = await Git.open(dir);
+  const git = await Git.at(dir);
   const commit = await git.resolve(at);
   const identities = Array.isArray(o.identities)
     ? await identitySetFrom(o.identities)

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
 
@@ -26,6 +27,16 @@ export class Git {
     return new Git(r.stdout.trim());
   }
 
+  /**
+   * Opens a work tree whose top level is known (`dir/.git` is a directory) without running
+   * git: the config loader's hot path. Falls back to {@link Git.open} otherwise.
+   */
+  static async at(dir: string): Promise<Git> {
+    const d = resolve(dir);
+    const st = await stat(join(d, ".git")).catch(() => undefined);
+    return st?.isDirectory() ? new Git(d) : Git.open(d);
+  }
+
   static async init(dir: string, opts: { branch?: string } = {}): Promise<Git> {
     await execa("git", ["init", "-q", "-b", opts.branch ?? "main", resolve(dir)]);
     return Git.open(dir);
@@ -47,6 +58,30 @@ export class Git {
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
 
+  /**
+   * HEAD read from .git itself (HEAD → a loose ref or packed-refs), saving a git process on
+   * every config load; undefined when anything is unusual, and git answers instead.
+   */
+  private async headFromFiles(): Promise<string | undefined> {
+    try {
+      const gitDir = join(this.dir, ".git");
+      const head = (await readFile(join(gitDir, "HEAD"), "utf8")).trim();
+      if (/^[0-9a-f]{40}$/.test(head)) return head;
+      const m = /^ref: (refs\/[^\s]+)$/.exec(head);
+      if (!m) return undefined;
+      const loose = await readFile(join(gitDir, m[1] as string), "utf8").catch(() => undefined);
+      if (loose !== undefined) return /^[0-9a-f]{40}$/.test(loose.trim()) ? loose.trim() : undefined;
+      const packed = await readFile(join(gitDir, "packed-refs"), "utf8").catch(() => "");
+      for (const line of packed.split("\n")) {
+        const [hash, ref] = line.split(" ");
+        if (ref === m[1] && /^[0-9a-f]{40}$/.test(hash ?? "")) return hash;
+      }
+      return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async branch(): Promise<string> {
     const r = await this.run(["symbolic-ref", "--short", "-q", "HEAD"], { reject: false });
     if (r.exitCode !== 0) throw new BootMetaError("META_DETACHED_HEAD", `${this.dir} is not on a branch (detached HEAD); check out a branch first`, ExitCode.General);
@@ -55,6 +90,10 @@ export class Git {
 
   /** A revision's full commit hash; META_UNKNOWN_REVISION when there is none. */
   async resolve(rev: string): Promise<string> {
+    if (rev === "HEAD") {
+      const fast = await this.headFromFiles();
+      if (fast) return fast;
+    }
     const r = await this.run(["rev-parse", "--verify", "-q", `${rev}^{commit}`], { reject: false });
     if (r.exitCode !== 0) throw new BootMetaError("META_UNKNOWN_REVISION", `${JSON.stringify(rev)} is not a commit in ${this.dir}`, ExitCode.General, { data: { rev } });
     return r.stdout.trim();

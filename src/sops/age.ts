@@ -1,5 +1,6 @@
 import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
 function invalidRecipient(r: string, why: string): BootMetaError {
@@ -48,6 +49,20 @@ export async function wrapDataKey(data: Uint8Array, recipient: string): Promise<
 }
 
 const decrypters = new WeakMap<IdentitySet, Map<string, Decrypter>>();
+const natives = new WeakMap<IdentitySet, Map<string, NativeX25519Identity>>();
+
+function nativesOf(set: IdentitySet): Map<string, NativeX25519Identity> {
+  let m = natives.get(set);
+  if (!m) {
+    m = new Map();
+    set.identities.forEach((id, i) => {
+      const n = nativeIdentity(id);
+      if (n) m?.set(set.recipients[i] ?? `#${i}`, n);
+    });
+    natives.set(set, m);
+  }
+  return m;
+}
 
 /** One Decrypter per identity, built once per set: parsing keys is not free. */
 function decryptersOf(set: IdentitySet): Map<string, Decrypter> {
@@ -75,6 +90,15 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
     file = armor.decode(enc);
   } catch (e) {
     throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
+  }
+  // Native X25519 first (a tenth of the time); anything else goes to the age-encryption package.
+  const native = nativesOf(identities);
+  if (native.size > 0) {
+    const hinted = recipientHint ? native.get(recipientHint) : undefined;
+    const r = decryptAgeX25519(file, hinted ? [hinted, ...[...native.values()].filter((n) => n !== hinted)] : [...native.values()]);
+    if (r.kind === "ok") return r.data;
+    if (r.kind === "corrupt") throw corrupt(r.why);
+    if (r.kind === "not-mine" && native.size === identities.identities.length) return undefined;
   }
   const all = decryptersOf(identities);
   // The identity whose recipient the entry names first: one X25519 operation in the common case.

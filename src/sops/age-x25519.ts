@@ -1,0 +1,96 @@
+import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, timingSafeEqual } from "node:crypto";
+import { bech32 } from "@scure/base";
+
+// The age v1 format for the one case every sops file of ours has — a small file wrapped for
+// X25519 recipients — decrypted with Node's native X25519, HKDF, HMAC and ChaCha20-Poly1305
+// (age-encryption.org/v1 spec: X25519 recipient stanza, header MAC, STREAM payload). It is
+// only an accelerator: anything it does not recognise returns "unknown" and the
+// age-encryption package decides.
+
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+const LABEL = Buffer.from("age-encryption.org/v1/X25519");
+
+export interface NativeX25519Identity {
+  key: KeyObject;
+  /** The 32-byte public key (the recipient's u-coordinate). */
+  publicKey: Buffer;
+}
+
+/** Parses `AGE-SECRET-KEY-1…`; undefined for any other kind. */
+export function nativeIdentity(identity: string): NativeX25519Identity | undefined {
+  if (!identity.startsWith("AGE-SECRET-KEY-1")) return undefined;
+  try {
+    const { prefix, words } = bech32.decode(identity.toLowerCase() as `${string}1${string}`, 1024);
+    const scalar = Buffer.from(bech32.fromWords(words));
+    if (prefix !== "age-secret-key-" || scalar.length !== 32) return undefined;
+    const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: "der", type: "pkcs8" });
+    const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+    return { key, publicKey: Buffer.from(spki.subarray(spki.length - 32)) };
+  } catch {
+    return undefined;
+  }
+}
+
+const b64nopad = (s: string): Buffer | undefined => (/^[A-Za-z0-9+/]*$/.test(s) ? Buffer.from(s, "base64") : undefined);
+
+function chachaOpen(key: Buffer, nonce: Buffer, sealed: Buffer): Buffer | undefined {
+  if (sealed.length < 16) return undefined;
+  try {
+    const d = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+export type NativeResult = { kind: "ok"; data: Uint8Array } | { kind: "not-mine" } | { kind: "corrupt"; why: string } | { kind: "unknown" };
+
+/** Decrypts a binary age file with X25519 identities. */
+export function decryptAgeX25519(file: Uint8Array, ids: NativeX25519Identity[]): NativeResult {
+  const buf = Buffer.from(file);
+  const text = buf.toString("latin1");
+  if (!text.startsWith("age-encryption.org/v1\n")) return { kind: "unknown" };
+  const macAt = text.indexOf("\n--- ");
+  if (macAt < 0) return { kind: "unknown" };
+  const headerEnd = text.indexOf("\n", macAt + 5);
+  if (headerEnd < 0) return { kind: "unknown" };
+  const lines = text.slice("age-encryption.org/v1\n".length, macAt).split("\n");
+  // Stanzas: "-> TYPE args…" then base64 body lines, the last one shorter than 64 columns.
+  const stanzas: { args: string[]; body: string }[] = [];
+  for (const line of lines) {
+    if (line.startsWith("-> ")) stanzas.push({ args: line.slice(3).split(" "), body: "" });
+    else if (stanzas.length) (stanzas[stanzas.length - 1] as { body: string }).body += line;
+    else return { kind: "unknown" };
+  }
+  if (stanzas.some((s) => s.args[0] !== "X25519")) return { kind: "unknown" };
+  for (const s of stanzas) {
+    const share = b64nopad(s.args[1] ?? "");
+    const body = b64nopad(s.body);
+    if (s.args.length !== 2 || !share || share.length !== 32 || !body || body.length !== 32) return { kind: "corrupt", why: "invalid X25519 stanza" };
+    const peer = createPublicKey({ key: Buffer.concat([SPKI_X25519, share]), format: "der", type: "spki" });
+    for (const id of ids) {
+      const shared = diffieHellman({ privateKey: id.key, publicKey: peer });
+      const wrapKey = Buffer.from(hkdfSync("sha256", shared, Buffer.concat([share, id.publicKey]), LABEL, 32));
+      const fileKey = chachaOpen(wrapKey, Buffer.alloc(12), body);
+      if (!fileKey) continue;
+      // The header MAC covers everything up to and including "---".
+      const hmacKey = Buffer.from(hkdfSync("sha256", fileKey, Buffer.alloc(0), Buffer.from("header"), 32));
+      const mac = createHmac("sha256", hmacKey).update(buf.subarray(0, macAt + 4)).digest();
+      const stored = b64nopad(text.slice(macAt + 5, headerEnd));
+      if (!stored || stored.length !== 32 || !timingSafeEqual(mac, stored)) return { kind: "corrupt", why: "invalid header HMAC" };
+      const payload = buf.subarray(headerEnd + 1);
+      if (payload.length < 16 + 16) return { kind: "corrupt", why: "payload too short" };
+      const streamKey = Buffer.from(hkdfSync("sha256", fileKey, payload.subarray(0, 16), Buffer.from("payload"), 32));
+      const sealed = payload.subarray(16);
+      // A data key or a Shamir share fits one STREAM chunk: counter 0, last-chunk flag set.
+      if (sealed.length > 64 * 1024 + 16) return { kind: "unknown" };
+      const nonce = Buffer.alloc(12);
+      nonce[11] = 1;
+      const data = chachaOpen(streamKey, nonce, sealed);
+      return data ? { kind: "ok", data: new Uint8Array(data) } : { kind: "corrupt", why: "payload failed authentication" };
+    }
+  }
+  return { kind: "not-mine" };
+}
