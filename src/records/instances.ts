@@ -1,0 +1,43 @@
+import { validateName } from "../meta/layout.js";
+import { decodeRecord } from "./codec.js";
+import { getRelease } from "./releases.js";
+import { commitRecords, nowIso, readerAt, readRecord, recordPath, requireProject, type WriteOpts, writeRecord } from "./store.js";
+import type { Instance } from "./types.js";
+
+/**
+ * `boot-meta instance report`: what an instance runs. Only a change of channel, release or
+ * status writes (and commits); a heartbeat that says the same thing is a no-op.
+ */
+export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; labels?: Record<string, string>; now?: string }) {
+  validateName("principal", id);
+  return commitRecords(repoDir, o, `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`, async (tx) => {
+    await requireProject(tx, project);
+    const release = await getRelease(tx, project, o.release);
+    const path = recordPath.instance(project, id);
+    const current = await readRecord<Instance>(tx, "Instance", path);
+    const same =
+      current &&
+      current.value.releaseId === release.id &&
+      (current.value.channel ?? "") === (o.channel ?? "") &&
+      (current.value.status ?? "") === (o.status ?? "") &&
+      JSON.stringify(current.value.labels ?? {}) === JSON.stringify(o.labels ?? {});
+    if (same) return { instance: current.value, changed: false };
+    const next: Instance = { id, project, channel: o.channel, releaseId: release.id, status: o.status, changedAt: o.now ?? nowIso(), labels: o.labels };
+    writeRecord(tx, "Instance", path, next, current?.unknown);
+    return { instance: next, changed: true };
+  });
+}
+
+/** `boot-meta instance list`: the fleet grouped by release. */
+export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]> }> {
+  const r = await readerAt(repoDir);
+  await requireProject(r, project);
+  const names = (await r.list(`${project}/instances`)).filter((n) => n.endsWith(".json"));
+  const files = await r.git.readFiles(names.map((n) => `${project}/instances/${n}`), r.commit);
+  const byRelease: Record<string, Instance[]> = {};
+  for (const n of names) {
+    const i = decodeRecord<Instance>("Instance", files.get(`${project}/instances/${n}`) as Uint8Array, n).value;
+    (byRelease[i.releaseId] ??= []).push(i);
+  }
+  return { commit: r.commit, byRelease };
+}
