@@ -5,7 +5,7 @@ import { loadIdentities, type IdentitySet } from "../sops/identities.js";
 
 /** Flags of every command that works on the meta repository. */
 export const repoFlags = {
-  repo: Flags.string({ description: "the meta repository (default: BOOT_META_REPO, the bootstrap file's repo, or the current directory)" }),
+  meta: Flags.string({ description: "the meta repository (default: BOOT_META_REPO, the bootstrap file's repo, or the current directory)" }),
 };
 
 export const writeFlags = {
@@ -22,8 +22,8 @@ export const targetFlags = {
   env: Flags.string({ char: "e", description: "environment: dev, stage, prod, dev/<developer>… (default: BOOT_META_ENV or the bootstrap file)" }),
 };
 
-export async function repoOf(flags: { repo?: string }): Promise<string> {
-  const s = await resolveSettings({ repo: flags.repo });
+export async function repoOf(flags: { meta?: string }): Promise<string> {
+  const s = await resolveSettings({ repo: flags.meta });
   return s.repo ?? process.cwd();
 }
 

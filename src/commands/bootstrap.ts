@@ -6,9 +6,9 @@ import { validateName } from "../meta/layout.js";
 export default class Bootstrap extends BaseCommand {
   static override summary = "Point an app checkout at the meta repo: writes .boot-meta.local.yaml and gitignores it.";
   static override description = "loadConfig() and every boot-meta command find this file from the working directory upward. BOOT_META_REPO, BOOT_META_PROJECT, BOOT_META_ENV, SOPS_AGE_KEY_FILE and SOPS_AGE_KEY override it.";
-  static override examples = ["<%= config.bin %> bootstrap --repo ../meta --project maintemplatev2 --env dev/alice --identity ~/.config/sops/age/keys.txt"];
+  static override examples = ["<%= config.bin %> bootstrap --meta ../meta --project maintemplatev2 --env dev/alice --identity ~/.config/sops/age/keys.txt"];
   static override flags = {
-    repo: Flags.string({ description: "meta repo: a local path (relative to DIR) or a git URL", required: true }),
+    meta: Flags.string({ description: "the meta repo: a local path (relative to DIR) or a git URL", required: true }),
     project: Flags.string({ description: "project", required: true }),
     env: Flags.string({ description: "environment, e.g. dev/alice", required: true }),
     identity: Flags.string({ description: "age identity file for this checkout" }),
@@ -19,7 +19,7 @@ export default class Bootstrap extends BaseCommand {
     const { flags } = await this.parse(Bootstrap);
     validateName("project", flags.project);
     validateName("env", flags.env);
-    const r = await writeBootstrap(flags.dir, { repo: flags.repo, project: flags.project, env: flags.env, identity: flags.identity });
+    const r = await writeBootstrap(flags.dir, { repo: flags.meta, project: flags.project, env: flags.env, identity: flags.identity });
     this.note(`wrote ${r.file}${r.added ? ` and added it to ${r.gitignore}` : ""}`);
     return r;
   }

@@ -56,7 +56,7 @@ export interface LoadedConfig {
 
 function missing(what: string, flag: string, variable: string): BootMetaError {
   return new BootMetaError("CONFIG_NOT_CONFIGURED", `no ${what} was given`, ExitCode.InvalidArgument, {
-    suggestions: [`pass the ${flag} option (--${flag} on the CLI), set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
+    suggestions: [`pass the ${flag} option (--${flag === "repo" ? "meta" : flag} on the CLI), set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
   });
 }
 
@@ -103,7 +103,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
     dir = c.dir;
     at = o.at ?? c.at;
   } else if (!existsSync(s.repo)) {
-    throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --repo / the bootstrap file"] });
+    throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --meta / the bootstrap file"] });
   }
   const git = await Git.at(dir);
   const commit = await git.resolve(at);

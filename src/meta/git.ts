@@ -21,7 +21,7 @@ export class Git {
     if (!r || r.exitCode !== 0) {
       throw new BootMetaError("META_NOT_A_REPO", `${resolve(dir)} is not inside a git repository`, ExitCode.General, {
         data: { dir: resolve(dir) },
-        suggestions: ["create a meta repository with `boot-meta init DIR`, or pass --repo / set BOOT_META_REPO"],
+        suggestions: ["create a meta repository with `boot-meta init DIR`, or pass --meta / set BOOT_META_REPO"],
       });
     }
     return new Git(r.stdout.trim());

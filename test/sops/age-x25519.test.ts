@@ -37,7 +37,7 @@ describe("native X25519 age decryption", () => {
     badMac[macAt] = badMac[macAt] === 65 ? 66 : 65;
     expect(decryptAgeX25519(badMac, [id])).toMatchObject({ kind: "corrupt" });
     const badPayload = Buffer.from(s);
-    badPayload[badPayload.length - 1] ^= 1;
+    badPayload[badPayload.length - 1] = (badPayload[badPayload.length - 1] as number) ^ 1;
     expect(decryptAgeX25519(badPayload, [id])).toMatchObject({ kind: "corrupt" });
     const pq = await generateAgeKey({ postQuantum: true });
     const e = new Encrypter();
