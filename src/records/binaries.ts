@@ -5,7 +5,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
-import { commitRecords, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -90,7 +90,7 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string): Promis
   const r = await readerAt(repoDir);
   const binary = await binaryByDigest(r, sha256);
   const release = await getRelease(r, binary.project, binary.releaseId);
-  const names = (await r.list(`${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
+  const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
   const files = await r.git.readFiles(names.map((n) => `${binary.project}/channels/${n}`), r.commit);
   const channels = names.filter((n) => {
     const b = files.get(`${binary.project}/channels/${n}`);
@@ -113,7 +113,7 @@ export async function binaryVerify(repoDir: string, file: string): Promise<Verif
   const r = await readerAt(repoDir);
   const binary = await binaryByDigest(r, sha256).catch(() => undefined);
   const trusted = new Map<string, string>();
-  for (const n of (await r.list(SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
+  for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
     const line = Buffer.from((await r.read(`${SIGNERS_DIR}/${n}`)) ?? new Uint8Array()).toString("utf8");
     try {
       trusted.set(parseSshPublicKey(line).toString("hex"), n.replace(/\.pub$/, ""));

@@ -1,7 +1,7 @@
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, nowIso, readerAt, readRecord, recordPath, requireProject, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, readerAt, readRecord, recordPath, requireProject, type WriteOpts, writeRecord } from "./store.js";
 import type { Instance } from "./types.js";
 
 /**
@@ -32,7 +32,7 @@ export async function reportInstance(repoDir: string, project: string, id: strin
 export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]> }> {
   const r = await readerAt(repoDir);
   await requireProject(r, project);
-  const names = (await r.list(`${project}/instances`)).filter((n) => n.endsWith(".json"));
+  const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
   const files = await r.git.readFiles(names.map((n) => `${project}/instances/${n}`), r.commit);
   const byRelease: Record<string, Instance[]> = {};
   for (const n of names) {

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { commitRecords, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -61,7 +61,7 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
 export async function getRelease(r: Reader, project: string, idOrVersion: string): Promise<Release> {
   const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion));
   if (direct) return direct.value;
-  const ids = (await r.list(`${project}/releases`)).filter((n) => n.endsWith(`-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}.json`)).sort();
+  const ids = (await namesIn(r, `${project}/releases`)).filter((n) => n.endsWith(`-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}.json`)).sort();
   const last = ids.at(-1);
   if (last) {
     const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last.replace(/\.json$/, "")));
@@ -74,7 +74,7 @@ export async function getRelease(r: Reader, project: string, idOrVersion: string
 export async function listReleases(repoDir: string, project: string, o: { limit?: number; offset?: number; at?: string } = {}): Promise<{ commit: string; total: number; releases: Release[] }> {
   const r = await readerAt(repoDir, o.at);
   await requireProject(r, project);
-  const ids = (await r.list(`${project}/releases`)).filter((n) => n.endsWith(".json")).sort().reverse();
+  const ids = (await namesIn(r, `${project}/releases`)).filter((n) => n.endsWith(".json")).sort().reverse();
   const page = ids.slice(o.offset ?? 0, (o.offset ?? 0) + (o.limit ?? 20));
   const files = await r.git.readFiles(page.map((n) => `${project}/releases/${n}`), r.commit);
   const { decodeRecord } = await import("./codec.js");

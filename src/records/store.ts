@@ -24,6 +24,12 @@ export interface Reader {
   list(dir: string): Promise<string[]>;
 }
 
+/** File names directly in `dir` (whatever form the reader lists them in). */
+export async function namesIn(r: Reader, dir: string): Promise<string[]> {
+  const prefix = `${dir.replace(/\/$/, "")}/`;
+  return (await r.list(dir)).map((p) => (p.startsWith(prefix) ? p.slice(prefix.length) : p)).filter((n) => n !== "" && !n.includes("/"));
+}
+
 export async function readRecord<T>(r: Reader, kind: RecordKind, path: string): Promise<Stored<T> | undefined> {
   const bytes = await r.read(path);
   return bytes ? decodeRecord<T>(kind, bytes, path) : undefined;

@@ -1,0 +1,188 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { binaryVerify, binaryWhich, addBinary, digestFile } from "../../src/records/binaries.js";
+import { renderBuildInfo } from "../../src/records/buildinfo.js";
+import { channelHistory, inRollout, promoteChannel, releaseFor, rollbackChannel, showChannel } from "../../src/records/channels.js";
+import { decodeRecord, encodeRecord, encodeRecordBinary, recordType } from "../../src/records/codec.js";
+import { listInstances, reportInstance } from "../../src/records/instances.js";
+import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
+import { readerAt } from "../../src/records/store.js";
+import { git, tempDir } from "../helpers/gitdir.js";
+import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";
+
+const HASH = "3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c";
+
+describe("record files", () => {
+  it("are pretty proto3 JSON in schema order, validated, with a binary encoding protobufjs reads back", () => {
+    const rel = { id: "x", project: "shop", version: "1.0", repos: [{ name: "app", commit: HASH }], createdAt: "2026-01-01T00:00:00Z" };
+    const text = Buffer.from(encodeRecord("Release", rel)).toString();
+    expect(text).toBe(`{\n  "id": "x",\n  "project": "shop",\n  "version": "1.0",\n  "repos": [\n    {\n      "name": "app",\n      "commit": "${HASH}"\n    }\n  ],\n  "createdAt": "2026-01-01T00:00:00Z"\n}\n`);
+    const bin = encodeRecordBinary("Release", rel);
+    expect(recordType("Release").toObject(recordType("Release").decode(bin))).toMatchObject(rel);
+    expect(() => decodeRecord("Release", Buffer.from('{"id": 5}'), "bad.json")).toThrowError(expect.objectContaining({ code: "RECORD_INVALID", message: expect.stringContaining("bad.json") }));
+    expect(() => decodeRecord("Release", Buffer.from("not json"), "bad.json")).toThrowError(expect.objectContaining({ code: "RECORD_INVALID" }));
+  });
+
+  it("keep fields written by a newer version when rewritten", async () => {
+    const dir = await recordsRepo();
+    await createRelease(dir, "shop", { version: "1.0", repos: [parseCommitSpec(`app=https://x/app@${HASH}`)] });
+    await promoteChannel(dir, "shop", "stable", "1.0");
+    const path = join(dir, "shop/channels/stable.json");
+    const withNew = { ...JSON.parse(readFileSync(path, "utf8")), canaryRegions: ["eu-west"], futureFlag: true };
+    writeFileSync(path, `${JSON.stringify(withNew, null, 2)}\n`);
+    git(dir, "commit", "-qam", "a newer writer");
+    await createRelease(dir, "shop", { version: "1.1", repos: [parseCommitSpec(`app=https://x/app@${HASH}`)] });
+    await promoteChannel(dir, "shop", "stable", "1.1");
+    const after = JSON.parse(readFileSync(path, "utf8"));
+    expect(after).toMatchObject({ canaryRegions: ["eu-west"], futureFlag: true });
+    expect(after.releaseId).toMatch(/-1\.1$/);
+  });
+});
+
+describe("releases", () => {
+  it("record each local repo's commit, remote, branch or tag, refusing a dirty tree unless allowed", async () => {
+    const app = sourceRepo("app");
+    git(app, "tag", "v1.0.0");
+    const ref = await repoRefOf(app);
+    expect(ref).toEqual({ name: "app", url: "https://example.invalid/org/app.git", commit: git(app, "rev-parse", "HEAD"), ref: "v1.0.0" });
+    writeFileSync(join(app, "wip.txt"), "x");
+    await expect(repoRefOf(app)).rejects.toMatchObject({ code: "RELEASE_DIRTY_REPO", message: expect.stringContaining("wip.txt") });
+    expect(await repoRefOf(app, { allowDirty: true })).toMatchObject({ dirty: true });
+  });
+
+  it("are immutable, listed newest first with paging, and found by id or version", async () => {
+    const dir = await recordsRepo();
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    for (let i = 1; i <= 5; i++) await createRelease(dir, "shop", { version: `1.${i}`, repos, now: `2026-01-0${i}T00:00:00Z` });
+    await expect(createRelease(dir, "shop", { version: "1.3", repos, now: "2026-01-03T00:00:00Z" })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
+    const page = await listReleases(dir, "shop", { limit: 2, offset: 1 });
+    expect(page.total).toBe(5);
+    expect(page.releases.map((r) => r.version)).toEqual(["1.4", "1.3"]);
+    const r = await readerAt(dir);
+    expect((await getRelease(r, "shop", "1.2")).id).toBe("20260102T000000Z-1.2");
+    await expect(getRelease(r, "shop", "9.9")).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
+    await expect(createRelease(dir, "nope", { version: "1", repos })).rejects.toMatchObject({ code: "META_NO_PROJECT" });
+    expect(() => parseCommitSpec("app@zz")).toThrowError(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});
+
+describe("channels", () => {
+  it("promote, show, history and rollback, each a commit", async () => {
+    const dir = await recordsRepo();
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    const a = (await createRelease(dir, "shop", { version: "1.0", repos, now: "2026-01-01T00:00:00Z" })).value;
+    const b = (await createRelease(dir, "shop", { version: "1.1", repos, now: "2026-01-02T00:00:00Z" })).value;
+    await promoteChannel(dir, "shop", "stable", a.id, { expect: "" });
+    await promoteChannel(dir, "shop", "stable", b.id, { expect: a.id });
+    expect((await showChannel(dir, "shop", "stable")).channel.releaseId).toBe(b.id);
+    await expect(promoteChannel(dir, "shop", "stable", a.id, { expect: a.id })).rejects.toMatchObject({ code: "CHANNEL_CONFLICT", message: expect.stringContaining(`points at ${b.id}`) });
+    const r = await rollbackChannel(dir, "shop", "stable");
+    expect(r.value.channel.releaseId).toBe(a.id);
+    const h = await channelHistory(dir, "shop", "stable");
+    expect(h.map((c) => [c.from, c.to])).toEqual([[b.id, a.id], [a.id, b.id], [null, a.id]]);
+    expect(h[0]?.author).toBe(git(dir, "log", "-1", "--format=%an <%ae>"));
+  });
+
+  it("two concurrent promotions with --expect on clones of one remote: exactly one wins", async () => {
+    const { clones } = await recordsRemote(2);
+    const [x, y] = clones as [string, string];
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    const base = (await createRelease(x, "shop", { version: "1.0", repos, now: "2026-01-01T00:00:00Z", push: true })).value;
+    await promoteChannel(x, "shop", "stable", base.id, { push: true });
+    const r1 = (await createRelease(x, "shop", { version: "1.1", repos, now: "2026-01-02T00:00:00Z", push: true })).value;
+    const r2 = (await createRelease(y, "shop", { version: "1.2", repos, now: "2026-01-03T00:00:00Z", push: true })).value;
+    git(y, "pull", "-q", "--ff-only", "origin", "main");
+    const results = await Promise.allSettled([
+      promoteChannel(x, "shop", "stable", r1.id, { expect: base.id, push: true }),
+      promoteChannel(y, "shop", "stable", r2.id, { expect: base.id, push: true }),
+    ]);
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]?.reason).toMatchObject({ code: "CHANNEL_CONFLICT", message: expect.stringMatching(/points at .*-1\.[12], not .*-1\.0/) });
+  });
+
+  it("decides rollouts deterministically from the instance id", () => {
+    const ids = Array.from({ length: 2000 }, (_, i) => `web-${i}`);
+    const inA = ids.filter((id) => inRollout(id, "rel-a", 10));
+    expect(inA.length).toBeGreaterThan(100);
+    expect(inA.length).toBeLessThan(300);
+    expect(ids.filter((id) => inRollout(id, "rel-a", 10))).toEqual(inA);
+    expect(ids.filter((id) => inRollout(id, "rel-a", 50)).length).toBeGreaterThan(inA.length);
+    const c = { project: "shop", name: "stable", releaseId: "new", rollout: { percent: 10, previousReleaseId: "old" }, updatedAt: "" };
+    expect(new Set(ids.map((id) => releaseFor(id, c)))).toEqual(new Set(["new", "old"]));
+  });
+});
+
+describe("binaries", () => {
+  it("records a file by digest, signed so that ssh-keygen -Y verify accepts it, and leads back to its repos", async () => {
+    const dir = await recordsRepo();
+    const work = tempDir();
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", join(work, "ci-key")]);
+    const app = sourceRepo("app");
+    const rel = (await createRelease(dir, "shop", { version: "1.0", repos: [await repoRefOf(app)] })).value;
+    await promoteChannel(dir, "shop", "stable", rel.id);
+    const bin = join(work, "shop-linux-amd64");
+    writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
+    const rec = (await addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://artifacts/shop/1.0/shop-linux-amd64"], signKey: join(work, "ci-key"), signer: "ci" })).value;
+    expect(rec.sha256).toBe((await digestFile(bin)).sha256);
+    // The stock ssh-keygen checks our signature.
+    const sig = join(work, "sig");
+    writeFileSync(sig, rec.signatures?.[0]?.signature as string);
+    writeFileSync(join(work, "allowed"), `ci ${readFileSync(join(work, "ci-key.pub"), "utf8")}`);
+    expect(execFileSync("ssh-keygen", ["-Y", "verify", "-f", join(work, "allowed"), "-I", "ci", "-n", "boot-meta", "-s", sig], { input: readFileSync(bin) }).toString()).toMatch(/Good "boot-meta" signature for ci/);
+    // Not trusted until the signer's key is in the repo.
+    expect((await binaryVerify(dir, bin)).ok).toBe(false);
+    mkdirSync(join(dir, "keys/signers"), { recursive: true });
+    writeFileSync(join(dir, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
+    git(dir, "add", "keys/signers/ci.pub");
+    git(dir, "commit", "-qm", "trust ci's signing key");
+    expect(await binaryVerify(dir, bin)).toMatchObject({ ok: true, signatures: [{ signer: "ci", trusted: true, valid: true }] });
+    // ssh-keygen's own signature verifies with us too.
+    execFileSync("ssh-keygen", ["-Y", "sign", "-f", join(work, "ci-key"), "-n", "boot-meta", bin], { stdio: "ignore" });
+    const { sshVerify } = await import("../../src/records/sshsig.js");
+    expect(sshVerify(readFileSync(`${bin}.sig`, "utf8"), readFileSync(bin)).valid).toBe(true);
+    // Provenance from the file and from the digest.
+    for (const q of [bin, rec.sha256]) {
+      const p = await binaryWhich(dir, q);
+      expect(p.release.id).toBe(rel.id);
+      expect(p.channels).toEqual(["stable"]);
+      expect(p.release.repos[0]).toMatchObject({ name: "app", commit: git(app, "rev-parse", "HEAD") });
+    }
+    // Altered bytes are not a recorded binary; recording twice is refused.
+    writeFileSync(bin, "tampered");
+    expect(await binaryVerify(dir, bin)).toMatchObject({ recorded: false, ok: false });
+    await expect(binaryWhich(dir, "0".repeat(64))).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
+    writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
+    await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://x/y"] })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
+    await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["ftp://x"] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+});
+
+describe("instances", () => {
+  it("write only on change and list the fleet by release", async () => {
+    const dir = await recordsRepo();
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    const a = (await createRelease(dir, "shop", { version: "1.0", repos, now: "2026-01-01T00:00:00Z" })).value;
+    const b = (await createRelease(dir, "shop", { version: "1.1", repos, now: "2026-01-02T00:00:00Z" })).value;
+    expect((await reportInstance(dir, "shop", "web-1", { channel: "stable", release: a.id, status: "running" })).commit).toBeDefined();
+    expect((await reportInstance(dir, "shop", "web-1", { channel: "stable", release: a.id, status: "running" })).commit).toBeUndefined();
+    await reportInstance(dir, "shop", "web-2", { channel: "stable", release: b.id, status: "running" });
+    await reportInstance(dir, "shop", "web-1", { channel: "stable", release: b.id, status: "running" });
+    const fleet = await listInstances(dir, "shop");
+    expect(Object.keys(fleet.byRelease)).toEqual([b.id]);
+    expect(fleet.byRelease[b.id]?.map((i) => i.id).sort()).toEqual(["web-1", "web-2"]);
+  });
+});
+
+describe("buildinfo", () => {
+  it("renders JSON, a TS module and Go -ldflags", () => {
+    const info = { project: "shop", version: "1.0", repos: [{ name: "app", commit: HASH }] };
+    expect(JSON.parse(renderBuildInfo(info, "json"))).toEqual(info);
+    expect(renderBuildInfo(info, "ts")).toContain("export const buildInfo = {");
+    expect(renderBuildInfo(info, "go")).toBe(`-X 'main.BootMetaBuildInfo=${JSON.stringify(info)}' -X 'main.BootMetaVersion=1.0' -X 'main.BootMetaCommit_app=${HASH}'\n`);
+  });
+});
