@@ -1,19 +1,51 @@
-import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+} from "node:crypto";
+import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, type Identity, identityToRecipient, type Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
+
+// The age side of sops' data-key wrapping (age/keysource.go): recipients, one armored age
+// file per recipient in `enc`, and decryption with whatever identities the reader holds.
+// X25519 and the ML-KEM-768 hybrid go through the age-encryption package (with a native fast
+// path for X25519 in age-x25519.ts); ssh-ed25519 and ssh-rsa, which typage does not have,
+// are implemented here after filippo.io/age's agessh package, which sops uses since 3.10.
 
 function invalidRecipient(r: string, why: string): BootMetaError {
   // Recipients are public: naming them in a message is fine and helps.
   return new BootMetaError("SOPS_INVALID_RECIPIENT", `${JSON.stringify(r)} is not a usable age recipient: ${why}`, ExitCode.InvalidArgument, {
     data: { recipient: r },
-    suggestions: ["an age recipient looks like age1… (X25519) or age1pq1… (post-quantum hybrid); `age-keygen -y key.txt` prints yours"],
+    suggestions: ["an age recipient looks like age1… (X25519), age1pq1… (post-quantum hybrid) or a whole `ssh-ed25519 AAAA…` public key line; `age-keygen -y key.txt` prints yours"],
+  });
+}
+
+function invalidIdentity(where: string, why: string): BootMetaError {
+  // Never any part of the key itself.
+  return new BootMetaError("SOPS_INVALID_IDENTITY", `${where} is not a usable identity: ${why}`, ExitCode.CouldNotRetrieveKey, { data: { where } });
+}
+
+function corrupt(why: string): BootMetaError {
+  return new BootMetaError("SOPS_WRAPPED_KEY_CORRUPT", `a wrapped data key in the sops metadata is damaged: ${why}`, ExitCode.CouldNotRetrieveKey, {
+    suggestions: ["restore the file from git history; the `enc` entries of the sops section must not be edited by hand"],
   });
 }
 
 /**
- * Splits comma lists, trims, drops empties and validates every recipient (sops
- * age/keysource.go:87-103). Throws `SOPS_INVALID_RECIPIENT` naming the bad one.
+ * Splits comma lists, trims, drops empty entries and duplicates, and validates every
+ * recipient (sops age/keysource.go:87-129, 489-520). Throws `SOPS_INVALID_RECIPIENT` naming
+ * the bad one.
  */
 export function parseRecipients(list: string | readonly string[]): string[] {
   const items = (typeof list === "string" ? [list] : list).flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== "");
@@ -21,68 +53,111 @@ export function parseRecipients(list: string | readonly string[]): string[] {
   return [...new Set(items)];
 }
 
+/** Throws `SOPS_INVALID_RECIPIENT` unless `r` is a recipient boot-meta can wrap a data key for. */
 export function validateRecipient(r: string): void {
-  if (r.startsWith("ssh-")) throw invalidRecipient(r, "ssh recipients are not supported by boot-meta yet; use an age key");
-  if (!r.startsWith("age1")) throw invalidRecipient(r, "it does not start with age1");
-  // Plugin recipients (age1<name>1…) need an external plugin binary sops would run.
-  if (/^age1(?!pq1|tag1|tagpq1)[a-z0-9]+1/.test(r) && r.length !== 62) throw invalidRecipient(r, "age plugin recipients are not supported");
-  try {
-    new Encrypter().addRecipient(r);
-  } catch (e) {
-    throw invalidRecipient(r, (e as Error).message);
+  recipientFor(r);
+}
+
+const parsedRecipients = new Map<string, Recipient | string>();
+
+/** What the age-encryption Encrypter takes for `r`: the string itself, or our ssh recipient. */
+function recipientFor(r: string): Recipient | string {
+  const hit = parsedRecipients.get(r);
+  if (hit) return hit;
+  let out: Recipient | string;
+  if (r.startsWith("ssh-")) out = sshRecipient(r);
+  else if (/^(ecdsa-|sk-)\S+ AAAA/.test(r)) throw invalidRecipient(r, `${r.split(" ")[0]} SSH public keys cannot be age recipients: age takes ssh-ed25519 and ssh-rsa keys`);
+  else if (!r.startsWith("age1")) throw invalidRecipient(r, "it does not start with age1 (or ssh- for an SSH public key)");
+  // sops' dispatch (keysource.go:489-520): age1pq1 is the hybrid, any other age1 with a
+  // second "1" names a plugin (age1yubikey1…), which needs a plugin binary to wrap for.
+  else if (!r.startsWith("age1pq1") && !r.startsWith("age1tag1") && !r.startsWith("age1tagpq1") && r.indexOf("1", 4) >= 0) {
+    throw invalidRecipient(r, `it is an age plugin recipient (age-plugin-${r.slice(4, r.indexOf("1", 4))}), and boot-meta does not run age plugins`);
+  } else {
+    try {
+      new Encrypter().addRecipient(r);
+    } catch (e) {
+      throw invalidRecipient(r, `${(e as Error).message} (bad bech32 encoding or checksum)`);
+    }
+    out = r;
   }
+  if (parsedRecipients.size > 10_000) parsedRecipients.clear();
+  parsedRecipients.set(r, out);
+  return out;
 }
 
 /**
- * Wraps `data` (a 32-byte data key or a Shamir share) for one recipient, as sops stores it
- * in `enc`: a whole armored age file per recipient, with its trailing newline
- * (age/keysource.go:163-196).
+ * Wraps `data` (a 32-byte data key or a 33-byte Shamir share) for one recipient, exactly as
+ * sops stores it in `enc`: a whole ASCII-armored age file per recipient (never one file with
+ * several stanzas), standard base64 in 64 columns, with its trailing newline
+ * (age/keysource.go:163-196). Throws `SOPS_INVALID_RECIPIENT`.
  */
 export async function wrapDataKey(data: Uint8Array, recipient: string): Promise<string> {
   const e = new Encrypter();
-  try {
-    e.addRecipient(recipient);
-  } catch (err) {
-    throw invalidRecipient(recipient, (err as Error).message);
-  }
+  e.addRecipient(recipientFor(recipient.trim()));
   return armor.encode(await e.encrypt(data));
 }
 
-const decrypters = new WeakMap<IdentitySet, Map<string, Decrypter>>();
-const natives = new WeakMap<IdentitySet, Map<string, NativeX25519Identity>>();
-
-function nativesOf(set: IdentitySet): Map<string, NativeX25519Identity> {
-  let m = natives.get(set);
-  if (!m) {
-    m = new Map();
-    set.identities.forEach((id, i) => {
-      const n = nativeIdentity(id);
-      if (n) m?.set(set.recipients[i] ?? `#${i}`, n);
-    });
-    natives.set(set, m);
-  }
-  return m;
+/** A new age key pair (X25519, or the ML-KEM-768 + X25519 post-quantum hybrid). */
+export async function generateAgeKey(opts: { postQuantum?: boolean } = {}): Promise<{ identity: string; recipient: string }> {
+  const identity = opts.postQuantum ? await generateHybridIdentity() : await generateX25519Identity();
+  return { identity, recipient: await identityToRecipient(identity) };
 }
 
-/** One Decrypter per identity, built once per set: parsing keys is not free. */
-function decryptersOf(set: IdentitySet): Map<string, Decrypter> {
-  let m = decrypters.get(set);
-  if (!m) {
-    m = new Map();
-    set.identities.forEach((id, i) => {
-      const d = new Decrypter();
-      d.addIdentity(id);
-      m?.set(set.recipients[i] ?? `#${i}`, d);
-    });
-    decrypters.set(set, m);
-  }
-  return m;
+// ---------------------------------------------------------------------------------------
+// Unwrapping
+
+type Kind = "X25519" | "mlkem768x25519" | "ssh-ed25519" | "ssh-rsa";
+
+interface Prepared {
+  kind: Kind;
+  recipient: string;
+  /** The ssh key tag that names it in ssh stanzas. */
+  tag?: string;
+  decrypter: Decrypter;
+  native?: NativeX25519Identity;
+}
+
+const prepared = new WeakMap<IdentitySet, Prepared[]>();
+
+/** Parses a set's identities once: the WeakMap drops them with the set. */
+function prepare(set: IdentitySet): Prepared[] {
+  let p = prepared.get(set);
+  if (p) return p;
+  p = set.identities.map((id, i): Prepared => {
+    const recipient = set.recipients[i] ?? `#${i + 1}`;
+    const decrypter = new Decrypter();
+    if (isSshPrivateKey(id)) {
+      const ssh = parseSshIdentity(id, `identity ${i + 1}`);
+      decrypter.addIdentity(ssh);
+      return { kind: ssh.type, recipient, tag: ssh.tag, decrypter };
+    }
+    decrypter.addIdentity(id);
+    if (id.startsWith("AGE-SECRET-KEY-PQ-1")) return { kind: "mlkem768x25519", recipient, decrypter };
+    return { kind: "X25519", recipient, decrypter, native: nativeIdentity(id) };
+  });
+  prepared.set(set, p);
+  return p;
+}
+
+/** The stanza lines of an age header ("-> TYPE args…"), read without parsing the bodies. */
+function stanzaArgs(file: Uint8Array): string[][] {
+  const text = Buffer.from(file.subarray(0, Math.min(file.length, 64 * 1024))).toString("latin1");
+  if (!text.startsWith("age-encryption.org/v1\n")) throw corrupt("it is not an age v1 file");
+  const end = text.indexOf("\n--- ");
+  if (end < 0) throw corrupt("its age header has no MAC line");
+  return text
+    .slice(0, end)
+    .split("\n")
+    .filter((l) => l.startsWith("-> "))
+    .map((l) => l.slice(3).split(" "));
 }
 
 /**
- * Unwraps an `enc` with the set's identities. Resolves `undefined` when none of them is a
- * recipient of it (the caller tries the next key); throws `SOPS_WRAPPED_KEY_CORRUPT` when
- * the armored file is malformed or its header fails authentication.
+ * Unwraps an `enc` with any identity of the set. Resolves `undefined` when none of the
+ * identities is a recipient of this file (so the caller can try the next key); throws
+ * `SOPS_WRAPPED_KEY_CORRUPT` when the armored file is malformed, or fails authentication for
+ * an identity it is addressed to. `recipientHint` (the entry's `recipient`) only orders the
+ * attempts: the identity for it goes first.
  */
 export async function unwrapDataKey(enc: string, identities: IdentitySet, recipientHint?: string): Promise<Uint8Array | undefined> {
   let file: Uint8Array;
@@ -91,22 +166,28 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
   } catch (e) {
     throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
   }
-  // Native X25519 first (a tenth of the time); anything else goes to the age-encryption package.
-  const native = nativesOf(identities);
-  if (native.size > 0) {
-    const hinted = recipientHint ? native.get(recipientHint) : undefined;
-    const r = decryptAgeX25519(file, hinted ? [hinted, ...[...native.values()].filter((n) => n !== hinted)] : [...native.values()]);
+  const stanzas = stanzaArgs(file);
+  const types = new Set(stanzas.map((s) => s[0]));
+  const tags = new Set(stanzas.filter((s) => s[0] === "ssh-ed25519" || s[0] === "ssh-rsa").map((s) => `${s[0]} ${s[1]}`));
+  // Only identities that can be addressed by one of the file's stanzas are worth a try; an
+  // ssh stanza even names the key by its tag (agessh.go sshFingerprint).
+  let candidates = prepare(identities).filter((p) => types.has(p.kind) && (p.tag === undefined || tags.has(`${p.kind} ${p.tag}`)));
+  if (candidates.length === 0) return undefined;
+  if (recipientHint !== undefined) {
+    const hinted = candidates.filter((p) => p.recipient === recipientHint);
+    if (hinted.length) candidates = [...hinted, ...candidates.filter((p) => p.recipient !== recipientHint)];
+  }
+  // X25519 natively first: a tenth of the time of the pure-JS path for the common case.
+  const natives = candidates.filter((p) => p.native !== undefined);
+  if (natives.length && stanzas.every((s) => s[0] === "X25519")) {
+    const r = decryptAgeX25519(file, natives.map((p) => p.native as NativeX25519Identity));
     if (r.kind === "ok") return r.data;
     if (r.kind === "corrupt") throw corrupt(r.why);
-    if (r.kind === "not-mine" && native.size === identities.identities.length) return undefined;
+    if (r.kind === "not-mine") candidates = candidates.filter((p) => p.native === undefined);
   }
-  const all = decryptersOf(identities);
-  // The identity whose recipient the entry names first: one X25519 operation in the common case.
-  const hinted = recipientHint ? all.get(recipientHint) : undefined;
-  const order = hinted ? [hinted, ...[...all.values()].filter((d) => d !== hinted)] : [...all.values()];
-  for (const d of order) {
+  for (const p of candidates) {
     try {
-      return await d.decrypt(file);
+      return await p.decrypter.decrypt(file);
     } catch (e) {
       const msg = (e as Error).message;
       if (msg.includes("no identity matched")) continue;
@@ -116,14 +197,311 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
   return undefined;
 }
 
-function corrupt(why: string): BootMetaError {
-  return new BootMetaError("SOPS_WRAPPED_KEY_CORRUPT", `a wrapped data key in the sops metadata is damaged: ${why}`, ExitCode.CouldNotRetrieveKey, {
-    suggestions: ["restore the file from git history; the `enc` entries of the sops section must not be edited"],
-  });
+// ---------------------------------------------------------------------------------------
+// ssh-ed25519 and ssh-rsa, as filippo.io/age/agessh defines them (agessh/agessh.go).
+
+const ED25519_LABEL = Buffer.from("age-encryption.org/v1/ssh-ed25519");
+const RSA_LABEL = Buffer.from("age-encryption.org/v1/ssh-rsa");
+const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
+const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
+
+const b64raw = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
+
+function sshString(b: Uint8Array): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
 }
 
-/** A new age key pair (X25519, or the post-quantum hybrid). */
-export async function generateAgeKey(opts: { postQuantum?: boolean } = {}): Promise<{ identity: string; recipient: string }> {
-  const identity = opts.postQuantum ? await generateHybridIdentity() : await generateX25519Identity();
-  return { identity, recipient: await identityToRecipient(identity) };
+/** SSH mpint of an unsigned big-endian number: minimal, with a 0 byte if the top bit is set. */
+function sshMpint(unsigned: Uint8Array): Buffer {
+  let i = 0;
+  while (i < unsigned.length && unsigned[i] === 0) i++;
+  const b = Buffer.from(unsigned.subarray(i));
+  return sshString(b.length && (b[0] as number) & 0x80 ? Buffer.concat([Buffer.alloc(1), b]) : b);
+}
+
+class SshReader {
+  private off = 0;
+  readonly buf: Buffer;
+  constructor(buf: Buffer) {
+    this.buf = buf;
+  }
+  uint32(): number {
+    if (this.off + 4 > this.buf.length) throw new Error("truncated");
+    const v = this.buf.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  string(): Buffer {
+    const n = this.uint32();
+    if (this.off + n > this.buf.length) throw new Error("truncated");
+    const v = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return v;
+  }
+  /** An mpint as unsigned big-endian bytes (leading zero dropped). */
+  mpint(): Buffer {
+    const v = this.string();
+    if (v.length && (v[0] as number) & 0x80) throw new Error("negative mpint");
+    let i = 0;
+    while (i < v.length && v[i] === 0) i++;
+    return v.subarray(i);
+  }
+  get done(): boolean {
+    return this.off === this.buf.length;
+  }
+}
+
+/** The 4-byte key tag in ssh stanzas: SHA-256 of the wire-format public key (sshFingerprint). */
+function sshTag(wire: Uint8Array): string {
+  return b64raw(createHash("sha256").update(wire).digest().subarray(0, 4));
+}
+
+// Ed25519 public key → X25519 (Montgomery u = (1+y)/(1-y)), as edwards25519's
+// BytesMontgomery does after SetBytes has checked the point is on the curve.
+const P = 2n ** 255n - 19n;
+const mod = (a: bigint): bigint => ((a % P) + P) % P;
+function pow(b: bigint, e: bigint): bigint {
+  let r = 1n;
+  b = mod(b);
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % P;
+    b = (b * b) % P;
+    e >>= 1n;
+  }
+  return r;
+}
+const inv = (a: bigint): bigint => pow(a, P - 2n);
+const D = mod(-121665n * inv(121666n));
+const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString("hex") || "0"}`);
+const toLe32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, "0"), "hex").reverse();
+
+function ed25519ToX25519(pub: Uint8Array): Buffer | undefined {
+  if (pub.length !== 32) return undefined;
+  const bytes = Buffer.from(pub);
+  bytes[31] = (bytes[31] as number) & 0x7f;
+  const y = mod(le(bytes));
+  const y2 = (y * y) % P;
+  // x² = (y² - 1) / (d·y² + 1) must be a square for the point to exist.
+  const x2 = mod((y2 - 1n) * inv(mod(D * y2 + 1n)));
+  if (x2 !== 0n && pow(x2, (P - 1n) / 2n) !== 1n) return undefined;
+  return toLe32(mod((1n + y) * inv(mod(1n - y))));
+}
+
+const x25519Private = (scalar: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: "der", type: "pkcs8" });
+const x25519Public = (u: Uint8Array): KeyObject => createPublicKey({ key: Buffer.concat([SPKI_X25519, u]), format: "der", type: "spki" });
+const rawX25519Public = (k: KeyObject): Buffer => {
+  const spki = k.export({ format: "der", type: "spki" });
+  return Buffer.from(spki.subarray(spki.length - 32));
+};
+
+function chacha(key: Uint8Array, plaintext: Uint8Array): Buffer {
+  const c = createCipheriv("chacha20-poly1305", key, Buffer.alloc(12), { authTagLength: 16 });
+  return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+}
+
+function unchacha(key: Uint8Array, sealed: Uint8Array): Buffer | undefined {
+  if (sealed.length < 16) return undefined;
+  try {
+    const d = createDecipheriv("chacha20-poly1305", key, Buffer.alloc(12), { authTagLength: 16 });
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The shared secret of ssh-ed25519, tweaked by the key itself (agessh.go Wrap/unwrap). */
+function ed25519Secret(scalar: KeyObject, peer: Uint8Array, wire: Uint8Array): Buffer {
+  const shared = diffieHellman({ privateKey: scalar, publicKey: x25519Public(peer) });
+  const tweak = Buffer.from(hkdfSync("sha256", Buffer.alloc(0), wire, ED25519_LABEL, 32));
+  return diffieHellman({ privateKey: x25519Private(tweak), publicKey: x25519Public(shared) });
+}
+
+function sshRecipient(line: string): Recipient {
+  const [type, blob] = line.split(/\s+/);
+  let wire: Buffer;
+  let r: SshReader;
+  try {
+    if (!blob || !/^[A-Za-z0-9+/]+=*$/.test(blob)) throw new Error("no base64 key");
+    wire = Buffer.from(blob, "base64");
+    r = new SshReader(wire);
+    if (r.string().toString("latin1") !== type) throw new Error("type mismatch");
+  } catch {
+    throw invalidRecipient(line, "it is not a well-formed SSH public key line (`type base64-key [comment]`)");
+  }
+  const tag = sshTag(wire);
+  if (type === "ssh-ed25519") {
+    let theirs: Buffer | undefined;
+    try {
+      const pub = r.string();
+      theirs = r.done ? ed25519ToX25519(pub) : undefined;
+    } catch {
+      theirs = undefined;
+    }
+    if (!theirs) throw invalidRecipient(line, "its Ed25519 key is not a point on the curve");
+    const their = theirs;
+    return {
+      wrapFileKey(fileKey: Uint8Array): Stanza[] {
+        const eph = generateKeyPairSync("x25519");
+        const ours = rawX25519Public(eph.publicKey);
+        const secret = ed25519Secret(eph.privateKey, their, wire);
+        const key = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([ours, their]), ED25519_LABEL, 32));
+        return [new Stanza(["ssh-ed25519", tag, b64raw(ours)], chacha(key, fileKey))];
+      },
+    };
+  }
+  if (type === "ssh-rsa") {
+    let key: KeyObject;
+    try {
+      const e = r.mpint();
+      const n = r.mpint();
+      if (!r.done) throw new Error("trailing data");
+      // agessh refuses RSA keys under 2048 bits (NewRSARecipient).
+      if (n.length < 256) throw invalidRecipient(line, `its RSA key is ${n.length * 8 - (Math.clz32(n[0] ?? 0) - 24)} bits; age needs at least 2048`);
+      key = createPublicKey({ key: { kty: "RSA", n: n.toString("base64url"), e: e.toString("base64url") }, format: "jwk" });
+    } catch (err) {
+      if (err instanceof BootMetaError) throw err;
+      throw invalidRecipient(line, "its RSA key is malformed");
+    }
+    return {
+      wrapFileKey(fileKey: Uint8Array): Stanza[] {
+        const body = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, fileKey);
+        return [new Stanza(["ssh-rsa", tag], body)];
+      },
+    };
+  }
+  throw invalidRecipient(line, `${type} SSH public keys cannot be age recipients: age takes ssh-ed25519 and ssh-rsa keys`);
+}
+
+/** An ssh private key as an age identity: what it opens and how. */
+export interface SshIdentity extends Identity {
+  readonly type: "ssh-ed25519" | "ssh-rsa";
+  /** `ssh-ed25519 AAAA…` / `ssh-rsa AAAA…`, without a comment. */
+  readonly recipient: string;
+  readonly tag: string;
+}
+
+const SSH_PEM = /-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----/;
+
+/** Whether `text` looks like an SSH private key file (OpenSSH or PEM). */
+export function isSshPrivateKey(text: string): boolean {
+  return SSH_PEM.test(text.slice(0, 200));
+}
+
+function pemBody(text: string, label: string): Buffer {
+  const m = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(text);
+  return Buffer.from((m?.[1] ?? "").replace(/\s+/g, ""), "base64");
+}
+
+/**
+ * Parses an unencrypted SSH private key (OpenSSH `openssh-key-v1`, or PKCS#1/PKCS#8 PEM) into
+ * an age identity, as agessh.ParseIdentity does. Throws `SOPS_INVALID_IDENTITY` naming
+ * `where` — passphrase-protected keys included, since nothing here may prompt.
+ */
+export function parseSshIdentity(text: string, where: string): SshIdentity {
+  const protectedKey = () => invalidIdentity(where, "it is a passphrase-protected SSH key, which boot-meta cannot unlock; use an age key, or a copy of the SSH key without a passphrase (`ssh-keygen -p`)");
+  let type: "ssh-ed25519" | "ssh-rsa";
+  let wire: Buffer;
+  let unwrap: (s: Stanza) => Uint8Array | null;
+  try {
+    if (text.includes("-----BEGIN OPENSSH PRIVATE KEY-----")) {
+      const buf = pemBody(text, "OPENSSH PRIVATE KEY");
+      const magic = Buffer.from("openssh-key-v1\0");
+      if (!buf.subarray(0, magic.length).equals(magic)) throw new Error("bad magic");
+      const r = new SshReader(buf.subarray(magic.length));
+      if (r.string().toString() !== "none") throw protectedKey();
+      r.string(); // kdf name
+      r.string(); // kdf options
+      if (r.uint32() !== 1) throw new Error("several keys");
+      wire = Buffer.from(r.string());
+      const priv = new SshReader(r.string());
+      if (priv.uint32() !== priv.uint32()) throw new Error("check bytes differ");
+      const keyType = priv.string().toString();
+      if (keyType === "ssh-ed25519") {
+        priv.string(); // public key
+        const seed = priv.string().subarray(0, 32);
+        ({ unwrap } = ed25519Identity(seed, wire));
+        type = keyType;
+      } else if (keyType === "ssh-rsa") {
+        const [n, e, d, iqmp, p, q] = [priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint()];
+        const big = (b: Buffer) => BigInt(`0x${b.toString("hex") || "0"}`);
+        const unbig = (x: bigint) => Buffer.from(x.toString(16).padStart(2 * Math.ceil(x.toString(16).length / 2), "0"), "hex").toString("base64url");
+        const jwk = { kty: "RSA", n: n.toString("base64url"), e: e.toString("base64url"), d: d.toString("base64url"), p: p.toString("base64url"), q: q.toString("base64url"), dp: unbig(big(d) % (big(p) - 1n)), dq: unbig(big(d) % (big(q) - 1n)), qi: iqmp.toString("base64url") };
+        ({ unwrap } = rsaIdentity(createPrivateKey({ key: jwk, format: "jwk" })));
+        type = keyType;
+      } else {
+        throw invalidIdentity(where, `it is an ${keyType} SSH key; age opens only ssh-ed25519 and ssh-rsa`);
+      }
+    } else if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+      throw protectedKey();
+    } else {
+      const key = createPrivateKey({ key: text, format: "pem" });
+      const jwk = key.export({ format: "jwk" });
+      if (key.asymmetricKeyType === "ed25519") {
+        const seed = Buffer.from(jwk.d ?? "", "base64url");
+        wire = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(Buffer.from(jwk.x ?? "", "base64url"))]);
+        ({ unwrap } = ed25519Identity(seed, wire));
+        type = "ssh-ed25519";
+      } else if (key.asymmetricKeyType === "rsa") {
+        wire = Buffer.concat([sshString(Buffer.from("ssh-rsa")), sshMpint(Buffer.from(jwk.e ?? "", "base64url")), sshMpint(Buffer.from(jwk.n ?? "", "base64url"))]);
+        ({ unwrap } = rsaIdentity(key));
+        type = "ssh-rsa";
+      } else {
+        throw invalidIdentity(where, `it is an ${key.asymmetricKeyType} key; age opens only ssh-ed25519 and ssh-rsa`);
+      }
+    }
+  } catch (e) {
+    if (e instanceof BootMetaError) throw e;
+    throw invalidIdentity(where, "it is not a well-formed SSH private key");
+  }
+  const tag = sshTag(wire);
+  return {
+    type,
+    tag,
+    recipient: `${type} ${wire.toString("base64")}`,
+    unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
+      for (const s of stanzas) {
+        if (s.args[0] !== type || s.args[1] !== tag) continue;
+        const key = unwrap(s);
+        // The stanza names this very key, so failure is damage, not someone else's key
+        // (agessh.go unwrap: "failed to decrypt file key").
+        if (!key) throw new Error(`failed to decrypt the file key of the ${type} stanza`);
+        return key;
+      }
+      return null;
+    },
+  };
+}
+
+function ed25519Identity(seed: Uint8Array, wire: Buffer): { unwrap: (s: Stanza) => Uint8Array | null } {
+  if (seed.length !== 32) throw new Error("bad seed");
+  // The X25519 scalar of an Ed25519 key is the first half of SHA-512(seed) (agessh.go
+  // ed25519PrivateKeyToCurve25519); Node clamps it like curve25519.X25519 does.
+  const scalar = x25519Private(createHash("sha512").update(seed).digest().subarray(0, 32));
+  const ours = rawX25519Public(createPublicKey(scalar));
+  return {
+    unwrap(s: Stanza) {
+      if (s.args.length !== 3) throw new Error("invalid ssh-ed25519 stanza");
+      const peer = Buffer.from(s.args[2] as string, "base64");
+      if (peer.length !== 32) throw new Error("invalid ssh-ed25519 stanza");
+      const secret = ed25519Secret(scalar, peer, wire);
+      const key = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([peer, ours]), ED25519_LABEL, 32));
+      return unchacha(key, s.body) ?? null;
+    },
+  };
+}
+
+function rsaIdentity(key: KeyObject): { unwrap: (s: Stanza) => Uint8Array | null } {
+  return {
+    unwrap(s: Stanza) {
+      if (s.args.length !== 2) throw new Error("invalid ssh-rsa stanza");
+      try {
+        return privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, s.body);
+      } catch {
+        return null;
+      }
+    },
+  };
 }

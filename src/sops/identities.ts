@@ -1,134 +1,301 @@
-import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { bech32 } from "@scure/base";
 import { identityToRecipient } from "age-encryption";
+import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { isSshPrivateKey, parseSshIdentity } from "./age.js";
+import { nativeIdentity } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
 
+/** Where identities were looked for: the sops source, and the file, variable or command. */
 export interface IdentitySource {
-  kind: "SOPS_AGE_KEY" | "SOPS_AGE_KEY_FILE" | "SOPS_AGE_KEY_CMD" | "default-keys-file" | "explicit";
+  kind: "SOPS_AGE_KEY" | "SOPS_AGE_KEY_FILE" | "SOPS_AGE_KEY_CMD" | "default-keys-file" | "ssh" | "explicit";
   where: string;
 }
 
 /** The identities a reader holds, with the recipients they open and where they were found. */
 export interface IdentitySet {
+  /** age identities (AGE-SECRET-KEY-1…, AGE-SECRET-KEY-PQ-1…) and SSH private keys (PEM text). */
   readonly identities: readonly string[];
-  /** Parallel to `identities`. */
+  /** Parallel to `identities`: the recipient each one opens (age1…, age1pq1…, `ssh-ed25519 AAAA…`). */
   readonly recipients: readonly string[];
+  /** Every source consulted, in sops' order, with how many keys it gave or why it gave none. */
   readonly searched: readonly { source: IdentitySource; found: number; error?: string }[];
 }
 
-function invalidIdentity(where: string, why: string): BootMetaError {
+function invalidIdentity(where: string, why: string, suggestions: string[] = []): BootMetaError {
   // Never the offending line itself: it may be (part of) a secret key.
   return new BootMetaError("SOPS_INVALID_IDENTITY", `${where} is not a usable age identity file: ${why}`, ExitCode.CouldNotRetrieveKey, {
     data: { where },
-    suggestions: ["an identity file holds lines starting with AGE-SECRET-KEY-1 (from age-keygen), with # comments"],
+    suggestions: [...suggestions, "an identity file holds lines starting with AGE-SECRET-KEY-1 (from age-keygen), blank lines and # comments"],
   });
 }
 
-/**
- * Parses an age identity file (sops age/keysource.go:527-573): blank lines and `#` lines
- * skipped, CRLF tolerated, a single bare line without a newline is fine.
- */
-export function parseIdentityFile(text: string, where: string): string[] {
-  if (text.startsWith("age-encryption") || text.startsWith("-----BEGIN AGE")) {
-    throw invalidIdentity(where, "it is passphrase-protected, which boot-meta does not support; decrypt it with `age -d` into a file with mode 600");
+const PASSPHRASE_HINT = "passphrase-protected identity files are not supported; decrypt it with `age -d` into a file with mode 600";
+
+/** Checks one key's bech32 checksum and length, as age.ParseX25519Identity/ParseHybridIdentity do. */
+function validKey(key: string): boolean {
+  try {
+    const { prefix, bytes } = bech32.decodeToBytes(key);
+    const want = key.startsWith("AGE-SECRET-KEY-PQ-1") ? "age-secret-key-pq-" : "age-secret-key-";
+    return key === key.toUpperCase() && prefix.toLowerCase() === want && bytes.length === 32;
+  } catch {
+    return false;
   }
-  const out: string[] = [];
+}
+
+/**
+ * The keys of an identity file, as sops reads them (age/keysource.go:527-573): blank lines and
+ * `#` lines skipped, CR of CRLF dropped, every other line one key (several, separated by
+ * whitespace, when `manyPerLine`: SOPS_AGE_KEY since 3.13). age plugin identities
+ * (AGE-PLUGIN-…) are counted and skipped: they need a plugin binary boot-meta does not run.
+ */
+function readKeys(text: string, where: string, manyPerLine: boolean): { keys: string[]; plugins: number } {
+  // A passphrase-encrypted identity file starts like an age file (encrypted_keys.go:109-195).
+  const head = text.replace(/^\s+/, "");
+  if (head.startsWith("age-encryption") || head.startsWith("-----BEGIN AGE")) throw invalidIdentity(where, "it is passphrase-protected", [PASSPHRASE_HINT]);
+  const keys: string[] = [];
+  let plugins = 0;
   text.split("\n").forEach((raw, i) => {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (line === "" || line.startsWith("#")) return;
-    if (line.startsWith("AGE-PLUGIN-")) throw invalidIdentity(where, `line ${i + 1} is an age plugin identity, which boot-meta does not support`);
-    if (!line.startsWith("AGE-SECRET-KEY-1") && !line.startsWith("AGE-SECRET-KEY-PQ-1")) throw invalidIdentity(where, `line ${i + 1} is not an age secret key`);
-    out.push(...line.split(/\s+/).filter(Boolean));
-  });
-  return out;
-}
-
-async function recipientsFor(ids: string[], where: string): Promise<string[]> {
-  return Promise.all(
-    ids.map(async (id, i) => {
-      try {
-        return await identityToRecipient(id);
-      } catch {
-        throw invalidIdentity(where, `key ${i + 1} is malformed (bad encoding or checksum)`);
+    for (const word of manyPerLine ? line.split(/\s+/).filter(Boolean) : [line]) {
+      if (word.startsWith("AGE-PLUGIN-")) {
+        plugins++;
+        continue;
       }
-    }),
-  );
+      if (!word.startsWith("AGE-SECRET-KEY-1") && !word.startsWith("AGE-SECRET-KEY-PQ-1")) {
+        throw invalidIdentity(where, `line ${i + 1} is not an age secret key`, isSshPrivateKey(text) ? ["this looks like an SSH private key: use SOPS_AGE_SSH_PRIVATE_KEY_FILE for those"] : []);
+      }
+      if (!validKey(word)) throw invalidIdentity(where, `line ${i + 1} is a damaged age secret key (bad encoding or checksum)`);
+      keys.push(word);
+    }
+  });
+  return { keys, plugins };
 }
-
-/** A set from literal identity strings (library callers, tests). */
-export async function identitySetFrom(identities: string[], where = "the given identities"): Promise<IdentitySet> {
-  const ids = identities.flatMap((s) => parseIdentityFile(s, where));
-  return { identities: ids, recipients: await recipientsFor(ids, where), searched: [{ source: { kind: "explicit", where }, found: ids.length }] };
-}
-
-/** `<userConfigDir>/sops/age/keys.txt` as Go's os.UserConfigDir resolves it (keysource.go:393-400). */
-export function defaultKeysFile(env: NodeJS.ProcessEnv, home: string, platform: NodeJS.Platform): string {
-  if (platform === "win32") return join(env.AppData ?? join(home, "AppData", "Roaming"), "sops", "age", "keys.txt");
-  if (platform === "darwin") return join(env.XDG_CONFIG_HOME ?? join(home, "Library", "Application Support"), "sops", "age", "keys.txt");
-  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "sops", "age", "keys.txt");
-}
-
-const run = promisify(execFile);
 
 /**
- * Loads identities the way sops does (keysource.go:319-485): SOPS_AGE_KEY, SOPS_AGE_KEY_FILE,
- * SOPS_AGE_KEY_CMD and the default keys.txt are all read and combined. A missing default
- * file is not an error; a file that is not a key file is, naming the file and line.
+ * Parses an age identity file's text (sops age/keysource.go:527-573): `#` comments, blank
+ * lines, CRLF and one bare line without a newline are fine; age plugin identities are
+ * skipped. Throws `SOPS_INVALID_IDENTITY` naming `where` and the line number, never the line.
  */
-export async function loadIdentities(opts: { env?: NodeJS.ProcessEnv; homeDir?: string; platform?: NodeJS.Platform; extraIdentityFiles?: string[]; extraIdentities?: string[] } = {}): Promise<IdentitySet> {
-  const env = opts.env ?? process.env;
-  const home = opts.homeDir ?? env.HOME ?? homedir();
-  const identities: string[] = [];
-  const recipients: string[] = [];
-  const searched: { source: IdentitySource; found: number; error?: string }[] = [];
-  const add = async (source: IdentitySource, text: string) => {
-    const ids = parseIdentityFile(text, source.kind === "SOPS_AGE_KEY" ? "SOPS_AGE_KEY" : source.where);
-    const rs = await recipientsFor(ids, source.where);
-    ids.forEach((id, i) => {
-      if (!identities.includes(id)) {
-        identities.push(id);
-        recipients.push(rs[i] as string);
-      }
-    });
-    searched.push({ source, found: ids.length });
-  };
-  const readKeyFile = async (source: IdentitySource, required: boolean) => {
-    let text: string;
-    try {
-      text = await readFile(source.where, "utf8");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (!required && code === "ENOENT") {
-        searched.push({ source, found: 0, error: "missing" });
-        return;
-      }
-      throw new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the identity file ${source.where} (from ${source.kind}): ${code === "ENOENT" ? "it does not exist" : code}`, ExitCode.CouldNotRetrieveKey, {
-        data: { where: source.where },
-      });
-    }
-    await add(source, text);
-  };
-  for (const id of opts.extraIdentities ?? []) await add({ kind: "explicit", where: "option" }, id);
-  for (const f of opts.extraIdentityFiles ?? []) await readKeyFile({ kind: "explicit", where: f }, true);
-  // sops 3.13 accepts several keys per line in SOPS_AGE_KEY, separated by whitespace.
-  if (env.SOPS_AGE_KEY) await add({ kind: "SOPS_AGE_KEY", where: "SOPS_AGE_KEY" }, env.SOPS_AGE_KEY.split(/[ \t]+/).join("\n"));
-  if (env.SOPS_AGE_KEY_FILE) await readKeyFile({ kind: "SOPS_AGE_KEY_FILE", where: env.SOPS_AGE_KEY_FILE }, true);
-  if (env.SOPS_AGE_KEY_CMD) {
-    const argv = shellSplit(env.SOPS_AGE_KEY_CMD);
-    const source: IdentitySource = { kind: "SOPS_AGE_KEY_CMD", where: argv[0] ?? "" };
-    let stdout: string;
-    try {
-      ({ stdout } = await run(argv[0] ?? "", argv.slice(1), { env, maxBuffer: 1 << 20 }));
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      throw new BootMetaError("SOPS_INVALID_IDENTITY", `SOPS_AGE_KEY_CMD (${argv[0]}) failed${typeof code === "number" ? ` with exit code ${code}` : `: ${String(code)}`}`, ExitCode.CouldNotRetrieveKey);
-    }
-    await add(source, stdout);
+export function parseIdentityFile(text: string, where: string): string[] {
+  return readKeys(text, where, false).keys;
+}
+
+async function recipientOf(identity: string): Promise<string> {
+  // The native X25519 path derives the public key a hundred times faster than pure JS.
+  const n = nativeIdentity(identity);
+  return n ? bech32.encodeFromBytes("age", n.publicKey) : identityToRecipient(identity);
+}
+
+class Collector {
+  readonly identities: string[] = [];
+  readonly recipients: string[] = [];
+  readonly searched: { source: IdentitySource; found: number; error?: string }[] = [];
+  /** Failures of configured sources: fatal only if no source gave a key, as in sops. */
+  readonly failures: BootMetaError[] = [];
+
+  async addAge(source: IdentitySource, text: string, where: string, manyPerLine = false): Promise<void> {
+    const { keys, plugins } = readKeys(text, where, manyPerLine);
+    for (const k of keys) await this.push(k, await recipientOf(k));
+    this.searched.push({ source, found: keys.length, ...(plugins ? { error: `${plugins} age plugin identit${plugins === 1 ? "y" : "ies"} skipped: plugins are not supported` } : {}) });
   }
-  await readKeyFile({ kind: "default-keys-file", where: defaultKeysFile(env, home, opts.platform ?? process.platform) }, false);
-  return { identities, recipients, searched };
+
+  async addSsh(source: IdentitySource, text: string, where: string): Promise<void> {
+    const id = parseSshIdentity(text, where);
+    await this.push(text.trim(), id.recipient);
+    this.searched.push({ source, found: 1 });
+  }
+
+  private async push(identity: string, recipient: string): Promise<void> {
+    if (this.identities.includes(identity)) return;
+    this.identities.push(identity);
+    this.recipients.push(recipient);
+  }
+
+  fail(source: IdentitySource, e: unknown): void {
+    const err = e instanceof BootMetaError ? e : new BootMetaError("SOPS_INVALID_IDENTITY", `${source.where}: ${(e as Error).message}`, ExitCode.CouldNotRetrieveKey, { cause: e });
+    this.failures.push(err);
+    this.searched.push({ source, found: 0, error: err.message });
+  }
+
+  set(): IdentitySet {
+    return { identities: this.identities, recipients: this.recipients, searched: this.searched };
+  }
+}
+
+/**
+ * A set from literal identity strings (the library's `decrypt(text, { identities })`): each
+ * string is one or more age keys (whole identity files, or keys separated by whitespace), or
+ * an unencrypted SSH private key. Throws `SOPS_INVALID_IDENTITY`.
+ */
+export async function identitySetFrom(identities: string[], where = "the given identities"): Promise<IdentitySet> {
+  const c = new Collector();
+  for (const [i, text] of identities.entries()) {
+    const label = identities.length > 1 ? `${where} (#${i + 1})` : where;
+    if (isSshPrivateKey(text)) await c.addSsh({ kind: "explicit", where }, text, label);
+    else await c.addAge({ kind: "explicit", where }, text, label, true);
+  }
+  return c.set();
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === "" ? undefined : v);
+
+/**
+ * `<userConfigDir>/sops/age/keys.txt` as sops resolves it (keysource.go:393-400 and Go's
+ * os.UserConfigDir): Linux `$XDG_CONFIG_HOME` or `~/.config`; macOS `$XDG_CONFIG_HOME` if
+ * set, else `~/Library/Application Support`; Windows `%AppData%`.
+ */
+export function defaultKeysFile(env: NodeJS.ProcessEnv, home: string, platform: NodeJS.Platform): string {
+  let base: string;
+  if (platform === "win32") base = nonEmpty(env.AppData) ?? nonEmpty(env.APPDATA) ?? join(home, "AppData", "Roaming");
+  else if (platform === "darwin") base = nonEmpty(env.XDG_CONFIG_HOME) ?? join(home, "Library", "Application Support");
+  else base = nonEmpty(env.XDG_CONFIG_HOME) ?? join(home, ".config");
+  return join(base, "sops", "age", "keys.txt");
+}
+
+async function readSource(path: string, named: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? "unreadable");
+    throw new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the identity file ${path} named by ${named}: ${why}`, ExitCode.CouldNotRetrieveKey, {
+      data: { where: path },
+      suggestions: [`point ${named} at an existing key file, or unset it`],
+    });
+  }
+}
+
+/** Runs a key command the way sops does (shlex-split, no shell, stdout is the key file). */
+async function runKeyCommand(command: string, named: string, env: NodeJS.ProcessEnv): Promise<string> {
+  let argv: string[];
+  try {
+    argv = shellSplit(command);
+  } catch {
+    argv = [];
+  }
+  const fail = (why: string) =>
+    new BootMetaError("SOPS_INVALID_IDENTITY", `${named} (${argv[0] ?? command}) ${why}`, ExitCode.CouldNotRetrieveKey, {
+      data: { where: named, command: argv[0] },
+      suggestions: [`run the command by hand to see why, or unset ${named}`],
+    });
+  if (argv.length === 0) throw fail("is not a command line");
+  // Its stderr is not repeated: a key command's diagnostics may echo what it handles.
+  const r = await execa(argv[0] as string, argv.slice(1), { env, extendEnv: false, stdin: "ignore", reject: false, maxBuffer: 1 << 20 });
+  if ((r as { code?: string }).code === "ENOENT") throw fail("failed: command not found");
+  if (r.failed) throw fail(r.exitCode !== undefined ? `failed with exit code ${r.exitCode}` : `failed: ${r.signal ? `killed by ${r.signal}` : "could not run"}`);
+  return r.stdout;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads identities the way sops does (age/keysource.go:319-485), all sources combined:
+ * SSH keys (SOPS_AGE_SSH_PRIVATE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_CMD, ~/.ssh/id_ed25519,
+ * ~/.ssh/id_rsa), SOPS_AGE_KEY (several keys per line), SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD
+ * and the default `<userConfigDir>/sops/age/keys.txt`. `extraIdentities`/`extraIdentityFiles`
+ * come first and must be valid. A missing default file is not an error. As in sops, a broken
+ * source (a file that is not a key file, a missing SOPS_AGE_KEY_FILE, a failing command) is
+ * recorded in `searched` and only fails the load (`SOPS_INVALID_IDENTITY`, naming the file and
+ * line, never the line) when no source gave a key at all. Empty variables count as unset.
+ */
+export async function loadIdentities(
+  opts: { env?: NodeJS.ProcessEnv; homeDir?: string; platform?: NodeJS.Platform; extraIdentityFiles?: string[]; extraIdentities?: string[] } = {},
+): Promise<IdentitySet> {
+  const env = opts.env ?? process.env;
+  const home = opts.homeDir ?? nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE) ?? homedir();
+  const c = new Collector();
+
+  // Explicitly given identities are the caller's own choice: any problem with them is fatal.
+  for (const id of opts.extraIdentities ?? []) {
+    if (isSshPrivateKey(id)) await c.addSsh({ kind: "explicit", where: "option" }, id, "the given identity");
+    else await c.addAge({ kind: "explicit", where: "option" }, id, "the given identity", true);
+  }
+  for (const f of opts.extraIdentityFiles ?? []) {
+    const text = await readSource(f, "the identity option");
+    if (isSshPrivateKey(text)) await c.addSsh({ kind: "explicit", where: f }, text, f);
+    else await c.addAge({ kind: "explicit", where: f }, text, f);
+  }
+
+  const attempt = async (source: IdentitySource, load: () => Promise<void>) => {
+    try {
+      await load();
+    } catch (e) {
+      c.fail(source, e);
+    }
+  };
+
+  // SSH keys first, as loadAgeSSHIdentities runs before the age sources (3.10+).
+  const sshFile = nonEmpty(env.SOPS_AGE_SSH_PRIVATE_KEY_FILE);
+  if (sshFile) {
+    const source: IdentitySource = { kind: "ssh", where: sshFile };
+    await attempt(source, async () => c.addSsh(source, await readSource(sshFile, "SOPS_AGE_SSH_PRIVATE_KEY_FILE"), sshFile));
+  }
+  const sshCmd = nonEmpty(env.SOPS_AGE_SSH_PRIVATE_KEY_CMD);
+  if (sshCmd) {
+    const source: IdentitySource = { kind: "ssh", where: "SOPS_AGE_SSH_PRIVATE_KEY_CMD" };
+    await attempt(source, async () => c.addSsh(source, await runKeyCommand(sshCmd, "SOPS_AGE_SSH_PRIVATE_KEY_CMD", env), "the output of SOPS_AGE_SSH_PRIVATE_KEY_CMD"));
+  }
+  for (const name of ["id_ed25519", "id_rsa"]) {
+    const path = join(home, ".ssh", name);
+    if (!(await exists(path))) continue;
+    const source: IdentitySource = { kind: "ssh", where: path };
+    await attempt(source, async () => c.addSsh(source, await readSource(path, "the default SSH key"), path));
+  }
+
+  const inline = nonEmpty(env.SOPS_AGE_KEY);
+  if (inline) {
+    const source: IdentitySource = { kind: "SOPS_AGE_KEY", where: "SOPS_AGE_KEY" };
+    await attempt(source, () => c.addAge(source, inline, "SOPS_AGE_KEY", true));
+  }
+  const keyFile = nonEmpty(env.SOPS_AGE_KEY_FILE);
+  if (keyFile) {
+    const source: IdentitySource = { kind: "SOPS_AGE_KEY_FILE", where: keyFile };
+    await attempt(source, async () => c.addAge(source, await readSource(keyFile, "SOPS_AGE_KEY_FILE"), keyFile));
+  }
+  const keyCmd = nonEmpty(env.SOPS_AGE_KEY_CMD);
+  if (keyCmd) {
+    // sops passes SOPS_AGE_RECIPIENT per master key; a bulk load has no single recipient.
+    const source: IdentitySource = { kind: "SOPS_AGE_KEY_CMD", where: shellSplitSafe(keyCmd)[0] ?? keyCmd };
+    await attempt(source, async () => c.addAge(source, await runKeyCommand(keyCmd, "SOPS_AGE_KEY_CMD", env), "the output of SOPS_AGE_KEY_CMD"));
+  }
+  const defaultFile = defaultKeysFile(env, home, opts.platform ?? process.platform);
+  const source: IdentitySource = { kind: "default-keys-file", where: defaultFile };
+  let text: string | undefined;
+  try {
+    text = await readFile(defaultFile, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") c.searched.push({ source, found: 0, error: "missing" });
+    else c.fail(source, new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the default identity file ${defaultFile}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.CouldNotRetrieveKey, { data: { where: defaultFile } }));
+  }
+  if (text !== undefined) await attempt(source, () => c.addAge(source, text, defaultFile));
+
+  if (c.identities.length === 0 && c.failures.length > 0) {
+    const [first] = c.failures;
+    if (c.failures.length === 1 && first) throw first;
+    throw new BootMetaError("SOPS_INVALID_IDENTITY", `no age identity could be loaded: ${c.failures.map((f) => f.message).join("; ")}`, ExitCode.CouldNotRetrieveKey, {
+      data: { searched: c.searched },
+      suggestions: c.failures.flatMap((f) => f.suggestions).filter((s, i, all) => all.indexOf(s) === i),
+    });
+  }
+  return c.set();
+}
+
+function shellSplitSafe(s: string): string[] {
+  try {
+    return shellSplit(s);
+  } catch {
+    return [];
+  }
 }
