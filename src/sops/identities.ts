@@ -100,17 +100,17 @@ class Collector {
 
   async addAge(source: IdentitySource, text: string, where: string, manyPerLine = false): Promise<void> {
     const { keys, plugins } = readKeys(text, where, manyPerLine);
-    for (const k of keys) await this.push(k, await recipientOf(k));
+    for (const k of keys) this.push(k, await recipientOf(k));
     this.searched.push({ source, found: keys.length, ...(plugins ? { error: `${plugins} age plugin identit${plugins === 1 ? "y" : "ies"} skipped: plugins are not supported` } : {}) });
   }
 
   async addSsh(source: IdentitySource, text: string, where: string): Promise<void> {
     const id = parseSshIdentity(text, where);
-    await this.push(text.trim(), id.recipient);
+    this.push(text.trim(), id.recipient);
     this.searched.push({ source, found: 1 });
   }
 
-  private async push(identity: string, recipient: string): Promise<void> {
+  private push(identity: string, recipient: string): void {
     if (this.identities.includes(identity)) return;
     this.identities.push(identity);
     this.recipients.push(recipient);
