@@ -113,11 +113,23 @@ interface Prepared {
   recipient: string;
   /** The ssh key tag that names it in ssh stanzas. */
   tag?: string;
-  decrypter: Decrypter;
+  /** Built on first use: typage's X25519 identity does a pure-JS scalar multiplication up front. */
+  decrypter: () => Decrypter;
   native?: NativeX25519Identity;
 }
 
 const prepared = new WeakMap<IdentitySet, Prepared[]>();
+
+function lazyDecrypter(identity: string | Identity): () => Decrypter {
+  let d: Decrypter | undefined;
+  return () => {
+    if (!d) {
+      d = new Decrypter();
+      d.addIdentity(identity);
+    }
+    return d;
+  };
+}
 
 /** Parses a set's identities once: the WeakMap drops them with the set. */
 function prepare(set: IdentitySet): Prepared[] {
@@ -125,15 +137,12 @@ function prepare(set: IdentitySet): Prepared[] {
   if (p) return p;
   p = set.identities.map((id, i): Prepared => {
     const recipient = set.recipients[i] ?? `#${i + 1}`;
-    const decrypter = new Decrypter();
     if (isSshPrivateKey(id)) {
       const ssh = parseSshIdentity(id, `identity ${i + 1}`);
-      decrypter.addIdentity(ssh);
-      return { kind: ssh.type, recipient, tag: ssh.tag, decrypter };
+      return { kind: ssh.type, recipient, tag: ssh.tag, decrypter: lazyDecrypter(ssh) };
     }
-    decrypter.addIdentity(id);
-    if (id.startsWith("AGE-SECRET-KEY-PQ-1")) return { kind: "mlkem768x25519", recipient, decrypter };
-    return { kind: "X25519", recipient, decrypter, native: nativeIdentity(id) };
+    if (id.startsWith("AGE-SECRET-KEY-PQ-1")) return { kind: "mlkem768x25519", recipient, decrypter: lazyDecrypter(id) };
+    return { kind: "X25519", recipient, decrypter: lazyDecrypter(id), native: nativeIdentity(id) };
   });
   prepared.set(set, p);
   return p;
@@ -166,28 +175,32 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
   } catch (e) {
     throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
   }
-  const stanzas = stanzaArgs(file);
-  const types = new Set(stanzas.map((s) => s[0]));
-  const tags = new Set(stanzas.filter((s) => s[0] === "ssh-ed25519" || s[0] === "ssh-rsa").map((s) => `${s[0]} ${s[1]}`));
-  // Only identities that can be addressed by one of the file's stanzas are worth a try; an
-  // ssh stanza even names the key by its tag (agessh.go sshFingerprint).
-  let candidates = prepare(identities).filter((p) => types.has(p.kind) && (p.tag === undefined || tags.has(`${p.kind} ${p.tag}`)));
-  if (candidates.length === 0) return undefined;
-  if (recipientHint !== undefined) {
-    const hinted = candidates.filter((p) => p.recipient === recipientHint);
-    if (hinted.length) candidates = [...hinted, ...candidates.filter((p) => p.recipient !== recipientHint)];
-  }
-  // X25519 natively first: a tenth of the time of the pure-JS path for the common case.
-  const natives = candidates.filter((p) => p.native !== undefined);
-  if (natives.length && stanzas.every((s) => s[0] === "X25519")) {
+  const all = prepare(identities);
+  const hintFirst = (ps: Prepared[]) => {
+    const i = recipientHint === undefined ? -1 : ps.findIndex((p) => p.recipient === recipientHint);
+    return i <= 0 ? ps : [ps[i] as Prepared, ...ps.slice(0, i), ...ps.slice(i + 1)];
+  };
+  // The common case natively first, before any other parsing: what sops writes for an age1
+  // recipient is one X25519 stanza, and Node's X25519 is ten times the pure-JS speed.
+  const natives = hintFirst(all.filter((p) => p.native !== undefined));
+  let nativeSaid: "not-mine" | "unknown" | undefined;
+  if (natives.length) {
     const r = decryptAgeX25519(file, natives.map((p) => p.native as NativeX25519Identity));
     if (r.kind === "ok") return r.data;
     if (r.kind === "corrupt") throw corrupt(r.why);
-    if (r.kind === "not-mine") candidates = candidates.filter((p) => p.native === undefined);
+    nativeSaid = r.kind;
   }
+  const stanzas = stanzaArgs(file);
+  const types = new Set(stanzas.map((s) => s[0]));
+  const tags = new Set(stanzas.filter((s) => s[0] === "ssh-ed25519" || s[0] === "ssh-rsa").map((s) => `${s[0]} ${s[1]}`));
+  // Only identities that one of the file's stanzas can address are worth a try; an ssh
+  // stanza even names its key by a tag (agessh.go sshFingerprint).
+  const candidates = hintFirst(
+    all.filter((p) => types.has(p.kind) && (p.tag === undefined || tags.has(`${p.kind} ${p.tag}`)) && !(nativeSaid === "not-mine" && p.native !== undefined)),
+  );
   for (const p of candidates) {
     try {
-      return await p.decrypter.decrypt(file);
+      return await p.decrypter().decrypt(file);
     } catch (e) {
       const msg = (e as Error).message;
       if (msg.includes("no identity matched")) continue;
