@@ -24,6 +24,8 @@ export interface CommitOptions<T = unknown> {
   /** Push to the branch's remote; default: git config `boot-meta.push`. */
   push?: boolean;
   maxAttempts?: number;
+  /** How long to keep retrying a push that keeps losing races (default 5 minutes). */
+  maxWaitMs?: number;
   onProgress?: (event: { phase: string; attempt: number }) => void;
 }
 
@@ -47,11 +49,16 @@ const STALE_MS = 10 * 60_000;
  * and the push is retried. Never a force push.
  */
 export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn: (tx: Tx) => Promise<T>): Promise<CommitResult<T>> {
-  const git = await Git.open(repoDir);
+  const git = await Git.at(repoDir);
   const branch = await git.branch();
   const push = o.push ?? (await git.config("boot-meta.push")) === "true";
   const remote = push ? await remoteOf(git, branch) : undefined;
-  const maxAttempts = o.maxAttempts ?? 8;
+  // Many writers on one remote each lose a few races before they win one; give up only
+  // when something is clearly wrong.
+  const maxAttempts = o.maxAttempts ?? Number.POSITIVE_INFINITY;
+  // Many writers on one remote each lose races before they win one: keep trying for a
+  // while, with a jittered growing backoff, and give up only when it is clearly stuck.
+  const deadline = Date.now() + (o.maxWaitMs ?? 300_000);
   const release = await lock(git);
   try {
     const startHead = await git.head();
@@ -62,50 +69,81 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       const message = typeof o.message === "function" ? o.message(value) : o.message;
       const commit = writes.size === 0 ? undefined : await makeCommit(git, base, writes, message, o.author);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
-      const local = await git.head();
-      // The compare-and-swap: refuses if another writer moved the branch in between.
-      const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, local ?? "0".repeat(40)], { reject: false });
-      if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
-      await syncWorkTree(git, local, commit, writes);
-      if (!remote) return { value, commit, pushed: false, attempts: attempt };
-      o.onProgress?.({ phase: "push", attempt });
-      const r = await git.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { reject: false });
-      if (r.exitCode === 0) return { value, commit, pushed: true, attempts: attempt };
-      if (!/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(`${r.stdout}\n${r.stderr}`)) {
-        throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
-          data: { remote, commit },
-          suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
-        });
+      let pushed = false;
+      if (remote) {
+        o.onProgress?.({ phase: "push", attempt });
+        // Push the commit itself first: a lost race then leaves the local branch untouched.
+        const r = await git.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { reject: false });
+        if (r.exitCode !== 0) {
+          // Lost races: the remote moved (non-fast-forward), or another push held its ref lock.
+          if (!/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref|failed to update ref|failed to lock|incorrect old value/i.test(`${r.stdout}\n${r.stderr}`)) {
+            await moveBranch(git, branch, startHead, commit, message, writes);
+            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
+              data: { remote, commit },
+              suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
+            });
+          }
+          if (attempt >= maxAttempts || Date.now() > deadline) {
+            throw new BootMetaError("META_PUSH_CONFLICT", `could not push after ${attempt} attempts: others kept pushing to ${remote} first; nothing was changed`, ExitCode.Conflict, {
+              data: { remote, attempts: attempt },
+              suggestions: ["run the command again"],
+            });
+          }
+          // Someone pushed first: wait a little (jittered, growing), then rebuild our change on
+          // top of the newest remote state and push at once, before it goes stale again.
+          o.onProgress?.({ phase: "rebase", attempt });
+          await sleep(Math.floor(Math.random() * Math.min(250, 20 * 2 ** Math.min(attempt, 4))));
+          await git.run(["fetch", "-q", remote, branch]);
+          const theirs = await git.resolve("FETCH_HEAD");
+          if (startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0 && base === startHead) {
+            // Our branch has commits the remote does not: rebuilding on theirs would drop them.
+            const unpushed = (await git.run(["rev-list", "--count", `${theirs}..${startHead}`])).stdout.trim();
+            if (unpushed !== "0") {
+              throw new BootMetaError("META_DIVERGED", `the local branch ${branch} has ${unpushed} commit(s) that ${remote} does not, and ${remote} has moved on: boot-meta will not rebase them for you`, ExitCode.Conflict, {
+                suggestions: ["in the meta repo: `git pull --rebase && git push`, then run the command again"],
+              });
+            }
+          }
+          base = theirs;
+          continue;
+        }
+        pushed = true;
       }
-      if (attempt >= maxAttempts) {
-        throw new BootMetaError("META_PUSH_CONFLICT", `could not push after ${attempt} attempts: others kept pushing to ${remote} first. Committed locally as ${commit.slice(0, 12)}`, ExitCode.Conflict, {
-          data: { remote, commit, attempts: attempt },
-          suggestions: ["run the command again, or `git pull --rebase && git push` in the meta repo"],
-        });
-      }
-      // Someone pushed first: rebuild our change on top of theirs.
-      o.onProgress?.({ phase: "rebase", attempt });
-      await git.run(["fetch", "-q", remote, branch]);
-      const theirs = await git.resolve("FETCH_HEAD");
-      const ours = await git.head();
-      await git.run(["update-ref", `refs/heads/${branch}`, theirs, ours ?? "0".repeat(40)]);
-      await syncWorkTree(git, ours, theirs, writes);
-      base = theirs;
-      await sleep(Math.floor(Math.random() * 50 * attempt));
+      await moveBranch(git, branch, startHead, commit, message, writes);
+      return { value, commit, pushed, attempts: attempt };
     }
   } finally {
     await release();
   }
 }
 
+/**
+ * Moves the local branch to `commit` by compare-and-swap (refused if another writer moved
+ * it meanwhile) and brings the index and work tree along.
+ */
+async function moveBranch(git: Git, branch: string, from: string | undefined, commit: string, message: string, writes: Map<string, Uint8Array | null>): Promise<void> {
+  const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? "0".repeat(40)], { reject: false });
+  if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
+  await syncWorkTree(git, from, commit, writes);
+}
+
 async function plan<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
+  const cat = base ? git.catFile() : undefined;
+  try {
+    return await planWith(git, base, fn, cat);
+  } finally {
+    cat?.close();
+  }
+}
+
+async function planWith<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>, cat: ReturnType<Git["catFile"]> | undefined): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
   const writes = new Map<string, Uint8Array | null>();
   const tx: Tx = {
     base,
     async read(path) {
       validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;
-      return base ? git.readFile(path, base) : undefined;
+      return cat && base ? cat.read(`${base}:${path}`) : undefined;
     },
     async list(dir) {
       const committed = base ? await git.listFiles(dir, base) : [];
@@ -124,10 +162,9 @@ async function plan<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promi
   };
   const value = await fn(tx);
   // Writing the bytes that are already there is not a change.
-  if (base) {
-    const current = await git.readFiles([...writes.keys()], base);
+  if (base && cat) {
     for (const [p, v] of writes) {
-      const now = current.get(p);
+      const now = await cat.read(`${base}:${p}`);
       if ((v === null && now === undefined) || (v !== null && now !== undefined && Buffer.compare(Buffer.from(v), Buffer.from(now)) === 0)) writes.delete(p);
     }
   } else for (const [p, v] of writes) if (v === null) writes.delete(p);
