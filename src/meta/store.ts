@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
@@ -122,9 +122,24 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
  * it meanwhile) and brings the index and work tree along.
  */
 async function moveBranch(git: Git, branch: string, from: string | undefined, commit: string, message: string, writes: Map<string, Uint8Array | null>): Promise<void> {
+  // Noted in the lock first: a writer killed between the two steps below leaves the index
+  // behind the branch, and the next writer finishes the move (see lock()).
+  await writeFile(lockPath(git), `${process.pid}\n${from ?? ""} ${commit}\n`);
   const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? "0".repeat(40)], { reject: false });
   if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
   await syncWorkTree(git, from, commit, writes);
+  await writeFile(lockPath(git), `${process.pid}\n`);
+}
+
+const lockPath = (git: Git) => join(git.dir, ".git", LOCK);
+
+/** Finishes a branch move that a killed writer started: the index and work tree follow HEAD. */
+async function recover(git: Git, lockText: string): Promise<void> {
+  const m = /^\d+\n([0-9a-f]{40})? ([0-9a-f]{40})\n/.exec(lockText);
+  if (!m) return;
+  if ((await git.head()) !== m[2]) return;
+  const args = m[1] ? ["read-tree", "-m", "-u", m[1], m[2] as string] : ["read-tree", "-m", "-u", m[2] as string];
+  await git.run(args, { reject: false });
 }
 
 async function plan<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
@@ -243,15 +258,19 @@ function lastLine(s: string): string {
 async function lock(git: Git): Promise<() => Promise<void>> {
   const path = join(git.dir, ".git", LOCK);
   await mkdir(join(git.dir, ".git"), { recursive: true });
+  let abandoned = "";
   for (let i = 0; ; i++) {
     try {
       const fh = await open(path, "wx");
       await fh.writeFile(`${process.pid}\n`);
       await fh.close();
+      // Holding the lock now: finish whatever a killed writer left half done.
+      if (abandoned) await recover(git, abandoned);
       return () => unlink(path).catch(() => undefined);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       if (await isStale(path)) {
+        abandoned = await readFile(path, "utf8").catch(() => "");
         await unlink(path).catch(() => undefined);
         continue;
       }
