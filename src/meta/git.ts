@@ -54,6 +54,8 @@ export class Git {
 
   /** The commit HEAD points at; undefined on an unborn branch. */
   async head(): Promise<string | undefined> {
+    const fast = await this.headFromFiles();
+    if (fast) return fast;
     const r = await this.run(["rev-parse", "--verify", "-q", "HEAD"], { reject: false });
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
@@ -82,7 +84,51 @@ export class Git {
     }
   }
 
+  /** A `git cat-file --batch` kept open for many reads (a write's planning phase); close() when done. */
+  catFile(): { read(spec: string): Promise<Uint8Array | undefined>; close(): void } {
+    const p = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "ignore"] });
+    let buf = Buffer.alloc(0);
+    const waiting: { resolve: (v: Uint8Array | undefined) => void; reject: (e: unknown) => void }[] = [];
+    const pump = () => {
+      while (waiting.length) {
+        const nl = buf.indexOf(10);
+        if (nl < 0) return;
+        const header = buf.subarray(0, nl).toString("utf8");
+        if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
+          buf = buf.subarray(nl + 1);
+          waiting.shift()?.resolve(undefined);
+          continue;
+        }
+        const [, type, sizeText] = header.split(" ");
+        const size = Number(sizeText);
+        if (buf.length < nl + 1 + size + 1) return;
+        const body = new Uint8Array(buf.subarray(nl + 1, nl + 1 + size));
+        buf = buf.subarray(nl + 1 + size + 1);
+        waiting.shift()?.resolve(type === "blob" ? body : undefined);
+      }
+    };
+    p.stdout.on("data", (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      pump();
+    });
+    p.on("close", () => {
+      for (const w of waiting.splice(0)) w.reject(new BootMetaError("META_GIT_FAILED", "git cat-file stopped unexpectedly", ExitCode.General));
+    });
+    p.on("error", () => undefined);
+    return {
+      read: (spec) =>
+        new Promise((res, rej) => {
+          waiting.push({ resolve: res, reject: rej });
+          p.stdin.write(`${spec}\n`);
+        }),
+      close: () => p.stdin.end(),
+    };
+  }
+
   async branch(): Promise<string> {
+    const head = await readFile(join(this.dir, ".git", "HEAD"), "utf8").catch(() => "");
+    const m = /^ref: refs\/heads\/(\S+)\s*$/.exec(head);
+    if (m) return m[1] as string;
     const r = await this.run(["symbolic-ref", "--short", "-q", "HEAD"], { reject: false });
     if (r.exitCode !== 0) throw new BootMetaError("META_DETACHED_HEAD", `${this.dir} is not on a branch (detached HEAD); check out a branch first`, ExitCode.General);
     return r.stdout.trim();
