@@ -204,40 +204,7 @@ export function parseSopsConfig(text: string, path: string): SopsConfig {
   return { path, dir: dirname(resolve(path)), creationRules, stores };
 }
 
-/**
- * RE2 has no lookaround, backreferences or `\Q…\E`; JavaScript would accept the first two with
- * a meaning sops never gives them, so they are refused before translation.
- */
-function re2Only(pattern: string, where: string): void {
-  const refuse = (why: string) =>
-    new BootMetaError("SOPS_INVALID_REGEX", `the ${where} ${JSON.stringify(pattern)} cannot be used: ${why}, which Go's RE2 (and so sops) does not support`, ExitCode.InvalidArgument, {
-      data: { pattern },
-      suggestions: ["write the pattern in the RE2 syntax sops uses: https://github.com/google/re2/wiki/Syntax"],
-    });
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === "\\") {
-      const n = pattern[i + 1] ?? "";
-      if (!inClass && /[1-9]/.test(n)) throw refuse("it uses a backreference");
-      if (n === "Q") throw refuse("it uses \\Q…\\E quoting");
-      i++;
-    } else if (inClass) {
-      if (c === "[" && pattern[i + 1] === ":") i = Math.max(i, pattern.indexOf(":]", i + 2) + 1);
-      else if (c === "]") inClass = false;
-    } else if (c === "[") {
-      inClass = true;
-      if (pattern[i + 1] === "^") i++;
-      if (pattern[i + 1] === "]") i++;
-    } else if (c === "(" && pattern[i + 1] === "?" && /^(=|!|<=|<!)/.test(pattern.slice(i + 2))) {
-      throw refuse("it uses a lookaround");
-    }
-  }
-}
-
-/** Compiles a `path_regex` with Go RE2 semantics (unanchored). Throws `SOPS_INVALID_REGEX`. */
 export function pathRegExp(pattern: string, where = "path_regex"): RegExp {
-  re2Only(pattern, where);
   return goRegExp(pattern, where);
 }
 

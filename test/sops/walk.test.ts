@@ -89,6 +89,10 @@ describe("selection rules (sops.go shouldBeEncrypted)", () => {
     expect(shouldBeEncrypted(rule, path, [[]], false)).toBe(want);
   });
 
+  it("refuses a selection regex Go's RE2 cannot run (sops would fail on it)", () => {
+    expect(() => shouldBeEncrypted({ kind: "encrypted_regex", value: "^(?!public)" }, ["a"], [[]], false)).toThrowError(expect.objectContaining({ code: "SOPS_INVALID_REGEX", message: expect.stringContaining("lookaround") }));
+  });
+
   it("encrypted_comment_regex encrypts what follows a marker comment but not the marker", () => {
     const rule: SelectionRule = { kind: "encrypted_comment_regex", value: "sops:enc" };
     expect(shouldBeEncrypted(rule, ["a"], [["sops:enc"]], false)).toBe(true);
