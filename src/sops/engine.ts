@@ -171,7 +171,7 @@ function allRecipients(m: Metadata): string[] {
   return m.keyGroups.flatMap((g) => [...g.age.map((a) => a.recipient), ...g.pgp.map((p) => `pgp:${p.fp}`)]);
 }
 
-async function unwrapGroup(g: KeyGroup, o: OpenOptions): Promise<Uint8Array | undefined> {
+async function unwrapGroup(g: KeyGroup, o: OpenOptions, problems: string[]): Promise<Uint8Array | undefined> {
   const mine = new Set(o.identities.recipients);
   // Entries whose recipient the reader holds first: one X25519 unwrap in the common case.
   const ordered = [...g.age.filter((a) => mine.has(a.recipient)), ...g.age.filter((a) => !mine.has(a.recipient))];
@@ -182,7 +182,11 @@ async function unwrapGroup(g: KeyGroup, o: OpenOptions): Promise<Uint8Array | un
   // SOPS_DECRYPTION_ORDER default is age then pgp (sops.go:66).
   if (o.pgp !== false) {
     for (const p of g.pgp) {
-      const key = await unwrapPgp(p.enc, o.pgp ?? {}).catch(() => undefined);
+      // A missing gpg or a locked key is not "not a recipient": say so in the refusal.
+      const key = await unwrapPgp(p.enc, o.pgp ?? {}).catch((e: unknown) => {
+        problems.push(`pgp ${p.fp}: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      });
       if (key) return key;
     }
   }
@@ -191,8 +195,9 @@ async function unwrapGroup(g: KeyGroup, o: OpenOptions): Promise<Uint8Array | un
 
 async function dataKeyOf(m: Metadata, o: OpenOptions): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
+  const problems: string[] = [];
   for (const g of m.keyGroups) {
-    const part = await unwrapGroup(g, o);
+    const part = await unwrapGroup(g, o, problems);
     if (part) parts.push(part);
     if (m.keyGroups.length === 1 && part) break;
   }
@@ -206,8 +211,9 @@ async function dataKeyOf(m: Metadata, o: OpenOptions): Promise<Uint8Array> {
       `cannot decrypt ${label(o.path)}: it is encrypted to ${recipients.join(", ")}; none of your identities (${o.identities.recipients.join(", ") || "none found"}) can open it${groupsNote}`,
       ExitCode.CouldNotRetrieveKey,
       {
-        data: { file: o.path, recipients, yourRecipients: [...o.identities.recipients], searched },
+        data: { file: o.path, recipients, yourRecipients: [...o.identities.recipients], searched, problems },
         suggestions: [
+          ...problems,
           searched.length ? `identities were looked for in: ${searched.join("; ")}` : "no identities were found: set SOPS_AGE_KEY_FILE or put your key in ~/.config/sops/age/keys.txt",
           "ask an admin to add your public key to this file's recipients",
         ],

@@ -72,3 +72,12 @@ describe("sops' own test files (data key wrapped for PGP, unwrapped by the real 
     });
   }
 });
+
+describe("a PGP-wrapped file without gpg", () => {
+  it("says gpg is missing rather than only that no identity matched", async () => {
+    const bytes = readFileSync(join(VECTORS, "getsops-sops/example.yaml"));
+    const e = await openBytes(bytes, { format: "yaml", identities: { identities: [], recipients: [], searched: [] }, pgp: { env: { PATH: "/nonexistent" } } }).catch((x) => x);
+    expect(e).toMatchObject({ code: "SOPS_DATA_KEY_UNAVAILABLE" });
+    expect(JSON.stringify(e.data.problems)).toMatch(/pgp FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4: .*gpg/i);
+  });
+});
