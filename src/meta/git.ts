@@ -84,11 +84,14 @@ export class Git {
     }
   }
 
-  /** A `git cat-file --batch` kept open for many reads (a write's planning phase); close() when done. */
-  catFile(): { read(spec: string): Promise<Uint8Array | undefined>; close(): void } {
+  /**
+   * A `git cat-file --batch` kept open for many reads (a write's planning phase); close() when
+   * done. `read` answers blobs only; `object` any object with its type.
+   */
+  catFile(): CatFile {
     const p = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "ignore"] });
     let buf = Buffer.alloc(0);
-    const waiting: { resolve: (v: Uint8Array | undefined) => void; reject: (e: unknown) => void }[] = [];
+    const waiting: { resolve: (v: { type: string; body: Uint8Array } | undefined) => void; reject: (e: unknown) => void }[] = [];
     const pump = () => {
       while (waiting.length) {
         const nl = buf.indexOf(10);
@@ -104,7 +107,7 @@ export class Git {
         if (buf.length < nl + 1 + size + 1) return;
         const body = new Uint8Array(buf.subarray(nl + 1, nl + 1 + size));
         buf = buf.subarray(nl + 1 + size + 1);
-        waiting.shift()?.resolve(type === "blob" ? body : undefined);
+        waiting.shift()?.resolve({ type: type as string, body });
       }
     };
     p.stdout.on("data", (c: Buffer) => {
@@ -115,12 +118,18 @@ export class Git {
       for (const w of waiting.splice(0)) w.reject(new BootMetaError("META_GIT_FAILED", "git cat-file stopped unexpectedly", ExitCode.General));
     });
     p.on("error", () => undefined);
+    const object = (spec: string) =>
+      new Promise<{ type: string; body: Uint8Array } | undefined>((res, rej) => {
+        if (p.exitCode !== null || p.stdin.destroyed) return rej(new BootMetaError("META_GIT_FAILED", "git cat-file stopped unexpectedly", ExitCode.General));
+        waiting.push({ resolve: res, reject: rej });
+        p.stdin.write(`${spec}\n`);
+      });
     return {
-      read: (spec) =>
-        new Promise((res, rej) => {
-          waiting.push({ resolve: res, reject: rej });
-          p.stdin.write(`${spec}\n`);
-        }),
+      object,
+      read: async (spec) => {
+        const o = await object(spec);
+        return o?.type === "blob" ? o.body : undefined;
+      },
       close: () => p.stdin.end(),
     };
   }
@@ -197,10 +206,74 @@ export class Git {
     return r.stdout.split("\n").filter(Boolean);
   }
 
+  /** Config and identity in one git process (see {@link RepoSettings}). */
+  async settings(): Promise<RepoSettings> {
+    return parseSettings((await this.run(["var", "-l"], { reject: false })).stdout);
+  }
+
   async config(key: string): Promise<string | undefined> {
     const r = await this.run(["config", "--get", key], { reject: false });
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
+}
+
+export interface CatFile {
+  read(spec: string): Promise<Uint8Array | undefined>;
+  object(spec: string): Promise<{ type: string; body: Uint8Array } | undefined>;
+  close(): void;
+}
+
+/**
+ * What a write needs to know about a repository, from one `git var -l`: its config (all
+ * levels), and who the author and committer are.
+ */
+export interface RepoSettings {
+  config: Map<string, string>;
+  /** "Name <email>", or undefined when git cannot tell (no user.name/user.email). */
+  author: string | undefined;
+  committer: string | undefined;
+  /** Full idents with their dates, when GIT_AUTHOR_DATE / GIT_COMMITTER_DATE fix them. */
+  authorDated: string | undefined;
+  committerDated: string | undefined;
+}
+
+function parseSettings(text: string): RepoSettings {
+  const config = new Map<string, string>();
+  let author: string | undefined;
+  let committer: string | undefined;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const eq = line.indexOf("=");
+    // A key with no "=" is a boolean set to true.
+    const k = eq < 0 ? line : line.slice(0, eq);
+    const v = eq < 0 ? "true" : line.slice(eq + 1);
+    if (k === "GIT_AUTHOR_IDENT") author = v;
+    else if (k === "GIT_COMMITTER_IDENT") committer = v;
+    // git prints section and key lower-cased, a subsection as written; the last value wins.
+    else if (!/^GIT_/.test(k)) config.set(k, v);
+  }
+  const strip = (ident: string | undefined) => {
+    const who = ident?.replace(/\s+\d+\s+[+-]\d{4}$/, "").trim();
+    // `git var -l` prints what git guessed; `git commit` refuses a guessed address that ends
+    // in "(none)" or an empty name, and so do we.
+    return who && !/^\s*</.test(who) && !/\(none\)>$/.test(who) ? who : undefined;
+  };
+  return {
+    config,
+    author: strip(author),
+    committer: strip(committer),
+    authorDated: process.env.GIT_AUTHOR_DATE ? author : undefined,
+    committerDated: process.env.GIT_COMMITTER_DATE ? committer : undefined,
+  };
+}
+
+/** git's boolean config values. */
+export function configBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  const l = v.toLowerCase();
+  if (["true", "yes", "on", "1"].includes(l)) return true;
+  if (["false", "no", "off", "0", ""].includes(l)) return false;
+  return undefined;
 }
 
 function catFileBatch(cwd: string, specs: string[]): Promise<Buffer> {

@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { Git } from "./git.js";
+import { type CatFile, configBool, Git, type RepoSettings } from "./git.js";
+import { applyChanges, formatCommit, gitTimestamp, type ObjectFormat, ObjectStore, parseTree, type TreeEntry } from "./objects.js";
 import { validateRepoPath } from "./layout.js";
 
 /** What a write sees: the files of the commit it builds on, and where it writes. */
@@ -12,6 +12,8 @@ export interface Tx {
   readonly base: string | undefined;
   read(path: string): Promise<Uint8Array | undefined>;
   list(dir: string): Promise<string[]>;
+  /** What is directly in `dir`: names, and whether each is a directory. */
+  children(dir: string): Promise<{ name: string; dir: boolean }[]>;
   write(path: string, data: Uint8Array | string): void;
   remove(path: string): void;
 }
@@ -51,23 +53,28 @@ const STALE_MS = 10 * 60_000;
 export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn: (tx: Tx) => Promise<T>): Promise<CommitResult<T>> {
   const git = await Git.at(repoDir);
   const branch = await git.branch();
-  const push = o.push ?? (await git.config("boot-meta.push")) === "true";
-  const remote = push ? await remoteOf(git, branch) : undefined;
-  // Many writers on one remote each lose a few races before they win one; give up only
-  // when something is clearly wrong.
-  const maxAttempts = o.maxAttempts ?? Number.POSITIVE_INFINITY;
+  const settings = await git.settings();
+  const push = o.push ?? configBool(settings.config.get("boot-meta.push")) === true;
+  const remote = push ? remoteOf(settings, branch) : undefined;
+  const who = identities(settings, o.author);
+  const store = new ObjectStore(join(git.dir, ".git", "objects"), settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1");
+  // With commit.gpgSign the commit goes through `git commit-tree`, which signs it.
+  const sign = configBool(settings.config.get("commit.gpgsign")) === true;
   // Many writers on one remote each lose races before they win one: keep trying for a
   // while, with a jittered growing backoff, and give up only when it is clearly stuck.
+  const maxAttempts = o.maxAttempts ?? Number.POSITIVE_INFINITY;
   const deadline = Date.now() + (o.maxWaitMs ?? 300_000);
   const release = await lock(git);
+  // One reader for every attempt: objects fetched later are found too (git looks again on a miss).
+  const cat = git.catFile();
   try {
     const startHead = await git.head();
     let base = startHead;
     for (let attempt = 1; ; attempt++) {
       o.onProgress?.({ phase: "plan", attempt });
-      const { value, writes } = await plan(git, base, fn);
+      const { value, writes } = await plan(cat, store.format, base, fn);
       const message = typeof o.message === "function" ? o.message(value) : o.message;
-      const commit = writes.size === 0 ? undefined : await makeCommit(git, base, writes, message, o.author);
+      const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, store, base, writes, message, who, sign);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
       let pushed = false;
       if (remote) {
@@ -89,13 +96,15 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
               suggestions: ["run the command again"],
             });
           }
-          // Someone pushed first: wait a little (jittered, growing), then rebuild our change on
-          // top of the newest remote state and push at once, before it goes stale again.
+          // Someone pushed first: wait (jittered, doubling up to 3 s), then rebuild our change on
+          // top of the newest remote state and push at once, before it goes stale again. With
+          // 8 writers on 2 cores a 250 ms cap kept everyone fetching and losing: measured, the
+          // writers took twice as long as with this one.
           o.onProgress?.({ phase: "rebase", attempt });
-          await sleep(Math.floor(Math.random() * Math.min(250, 20 * 2 ** Math.min(attempt, 4))));
-          await git.run(["fetch", "-q", remote, branch]);
-          const theirs = await git.resolve("FETCH_HEAD");
-          if (startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0 && base === startHead) {
+          await sleep(Math.floor(Math.random() * Math.min(3000, 50 * 2 ** Math.min(attempt, 8))));
+          await git.run(["fetch", "-q", "--no-auto-maintenance", remote, branch]);
+          const theirs = await fetchHead(git);
+          if (base === startHead && startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0) {
             // Our branch has commits the remote does not: rebuilding on theirs would drop them.
             const unpushed = (await git.run(["rev-list", "--count", `${theirs}..${startHead}`])).stdout.trim();
             if (unpushed !== "0") {
@@ -113,8 +122,16 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       return { value, commit, pushed, attempts: attempt };
     }
   } finally {
+    cat.close();
     await release();
   }
+}
+
+/** The commit a `git fetch REMOTE BRANCH` brought (the first line of .git/FETCH_HEAD). */
+async function fetchHead(git: Git): Promise<string> {
+  const text = await readFile(join(git.dir, ".git", "FETCH_HEAD"), "utf8").catch(() => "");
+  const m = /^([0-9a-f]{40,64})\t/.exec(text);
+  return m ? (m[1] as string) : git.resolve("FETCH_HEAD");
 }
 
 /**
@@ -125,7 +142,7 @@ async function moveBranch(git: Git, branch: string, from: string | undefined, co
   // Noted in the lock first: a writer killed between the two steps below leaves the index
   // behind the branch, and the next writer finishes the move (see lock()).
   await writeFile(lockPath(git), `${process.pid}\n${from ?? ""} ${commit}\n`);
-  const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? "0".repeat(40)], { reject: false });
+  const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? ""], { reject: false });
   if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
   await syncWorkTree(git, from, commit, writes);
   await writeFile(lockPath(git), `${process.pid}\n`);
@@ -135,36 +152,57 @@ const lockPath = (git: Git) => join(git.dir, ".git", LOCK);
 
 /** Finishes a branch move that a killed writer started: the index and work tree follow HEAD. */
 async function recover(git: Git, lockText: string): Promise<void> {
-  const m = /^\d+\n([0-9a-f]{40})? ([0-9a-f]{40})\n/.exec(lockText);
+  const m = /^\d+\n([0-9a-f]{40,64})? ([0-9a-f]{40,64})\n/.exec(lockText);
   if (!m) return;
   if ((await git.head()) !== m[2]) return;
   const args = m[1] ? ["read-tree", "-m", "-u", m[1], m[2] as string] : ["read-tree", "-m", "-u", m[2] as string];
   await git.run(args, { reject: false });
 }
 
-async function plan<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
-  const cat = base ? git.catFile() : undefined;
-  try {
-    return await planWith(git, base, fn, cat);
-  } finally {
-    cat?.close();
-  }
-}
-
-async function planWith<T>(git: Git, base: string | undefined, fn: (tx: Tx) => Promise<T>, cat: ReturnType<Git["catFile"]> | undefined): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
+async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
   const writes = new Map<string, Uint8Array | null>();
+  const tree = async (dir: string): Promise<TreeEntry[]> => {
+    if (!base) return [];
+    const o = await cat.object(dir === "" ? `${base}^{tree}` : `${base}:${dir}`);
+    return o?.type === "tree" ? parseTree(o.body, format) : [];
+  };
   const tx: Tx = {
     base,
     async read(path) {
       validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;
-      return cat && base ? cat.read(`${base}:${path}`) : undefined;
+      return base ? cat.read(`${base}:${path}`) : undefined;
     },
     async list(dir) {
-      const committed = base ? await git.listFiles(dir, base) : [];
-      const set = new Set(committed);
-      for (const [p, v] of writes) if (p.startsWith(dir === "" ? "" : `${dir.replace(/\/$/, "")}/`)) v === null ? set.delete(p) : set.add(p);
-      return [...set].sort();
+      const d = dir.replace(/\/$/, "");
+      const out = new Set<string>();
+      const walk = async (at: string, entries: TreeEntry[]): Promise<void> => {
+        for (const e of entries) {
+          const p = at === "" ? e.name : `${at}/${e.name}`;
+          if (e.mode === "40000") {
+            const o = await cat.object(e.id);
+            await walk(p, o?.type === "tree" ? parseTree(o.body, format) : []);
+          } else out.add(p);
+        }
+      };
+      await walk(d, await tree(d));
+      for (const [p, v] of writes) if (d === "" || p.startsWith(`${d}/`)) (v === null ? out.delete(p) : out.add(p));
+      return [...out].sort();
+    },
+    async children(dir) {
+      const d = dir.replace(/\/$/, "");
+      const prefix = d === "" ? "" : `${d}/`;
+      const out = new Map((await tree(d)).map((e) => [e.name, e.mode === "40000"]));
+      for (const [p, v] of writes) {
+        if (!p.startsWith(prefix)) continue;
+        const rest = p.slice(prefix.length);
+        const slash = rest.indexOf("/");
+        if (slash >= 0) {
+          if (v !== null) out.set(rest.slice(0, slash), true);
+        } else if (v === null) out.delete(rest);
+        else out.set(rest, false);
+      }
+      return [...out].map(([name, isDir]) => ({ name, dir: isDir })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
     write(path, data) {
       validateRepoPath(path);
@@ -176,53 +214,66 @@ async function planWith<T>(git: Git, base: string | undefined, fn: (tx: Tx) => P
     },
   };
   const value = await fn(tx);
-  // Writing the bytes that are already there is not a change.
-  if (base && cat) {
-    for (const [p, v] of writes) {
-      const now = await cat.read(`${base}:${p}`);
-      if ((v === null && now === undefined) || (v !== null && now !== undefined && Buffer.compare(Buffer.from(v), Buffer.from(now)) === 0)) writes.delete(p);
-    }
-  } else for (const [p, v] of writes) if (v === null) writes.delete(p);
   return { value, writes };
 }
 
-async function makeCommit(git: Git, base: string | undefined, writes: Map<string, Uint8Array | null>, message: string, author?: string): Promise<string> {
-  const index = join(git.dir, ".git", `boot-meta-index-${randomBytes(6).toString("hex")}`);
-  const env = { ...process.env, GIT_INDEX_FILE: index, ...(await authorEnv(git, author)) };
-  try {
-    if (base) await git.run(["read-tree", base], { env });
-    const lines: string[] = [];
-    for (const [path, data] of writes) {
-      if (data === null) lines.push(`0 ${"0".repeat(40)}\t${path}`);
-      else {
-        const blob = (await git.run(["hash-object", "-w", "--stdin"], { input: data })).stdout.trim();
-        lines.push(`100644 ${blob}\t${path}`);
-      }
-    }
-    await git.run(["update-index", "--index-info"], { env, input: `${lines.join("\n")}\n` });
-    const tree = (await git.run(["write-tree"], { env })).stdout.trim();
-    return (await git.run(["commit-tree", tree, ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message })).stdout.trim();
-  } finally {
-    await rm(index, { force: true });
+/**
+ * The commit of `writes` on top of `base`, built in this process (objects.ts); undefined when
+ * the resulting tree is the base's (writing the bytes that are already there is not a change).
+ */
+async function makeCommit(git: Git, cat: CatFile, store: ObjectStore, base: string | undefined, writes: Map<string, Uint8Array | null>, message: string, who: Idents, sign: boolean): Promise<string | undefined> {
+  const readTree = async (id: string): Promise<TreeEntry[]> => {
+    const o = await cat.object(id);
+    if (o?.type !== "tree") throw new BootMetaError("META_GIT_FAILED", `tree ${id} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
+    return parseTree(o.body, store.format);
+  };
+  let baseTree: string | undefined;
+  if (base) {
+    const c = await cat.object(base);
+    baseTree = c?.type === "commit" ? /^tree ([0-9a-f]+)/.exec(Buffer.from(c.body).toString("latin1"))?.[1] : undefined;
+    if (!baseTree) throw new BootMetaError("META_GIT_FAILED", `commit ${base} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
   }
+  const tree = (await applyChanges(store, readTree, baseTree, writes)) ?? (await store.write("tree", new Uint8Array()));
+  if (tree === baseTree) return undefined;
+  const now = gitTimestamp();
+  const author = who.authorDated ?? `${who.author} ${now}`;
+  const committer = who.committerDated ?? `${who.committer} ${now}`;
+  if (sign) {
+    const [an, ae] = splitIdent(author);
+    const [cn, ce] = splitIdent(committer);
+    const env = { ...process.env, GIT_AUTHOR_NAME: an, GIT_AUTHOR_EMAIL: ae, GIT_COMMITTER_NAME: cn, GIT_COMMITTER_EMAIL: ce };
+    return (await git.run(["commit-tree", tree, ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message.endsWith("\n") ? message : `${message}\n` })).stdout.trim();
+  }
+  return store.write("commit", formatCommit({ tree, parents: base ? [base] : [], author, committer, message }));
 }
 
-async function authorEnv(git: Git, author?: string): Promise<NodeJS.ProcessEnv> {
+function splitIdent(ident: string): [string, string] {
+  const m = /^(.*?)\s*<([^>]*)>/.exec(ident);
+  return [m?.[1] ?? "", m?.[2] ?? ""];
+}
+
+interface Idents {
+  author: string;
+  committer: string;
+  authorDated?: string;
+  committerDated?: string;
+}
+
+/** Who a commit names: --author if given, else git's identity; the committer is git's (or the author). */
+function identities(s: RepoSettings, author?: string): Idents {
   if (author) {
     const m = /^\s*(.+?)\s*<([^>]+)>\s*$/.exec(author);
     if (!m) throw new BootMetaError("INVALID_ARGUMENT", `--author must look like "Name <email>", got ${JSON.stringify(author)}`, ExitCode.InvalidArgument);
-    const who = { GIT_AUTHOR_NAME: m[1], GIT_AUTHOR_EMAIL: m[2] };
+    const a = `${m[1]} <${m[2]}>`;
     // With no git identity on the machine, the author commits too.
-    const committer = await git.run(["var", "GIT_COMMITTER_IDENT"], { reject: false });
-    return committer.exitCode === 0 ? who : { ...who, GIT_COMMITTER_NAME: m[1], GIT_COMMITTER_EMAIL: m[2] };
+    return { author: a, committer: s.committer ?? a, committerDated: s.committer ? s.committerDated : undefined };
   }
-  const r = await git.run(["var", "GIT_AUTHOR_IDENT"], { reject: false });
-  if (r.exitCode !== 0) {
+  if (!s.author || !s.committer) {
     throw new BootMetaError("META_NO_GIT_IDENTITY", "git does not know who you are, and every change to the meta repo is a commit", ExitCode.General, {
       suggestions: ['git config --global user.name "Your Name" && git config --global user.email you@example.com', "or pass --author 'Name <email>'"],
     });
   }
-  return {};
+  return { author: s.author, committer: s.committer, authorDated: s.authorDated, committerDated: s.committerDated };
 }
 
 /**
@@ -239,10 +290,10 @@ async function syncWorkTree(git: Git, from: string | undefined, to: string, writ
   }
 }
 
-async function remoteOf(git: Git, branch: string): Promise<string | undefined> {
-  const configured = await git.config(`branch.${branch}.remote`);
+function remoteOf(s: RepoSettings, branch: string): string | undefined {
+  const configured = s.config.get(`branch.${branch}.remote`);
   if (configured) return configured;
-  const remotes = await git.remotes();
+  const remotes = [...s.config.keys()].flatMap((k) => /^remote\.(.+)\.url$/.exec(k)?.[1] ?? []);
   return remotes.includes("origin") ? "origin" : remotes[0];
 }
 

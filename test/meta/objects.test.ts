@@ -1,0 +1,162 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Git } from "../../src/meta/git.js";
+import { commitChanges } from "../../src/meta/store.js";
+import { git, gitEnv, gitRepo, tempDir } from "../helpers/gitdir.js";
+
+// Names chosen to hit git's tree order: a directory sorts as if its name ended in "/", so
+// "a-b" < "a" (dir) < "a.b" < "a0" in a tree, unlike a plain sort.
+const NAMES = ["a", "a-b", "a.b", "a0", "b", "é", "z"];
+const pathArb = fc.array(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 3 }).map((p) => p.join("/"));
+
+/** What git itself makes of the same files: an index built with update-index, then write-tree. */
+function gitTreeOf(dir: string, files: Map<string, string>): string {
+  const env = gitEnv({ GIT_INDEX_FILE: join(dir, ".git", "ref-index") });
+  execFileSync("git", ["read-tree", "--empty"], { cwd: dir, env });
+  const lines = [...files].map(([p, text]) => `100644 ${execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, env, input: text, encoding: "utf8" }).trim()}\t${p}`);
+  if (lines.length) execFileSync("git", ["update-index", "--index-info"], { cwd: dir, env, input: `${lines.join("\n")}\n` });
+  return execFileSync("git", ["write-tree"], { cwd: dir, env, encoding: "utf8" }).trim();
+}
+
+/** Drops paths that would make another path both a file and a directory. */
+function consistent(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const clash = out.some((q) => q === p || q.startsWith(`${p}/`) || p.startsWith(`${q}/`));
+    if (!clash) out.push(p);
+  }
+  return out;
+}
+
+describe("commits built in-process", () => {
+  it("give the tree git itself computes, for any files, removals and name order (property)", async () => {
+    const dir = gitRepo();
+    await fc.assert(
+      fc.asyncProperty(fc.array(pathArb, { minLength: 1, maxLength: 8 }), fc.array(pathArb, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 4 }), async (firstPaths, secondPaths, removeIdx) => {
+        const first = new Map(consistent(firstPaths).map((p, i) => [p, `v1 ${i} ${p}\n`]));
+        await commitChanges(dir, { message: "first", author: "T <t@test.invalid>" }, async (tx) => {
+          for (const p of await tx.list("")) if (!first.has(p)) tx.remove(p);
+          for (const [p, v] of first) tx.write(p, v);
+        });
+        const expected = new Map(first);
+        // A second commit on top: some files removed, others added where they do not clash.
+        const removed = removeIdx.map((i) => [...first.keys()][i % first.size] as string);
+        const added = consistent([...first.keys(), ...secondPaths]).filter((p) => !first.has(p));
+        for (const p of removed) expected.delete(p);
+        for (const p of added) expected.set(p, `v2 ${p}\n`);
+        await commitChanges(dir, { message: "second", author: "T <t@test.invalid>" }, async (tx) => {
+          for (const p of removed) tx.remove(p);
+          for (const p of added) tx.write(p, `v2 ${p}\n`);
+        });
+        expect(git(dir, "rev-parse", "HEAD^{tree}")).toBe(gitTreeOf(dir, expected));
+        // The work tree followed, and git finds nothing wrong with the objects.
+        expect(git(dir, "status", "--porcelain")).toBe("");
+        for (const [p, v] of expected) expect(readFileSync(join(dir, p), "utf8")).toBe(v);
+      }),
+      { numRuns: process.env.SLOW ? 100 : 15 },
+    );
+    expect(git(dir, "fsck", "--strict", "--no-progress", "--no-dangling")).toBe("");
+  }, 120_000);
+
+  it("writing the bytes that are already there makes no commit", async () => {
+    const dir = gitRepo();
+    await commitChanges(dir, { message: "add", author: "T <t@test.invalid>" }, async (tx) => tx.write("x/y.txt", "same\n"));
+    const head = git(dir, "rev-parse", "HEAD");
+    const r = await commitChanges(dir, { message: "again", author: "T <t@test.invalid>" }, async (tx) => tx.write("x/y.txt", "same\n"));
+    expect(r.commit).toBeUndefined();
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+  });
+
+  it("keeps an executable file executable when it is rewritten", async () => {
+    const dir = gitRepo();
+    mkdirSync(join(dir, "bin"));
+    writeFileSync(join(dir, "bin/run"), "#!/bin/sh\n");
+    chmodSync(join(dir, "bin/run"), 0o755);
+    git(dir, "add", "bin/run");
+    git(dir, "commit", "-q", "-m", "exec");
+    await commitChanges(dir, { message: "edit", author: "T <t@test.invalid>" }, async (tx) => tx.write("bin/run", "#!/bin/sh\necho hi\n"));
+    expect(git(dir, "ls-tree", "HEAD", "bin/run")).toMatch(/^100755 blob /);
+  });
+
+  it("records author and committer like git does, and the message verbatim", async () => {
+    const dir = gitRepo();
+    const r = await commitChanges(dir, { message: "subject line\n\nbody: ünïcode\n", author: "Ada Lovelace <ada@test.invalid>" }, async (tx) => tx.write("a.txt", "a\n"));
+    const show = git(dir, "log", "-1", "--format=%an|%ae|%B", r.commit as string);
+    expect(show).toBe("Ada Lovelace|ada@test.invalid|subject line\n\nbody: ünïcode");
+    // The committer is git's identity (GIT_COMMITTER_* as the test environment sets it is not
+    // visible to the library: it sees the global config the machine has, or the author).
+    expect(git(dir, "log", "-1", "--format=%cn", r.commit as string)).not.toBe("");
+    expect(git(dir, "cat-file", "-t", r.commit as string)).toBe("commit");
+  });
+
+  it("a file where a directory must go is a typed error, and nothing changes", async () => {
+    const dir = gitRepo();
+    await commitChanges(dir, { message: "file", author: "T <t@test.invalid>" }, async (tx) => tx.write("a", "file\n"));
+    const head = git(dir, "rev-parse", "HEAD");
+    await expect(commitChanges(dir, { message: "under", author: "T <t@test.invalid>" }, async (tx) => tx.write("a/b", "x\n"))).rejects.toMatchObject({ code: "META_PATH_CONFLICT" });
+    await expect(commitChanges(dir, { message: "over", author: "T <t@test.invalid>" }, async (tx) => tx.write("", "x\n"))).rejects.toBeTruthy();
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+  });
+
+  it("works in a sha256 repository", async () => {
+    const dir = join(tempDir(), "sha256");
+    execFileSync("git", ["init", "-q", "--object-format=sha256", "-b", "main", dir], { env: gitEnv() });
+    const r = await commitChanges(dir, { message: "first", author: "T <t@test.invalid>" }, async (tx) => {
+      tx.write("deep/er/file.json", "{}\n");
+      tx.write("top.txt", "top\n");
+    });
+    expect(r.commit).toMatch(/^[0-9a-f]{64}$/);
+    await commitChanges(dir, { message: "second", author: "T <t@test.invalid>" }, async (tx) => tx.remove("top.txt"));
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD")).toBe("deep/er/file.json");
+    expect(git(dir, "fsck", "--strict", "--no-progress", "--no-dangling")).toBe("");
+  });
+
+  it("with no git identity and no --author, says how to set one", async () => {
+    const dir = gitRepo();
+    git(dir, "config", "--unset", "user.name");
+    git(dir, "config", "--unset", "user.email");
+    const home = tempDir();
+    const saved = { ...process.env };
+    try {
+      for (const k of ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"]) delete process.env[k];
+      Object.assign(process.env, { HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1" });
+      const head = git(dir, "rev-parse", "HEAD");
+      await expect(commitChanges(dir, { message: "x" }, async (tx) => tx.write("a.txt", "a\n"))).rejects.toMatchObject({ code: "META_NO_GIT_IDENTITY" });
+      expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+      // --author is enough: it commits too.
+      const r = await commitChanges(dir, { message: "x", author: "Solo <solo@test.invalid>" }, async (tx) => tx.write("a.txt", "a\n"));
+      expect(git(dir, "log", "-1", "--format=%cn <%ce>", r.commit as string)).toBe("Solo <solo@test.invalid>");
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it("Tx.children lists a directory's entries, with the attempt's own writes", async () => {
+    const dir = gitRepo();
+    await commitChanges(dir, { message: "seed", author: "T <t@test.invalid>" }, async (tx) => {
+      tx.write("r/2026/01/a.json", "1");
+      tx.write("r/2026/02/b.json", "2");
+      tx.write("r/top.json", "3");
+    });
+    await commitChanges(dir, { message: "look", author: "T <t@test.invalid>" }, async (tx) => {
+      tx.write("r/2027/01/c.json", "4");
+      tx.remove("r/top.json");
+      expect(await tx.children("r")).toEqual([
+        { name: "2026", dir: true },
+        { name: "2027", dir: true },
+      ]);
+      expect(await tx.children("r/2026/")).toEqual([
+        { name: "01", dir: true },
+        { name: "02", dir: true },
+      ]);
+      expect(await tx.list("r")).toEqual(["r/2026/01/a.json", "r/2026/02/b.json", "r/2027/01/c.json"]);
+      expect(await tx.children("nope")).toEqual([]);
+    });
+    expect(dirname(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "r/2027"))).toBe("r/2027/01");
+    expect((await Git.at(dir)).dir).toBe(dir);
+  });
+});
