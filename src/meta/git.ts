@@ -156,22 +156,27 @@ export class Git {
 
   /** Reads files at a commit in one `git cat-file --batch`; a missing path maps to undefined. */
   async readFiles(paths: string[], at: string): Promise<Map<string, Uint8Array | undefined>> {
-    const out = new Map<string, Uint8Array | undefined>();
-    if (paths.length === 0) return out;
-    const buf = await catFileBatch(this.dir, paths.map((p) => `${at}:${p}`));
+    const bodies = await this.readBlobs(paths.map((p) => `${at}:${p}`));
+    return new Map(paths.map((p, i) => [p, bodies[i]]));
+  }
+
+  /** Blobs named by `REV:PATH` specs (any mix of commits), in one `git cat-file --batch`. */
+  async readBlobs(specs: string[]): Promise<(Uint8Array | undefined)[]> {
+    if (specs.length === 0) return [];
+    const buf = await catFileBatch(this.dir, specs);
+    const out: (Uint8Array | undefined)[] = [];
     let off = 0;
-    for (const p of paths) {
+    for (let i = 0; i < specs.length; i++) {
       const nl = buf.indexOf(10, off);
       const header = buf.subarray(off, nl).toString("utf8");
       off = nl + 1;
       if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
-        out.set(p, undefined);
+        out.push(undefined);
         continue;
       }
       const [, type, sizeText] = header.split(" ");
       const size = Number(sizeText);
-      if (type !== "blob") out.set(p, undefined);
-      else out.set(p, new Uint8Array(buf.subarray(off, off + size)));
+      out.push(type === "blob" ? new Uint8Array(buf.subarray(off, off + size)) : undefined);
       off += size + 1;
     }
     return out;

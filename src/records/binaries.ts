@@ -5,7 +5,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
-import { commitRecords, namesIn, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -87,16 +87,19 @@ export interface Provenance {
 /** `boot-meta binary which FILE|DIGEST`: from a binary back to its release and every repo + commit. */
 export async function binaryWhich(repoDir: string, fileOrDigest: string): Promise<Provenance> {
   const sha256 = await digestOf(fileOrDigest);
-  const r = await readerAt(repoDir);
-  const binary = await binaryByDigest(r, sha256);
-  const release = await getRelease(r, binary.project, binary.releaseId);
-  const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
-  const files = await r.git.readFiles(names.map((n) => `${binary.project}/channels/${n}`), r.commit);
-  const channels = names.filter((n) => {
-    const b = files.get(`${binary.project}/channels/${n}`);
-    return b && decodeRecord<Channel>("Channel", b, n).value.releaseId === release.id;
-  }).map((n) => n.replace(/\.json$/, ""));
-  return { commit: r.commit, binary, release, channels };
+  return withReader(repoDir, undefined, async (r) => {
+    const binary = await binaryByDigest(r, sha256);
+    const release = await getRelease(r, binary.project, binary.releaseId);
+    const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
+    const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
+    const channels = names
+      .filter((n) => {
+        const b = files.get(`${binary.project}/channels/${n}`);
+        return b && decodeRecord<Channel>("Channel", b, n).value.releaseId === release.id;
+      })
+      .map((n) => n.replace(/\.json$/, ""));
+    return { commit: r.commit, binary, release, channels };
+  });
 }
 
 export interface VerifyResult {
@@ -110,17 +113,22 @@ export interface VerifyResult {
 /** `boot-meta binary verify FILE`: the digest is recorded and a trusted signer signed these bytes. */
 export async function binaryVerify(repoDir: string, file: string): Promise<VerifyResult> {
   const { sha256 } = await digestFile(file);
-  const r = await readerAt(repoDir);
-  const binary = await binaryByDigest(r, sha256).catch(() => undefined);
-  const trusted = new Map<string, string>();
-  for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
-    const line = Buffer.from((await r.read(`${SIGNERS_DIR}/${n}`)) ?? new Uint8Array()).toString("utf8");
-    try {
-      trusted.set(parseSshPublicKey(line).toString("hex"), n.replace(/\.pub$/, ""));
-    } catch {
-      /* not an ed25519 key: not trusted */
+  const { binary, trusted } = await withReader(repoDir, undefined, async (r) => {
+    const binary = await binaryByDigest(r, sha256).catch((e: unknown) => {
+      if (e instanceof BootMetaError && e.code === "RECORD_NOT_FOUND") return undefined;
+      throw e;
+    });
+    const trusted = new Map<string, string>();
+    for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
+      const line = Buffer.from((await r.read(`${SIGNERS_DIR}/${n}`)) ?? new Uint8Array()).toString("utf8");
+      try {
+        trusted.set(parseSshPublicKey(line).toString("hex"), n.replace(/\.pub$/, ""));
+      } catch {
+        /* not an ed25519 key: not trusted */
+      }
     }
-  }
+    return { binary, trusted };
+  });
   const bytes = await readFile(file);
   const signatures = (binary?.signatures ?? []).map((s) => {
     const v = sshVerify(s.signature, bytes);

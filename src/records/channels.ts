@@ -3,7 +3,8 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, nowIso, readerAt, readRecord, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, nowIso, readRecord, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { Git } from "../meta/git.js";
 import type { Channel } from "./types.js";
 
 export interface PromoteOptions extends WriteOpts {
@@ -51,10 +52,12 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
 }
 
 export async function showChannel(repoDir: string, project: string, channel: string, at?: string): Promise<{ commit: string; channel: Channel }> {
-  const r = await readerAt(repoDir, at);
-  const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel));
-  if (!c) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
-  return { commit: r.commit, channel: c.value };
+  validateName("env", channel);
+  return withReader(repoDir, at, async (r) => {
+    const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel));
+    if (!c) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
+    return { commit: r.commit, channel: c.value };
+  });
 }
 
 export interface ChannelChange {
@@ -68,15 +71,16 @@ export interface ChannelChange {
 
 /** Every promotion of a channel, newest first, from git history. */
 export async function channelHistory(repoDir: string, project: string, channel: string): Promise<ChannelChange[]> {
-  const r = await readerAt(repoDir);
+  validateName("env", channel);
+  const git = await Git.at(repoDir);
   const path = recordPath.channel(project, channel);
-  const log = await r.git.log({ path });
-  const out: ChannelChange[] = [];
-  for (const entry of log) {
-    const bytes = await r.git.readFile(path, entry.hash);
+  const log = await git.log({ path });
+  const files = await git.readBlobs(log.map((e) => `${e.hash}:${path}`));
+  const out: ChannelChange[] = log.map((entry, i) => {
+    const bytes = files[i];
     const c = bytes ? decodeRecord<Channel>("Channel", bytes, path).value : undefined;
-    out.push({ commit: entry.hash, author: `${entry.author} <${entry.email}>`, date: entry.date, from: null, to: c?.releaseId ?? null, percent: c?.rollout?.percent });
-  }
+    return { commit: entry.hash, author: `${entry.author} <${entry.email}>`, date: entry.date, from: null, to: c?.releaseId ?? null, percent: c?.rollout?.percent };
+  });
   for (let i = 0; i < out.length; i++) (out[i] as ChannelChange).from = out[i + 1]?.to ?? null;
   return out;
 }

@@ -1,7 +1,7 @@
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, namesIn, nowIso, readerAt, readRecord, recordPath, requireProject, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Instance } from "./types.js";
 
 /**
@@ -30,14 +30,15 @@ export async function reportInstance(repoDir: string, project: string, id: strin
 
 /** `boot-meta instance list`: the fleet grouped by release. */
 export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]> }> {
-  const r = await readerAt(repoDir);
-  await requireProject(r, project);
-  const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
-  const files = await r.git.readFiles(names.map((n) => `${project}/instances/${n}`), r.commit);
-  const byRelease: Record<string, Instance[]> = {};
-  for (const n of names) {
-    const i = decodeRecord<Instance>("Instance", files.get(`${project}/instances/${n}`) as Uint8Array, n).value;
-    (byRelease[i.releaseId] ??= []).push(i);
-  }
-  return { commit: r.commit, byRelease };
+  return withReader(repoDir, undefined, async (r) => {
+    await requireProject(r, project);
+    const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
+    const files = await r.readMany(names.map((n) => `${project}/instances/${n}`));
+    const byRelease: Record<string, Instance[]> = {};
+    for (const n of names) {
+      const i = decodeRecord<Instance>("Instance", files.get(`${project}/instances/${n}`) as Uint8Array, n).value;
+      (byRelease[i.releaseId] ??= []).push(i);
+    }
+    return { commit: r.commit, byRelease };
+  });
 }

@@ -1,7 +1,8 @@
 import { basename } from "node:path";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { commitRecords, namesIn, nowIso, type Reader, readerAt, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, type WriteOpts, writeRecord } from "./store.js";
+import { decodeRecord } from "./codec.js";
+import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -57,27 +58,65 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
   });
 }
 
-/** A release by id, or the newest with that version. */
+/** The month directories of a project's releases, newest first ("2026/11", "2026/10", …). */
+async function monthsNewestFirst(r: Reader, project: string): Promise<string[]> {
+  const root = releasesDir(project);
+  const years = (await dirsIn(r, root)).filter((y) => /^\d{4}$/.test(y)).reverse();
+  const out: string[] = [];
+  for (const y of years) for (const m of (await dirsIn(r, `${root}/${y}`)).filter((x) => /^\d{2}$/.test(x)).reverse()) out.push(`${y}/${m}`);
+  return out;
+}
+
+const idsIn = async (r: Reader, project: string, month: string) =>
+  (await namesIn(r, `${releasesDir(project)}/${month}`)).filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)).filter((id) => RELEASE_ID.test(id));
+
+/**
+ * A release by id (one read), or the newest with that version: months are searched newest
+ * first, and the search stops at the first month that has it.
+ */
 export async function getRelease(r: Reader, project: string, idOrVersion: string): Promise<Release> {
-  const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion));
-  if (direct) return direct.value;
-  const ids = (await namesIn(r, `${project}/releases`)).filter((n) => n.endsWith(`-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}.json`)).sort();
-  const last = ids.at(-1);
-  if (last) {
-    const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last.replace(/\.json$/, "")));
+  if (RELEASE_ID.test(idOrVersion)) {
+    const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion));
+    if (direct) return direct.value;
+  }
+  const suffix = `-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  for (const month of await monthsNewestFirst(r, project)) {
+    const last = (await idsIn(r, project, month)).filter((id) => id.endsWith(suffix)).sort().at(-1);
+    if (!last) continue;
+    const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last));
     if (rec) return rec.value;
   }
   throw recordNotFound(`release ${idOrVersion} of ${project}`, `list them with \`boot-meta release list ${project}\``);
 }
 
-/** Newest first, paged. */
-export async function listReleases(repoDir: string, project: string, o: { limit?: number; offset?: number; at?: string } = {}): Promise<{ commit: string; total: number; releases: Release[] }> {
-  const r = await readerAt(repoDir, o.at);
-  await requireProject(r, project);
-  const ids = (await namesIn(r, `${project}/releases`)).filter((n) => n.endsWith(".json")).sort().reverse();
-  const page = ids.slice(o.offset ?? 0, (o.offset ?? 0) + (o.limit ?? 20));
-  const files = await r.git.readFiles(page.map((n) => `${project}/releases/${n}`), r.commit);
-  const { decodeRecord } = await import("./codec.js");
-  const releases = page.map((n) => decodeRecord<Release>("Release", files.get(`${project}/releases/${n}`) as Uint8Array, n).value);
-  return { commit: r.commit, total: ids.length, releases };
+/**
+ * Newest first, paged: the newest months are read until the page is full, so the cost
+ * follows offset + limit, not the number of releases. `more` says whether older ones exist.
+ */
+export async function listReleases(repoDir: string, project: string, o: { limit?: number; offset?: number; at?: string } = {}): Promise<{ commit: string; releases: Release[]; more: boolean }> {
+  const offset = o.offset ?? 0;
+  const limit = o.limit ?? 20;
+  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1) {
+    throw new BootMetaError("INVALID_ARGUMENT", `--limit must be 1 or more and --offset 0 or more (got ${limit} and ${offset})`, ExitCode.InvalidArgument);
+  }
+  return withReader(repoDir, o.at, async (r) => {
+    await requireProject(r, project);
+    const ids: string[] = [];
+    let more = false;
+    for (const month of await monthsNewestFirst(r, project)) {
+      if (ids.length > offset + limit) {
+        more = true;
+        break;
+      }
+      ids.push(...(await idsIn(r, project, month)).sort().reverse());
+    }
+    more ||= ids.length > offset + limit;
+    const page = ids.slice(offset, offset + limit);
+    const files = await r.readMany(page.map((id) => recordPath.release(project, id)));
+    const releases = page.map((id) => {
+      const path = recordPath.release(project, id);
+      return decodeRecord<Release>("Release", files.get(path) as Uint8Array, path).value;
+    });
+    return { commit: r.commit, releases, more };
+  });
 }

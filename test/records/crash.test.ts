@@ -28,7 +28,7 @@ describe("a writer killed at any moment", () => {
       expect(git(c, "status", "--porcelain")).toBe("");
     }
     // The remote has only complete commits, each holding a whole record.
-    const releases = git(remote, "ls-tree", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean);
+    const releases = git(remote, "ls-tree", "-r", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean);
     for (const f of releases) expect(() => JSON.parse(git(remote, "show", `main:${f}`))).not.toThrow();
     expect(git(remote, "rev-list", "--min-parents=2", "main")).toBe("");
   }, 300_000);

@@ -8,7 +8,7 @@ import { channelHistory, inRollout, promoteChannel, releaseFor, rollbackChannel,
 import { decodeRecord, encodeRecord, encodeRecordBinary, recordType } from "../../src/records/codec.js";
 import { listInstances, reportInstance } from "../../src/records/instances.js";
 import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
-import { readerAt } from "../../src/records/store.js";
+import { withReader } from "../../src/records/store.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";
 
@@ -58,13 +58,57 @@ describe("releases", () => {
     for (let i = 1; i <= 5; i++) await createRelease(dir, "shop", { version: `1.${i}`, repos, now: `2026-01-0${i}T00:00:00Z` });
     await expect(createRelease(dir, "shop", { version: "1.3", repos, now: "2026-01-03T00:00:00Z" })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
     const page = await listReleases(dir, "shop", { limit: 2, offset: 1 });
-    expect(page.total).toBe(5);
+    expect(page.more).toBe(true);
     expect(page.releases.map((r) => r.version)).toEqual(["1.4", "1.3"]);
-    const r = await readerAt(dir);
-    expect((await getRelease(r, "shop", "1.2")).id).toBe("20260102T000000Z-1.2");
-    await expect(getRelease(r, "shop", "9.9")).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
+    expect((await listReleases(dir, "shop", { limit: 2, offset: 3 })).more).toBe(false);
+    await withReader(dir, undefined, async (r) => {
+      expect((await getRelease(r, "shop", "1.2")).id).toBe("20260102T000000Z-1.2");
+      expect((await getRelease(r, "shop", "20260103T000000Z-1.3")).version).toBe("1.3");
+      await expect(getRelease(r, "shop", "9.9")).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
+      await expect(getRelease(r, "shop", "20260109T000000Z-1.3")).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
+    });
     await expect(createRelease(dir, "nope", { version: "1", repos })).rejects.toMatchObject({ code: "META_NO_PROJECT" });
     expect(() => parseCommitSpec("app@zz")).toThrowError(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});
+
+describe("the records layout", () => {
+  it("shards releases by month and binaries by digest prefix; listing and lookups cross the shards", async () => {
+    const dir = await recordsRepo();
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    // Out of order, across months and a year boundary; 2.0 twice (the newest one wins a lookup by version).
+    const made = [
+      ["1.0", "2025-11-30T23:59:59Z"],
+      ["2.0", "2025-12-15T08:00:00Z"],
+      ["1.1", "2025-12-01T00:00:00Z"],
+      ["2.0", "2026-02-01T10:00:00Z"],
+      ["1.2", "2026-01-31T12:00:00Z"],
+    ] as const;
+    for (const [version, now] of made) await createRelease(dir, "shop", { version, repos, now });
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "shop/releases").split("\n")).toEqual([
+      "shop/releases/2025/11/20251130T235959Z-1.0.json",
+      "shop/releases/2025/12/20251201T000000Z-1.1.json",
+      "shop/releases/2025/12/20251215T080000Z-2.0.json",
+      "shop/releases/2026/01/20260131T120000Z-1.2.json",
+      "shop/releases/2026/02/20260201T100000Z-2.0.json",
+    ]);
+    const versions = async (limit: number, offset: number) => (await listReleases(dir, "shop", { limit, offset })).releases.map((r) => r.id.slice(0, 8));
+    expect(await versions(10, 0)).toEqual(["20260201", "20260131", "20251215", "20251201", "20251130"]);
+    expect(await versions(2, 1)).toEqual(["20260131", "20251215"]);
+    expect(await versions(2, 4)).toEqual(["20251130"]);
+    expect(await versions(2, 5)).toEqual([]);
+    await expect(listReleases(dir, "shop", { limit: 0 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await withReader(dir, undefined, async (r) => {
+      expect((await getRelease(r, "shop", "2.0")).id).toBe("20260201T100000Z-2.0");
+      expect((await getRelease(r, "shop", "1.0")).id).toBe("20251130T235959Z-1.0");
+    });
+    // A binary's record and the digest index sit under the digest's first two hex digits.
+    const bin = join(tempDir(), "app");
+    writeFileSync(bin, "binary bytes");
+    const { sha256 } = await digestFile(bin);
+    await addBinary(dir, "shop", bin, { release: "1.2", os: "linux", arch: "amd64", urls: ["s3://b/app"] });
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "binaries", "shop/binaries").split("\n").sort()).toEqual([`binaries/${sha256.slice(0, 2)}/${sha256}.json`, `shop/binaries/${sha256.slice(0, 2)}/${sha256}.json`]);
+    expect((await binaryWhich(dir, sha256)).release.id).toBe("20260131T120000Z-1.2");
   });
 });
 

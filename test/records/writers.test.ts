@@ -6,9 +6,9 @@ import { git } from "../helpers/gitdir.js";
 import { recordsRemote } from "../helpers/records.js";
 
 const WRITER = join(import.meta.dirname, "../fixtures/writer.mjs");
-// 8 × 50 (the issue's figure) runs with WRITES_PER_WRITER=50; on 2 cores that takes far longer than CI
-// allows today (each commit+push is ~20 git processes), so CI runs 8 × 8.
-const PER_WRITER = Number(process.env.WRITES_PER_WRITER ?? 8);
+// The issue's figure: 8 writers × 50 releases, all pushing to one bare remote at once
+// (about 2½ minutes on 2 cores). WRITES_PER_WRITER=8 makes a quick local run.
+const PER_WRITER = Number(process.env.WRITES_PER_WRITER ?? 50);
 
 function run(dir: string, id: number, count: number): Promise<{ code: number | null; stderr: string }> {
   return new Promise((res) => {
@@ -24,7 +24,7 @@ describe("many writers on one remote", () => {
     const { remote, clones } = await recordsRemote(8);
     const results = await Promise.all(clones.map((c, i) => run(c, i, PER_WRITER)));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const files = git(remote, "ls-tree", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean);
+    const files = git(remote, "ls-tree", "-r", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean);
     expect(files).toHaveLength(8 * PER_WRITER);
     for (let w = 0; w < 8; w++) for (let i = 0; i < PER_WRITER; i++) expect(files.some((f) => f.endsWith(`-w${w}-${i}.json`)), `w${w}-${i}`).toBe(true);
     // Linear: every commit has one parent; and every writer's last local commit is in the remote's history (nothing was overwritten).
@@ -33,7 +33,7 @@ describe("many writers on one remote", () => {
     expect(git(remote, "fsck", "--no-progress", "--no-dangling")).toBe("");
     // A writer's clone sees everything once it pulls.
     git(clones[0] as string, "pull", "-q", "--ff-only", "origin", "main");
-    expect((await listReleases(clones[0] as string, "shop", { limit: 1 })).total).toBe(8 * PER_WRITER);
+    expect((await listReleases(clones[0] as string, "shop", { limit: 1000 })).releases).toHaveLength(8 * PER_WRITER);
   }, 600_000);
 
   it("several processes on the same clone take turns", async () => {
@@ -41,7 +41,7 @@ describe("many writers on one remote", () => {
     const dir = clones[0] as string;
     const results = await Promise.all([0, 1, 2, 3].map((i) => run(dir, 100 + i, 5)));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    expect(git(remote, "ls-tree", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean)).toHaveLength(20);
+    expect(git(remote, "ls-tree", "-r", "--name-only", "main", "shop/releases/").split("\n").filter(Boolean)).toHaveLength(20);
     expect(git(dir, "status", "--porcelain")).toBe("");
   }, 300_000);
 });

@@ -13,7 +13,7 @@ export default class ReleaseList extends BaseCommand {
     const { args, flags } = await this.parse(ReleaseList);
     const r = await listReleases(await repoOf(flags), args.project, { limit: flags.limit, offset: flags.offset });
     for (const x of r.releases) this.log(`${x.id.padEnd(40)} ${x.version.padEnd(12)} ${x.repos.map((p) => `${p.name}@${p.commit.slice(0, 10)}`).join(" ")}`);
-    this.note(`${r.releases.length} of ${r.total} (${r.commit.slice(0, 12)})`);
+    this.note(`${r.releases.length} release(s) at ${r.commit.slice(0, 12)}${r.more ? `; older ones: --offset ${(flags.offset ?? 0) + r.releases.length}` : ""}`);
     return r;
   }
 }

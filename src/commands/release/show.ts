@@ -3,7 +3,7 @@ import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
 import { outputFlag, writeProto } from "../../cli/records-output.js";
 import { getRelease } from "../../records/releases.js";
-import { readerAt } from "../../records/store.js";
+import { withReader } from "../../records/store.js";
 
 export default class ReleaseShow extends BaseCommand {
   static override summary = "Show a release (by id or version) and every repo + commit it was built from.";
@@ -13,7 +13,7 @@ export default class ReleaseShow extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(ReleaseShow);
-    const rel = await getRelease(await readerAt(await repoOf(flags)), args.project, args.release);
+    const rel = await withReader(await repoOf(flags), undefined, (r) => getRelease(r, args.project, args.release));
     if (writeProto(flags, "Release", rel)) return rel;
     this.log(`${rel.id}  ${rel.project} ${rel.version}  ${rel.createdAt}  ${rel.createdBy ?? ""}`);
     for (const x of rel.repos) this.log(`  ${x.name.padEnd(20)} ${x.commit}  ${x.ref ?? ""}${x.dirty ? " (dirty)" : ""}  ${x.url ?? ""}`);
