@@ -1,11 +1,11 @@
+import { withReader } from "../meta/reader.js";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
-import { Git } from "../meta/git.js";
+import { execa, Git } from "../meta/git.js";
 import { layersFor, validateName } from "../meta/layout.js";
 import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
@@ -143,8 +143,7 @@ async function accessDenied(git: Git, commit: string, path: string, data: Record
   let readers = recipients;
   let mine: string[] = [...ids.recipients];
   try {
-    const files = await git.listFiles("keys", commit);
-    const state = await readState({ read: (p) => git.readFile(p, commit), list: async () => files });
+    const state = await withReader(git.dir, commit, readState);
     readers = principalsOf(state, recipients);
     mine = ids.recipients.length ? principalsOf(state, [...ids.recipients]) : [];
   } catch {

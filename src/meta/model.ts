@@ -112,7 +112,7 @@ export interface RepoState {
   config: MetaConfig;
   /** principal → age recipients */
   keys: Map<string, string[]>;
-  /** every file path in the repository */
+  /** the config files: each project's config.sops.yaml and every file under <project>/envs/ */
   files: string[];
 }
 

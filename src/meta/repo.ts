@@ -5,8 +5,9 @@ import { stringify } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { encryptBytes, readRecipients, rotateBytes, updateKeysBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
+import { withReader } from "./reader.js";
 import { Git } from "./git.js";
-import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
+import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_FILE, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
 import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
 import { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./store.js";
 
@@ -19,8 +20,14 @@ export interface WriteOptions {
 const commitOpts = <T>(o: WriteOptions, message: CommitOptions<T>["message"]): CommitOptions<T> => ({ message, author: o.author, push: o.push });
 type Rekeyed = { rewrapped: string[]; rotated: string[] };
 
-/** Reads the repository's settings, keys and file list as the transaction sees them. */
-export async function readState(tx: Pick<Tx, "read" | "list">): Promise<RepoState> {
+const RECORD_DIRS = new Set(["releases", "binaries", "channels", "instances"]);
+
+/**
+ * Reads the repository's settings, keys and config files as the transaction sees them: only
+ * keys/ and each project's config and envs/ are listed, so a meta repo with 100,000 records
+ * costs no more here than an empty one.
+ */
+export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Promise<RepoState> {
   const raw = await tx.read(META_CONFIG);
   if (!raw) {
     throw new BootMetaError("META_NOT_INITIALISED", `this repository has no ${META_CONFIG}: it is not a boot-meta meta repository`, ExitCode.General, {
@@ -28,24 +35,35 @@ export async function readState(tx: Pick<Tx, "read" | "list">): Promise<RepoStat
     });
   }
   const config = parseMetaConfig(Buffer.from(raw).toString("utf8"));
-  const files = await tx.list("");
   const keys = new Map<string, string[]>();
-  for (const f of files) {
-    const m = /^keys\/([^/]+)\.txt$/.exec(f);
-    if (!m) continue;
-    const text = Buffer.from((await tx.read(f)) ?? new Uint8Array()).toString("utf8");
+  for (const c of await tx.children(KEYS_DIR)) {
+    const m = /^([^/]+)\.txt$/.exec(c.name);
+    if (c.dir || !m) continue;
+    const text = Buffer.from((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array()).toString("utf8");
     keys.set(m[1] as string, parsePrincipalKeys(text, m[1] as string));
   }
-  return { config, keys, files };
+  const files: string[] = [];
+  // Every config file, wherever its project sits (project names may have slashes); the
+  // record directories beside a project.yaml, and the digest index, are not descended into.
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await tx.children(dir);
+    const isProject = entries.some((c) => !c.dir && c.name === PROJECT_FILE);
+    const at = dir === "" ? "" : `${dir}/`;
+    for (const c of entries) {
+      if (!c.dir) {
+        if (c.name === CONFIG_FILE) files.push(`${at}${c.name}`);
+      } else if (c.name === "envs") files.push(...(await tx.list(`${at}envs`)));
+      else if (!(isProject && RECORD_DIRS.has(c.name)) && !(dir === "" && (c.name === KEYS_DIR || c.name === "binaries"))) await walk(`${at}${c.name}`);
+    }
+  };
+  await walk("");
+  return { config, keys, files: files.sort() };
 }
 
 /** Reads the state at a commit (default HEAD) without writing. */
 export async function readStateAt(repoDir: string, at = "HEAD"): Promise<RepoState & { commit: string; git: Git }> {
   const git = await Git.open(repoDir);
-  const commit = await git.resolve(at);
-  const files = await git.listFiles("", commit);
-  const state = await readState({ read: (p) => git.readFile(p, commit), list: async () => files });
-  return { ...state, commit, git };
+  return withReader(git.dir, at, async (r) => ({ ...(await readState(r)), commit: r.commit, git }));
 }
 
 const REPO_README = `# Meta repository (boot-meta)

@@ -1,7 +1,7 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { projectFile, validateName } from "../meta/layout.js";
-import { parseTree } from "../meta/objects.js";
+import type { Reader } from "../meta/reader.js";
 import { commitChanges, type CommitResult, type Tx } from "../meta/store.js";
 import { decodeRecord, encodeRecord, type RecordKind, type Stored } from "./codec.js";
 
@@ -35,12 +35,8 @@ export interface WriteOpts {
   push?: boolean;
 }
 
-/** Reads records inside a write (from the attempt's base) or at a commit. */
-export interface Reader {
-  read(path: string): Promise<Uint8Array | undefined>;
-  /** What is directly in `dir`: names, and whether each is a directory (sorted by name). */
-  children(dir: string): Promise<{ name: string; dir: boolean }[]>;
-}
+export type { CommitReader, Reader } from "../meta/reader.js";
+export { withReader } from "../meta/reader.js";
 
 /** File names directly in `dir`. */
 export async function namesIn(r: Reader, dir: string): Promise<string[]> {
@@ -59,48 +55,6 @@ export async function readRecord<T>(r: Reader, kind: RecordKind, path: string): 
 
 export function writeRecord<T>(tx: Tx, kind: RecordKind, path: string, value: T, unknown?: Record<string, unknown>): void {
   tx.write(path, encodeRecord(kind, value, unknown, path));
-}
-
-export interface CommitReader extends Reader {
-  /** The commit read from. */
-  readonly commit: string;
-  readonly git: Git;
-  /** Files at once (one round trip per file on the same reader; missing → undefined). */
-  readMany(paths: string[]): Promise<Map<string, Uint8Array | undefined>>;
-}
-
-/**
- * Runs `fn` with a reader of the committed state at HEAD (or a given commit): one
- * `git cat-file --batch` for every read, closed when `fn` is done. Lookups read the few
- * tree and blob objects on their path, never the whole repository.
- */
-export async function withReader<T>(repoDir: string, at: string | undefined, fn: (r: CommitReader) => Promise<T>): Promise<T> {
-  const git = await Git.at(repoDir);
-  const commit = await git.resolve(at ?? "HEAD");
-  const format = commit.length === 64 ? "sha256" : "sha1";
-  const cat = git.catFile();
-  try {
-    const read = (p: string) => cat.read(`${commit}:${p}`);
-    return await fn({
-      commit,
-      git,
-      read,
-      async readMany(paths) {
-        const bodies = await Promise.all(paths.map(read));
-        return new Map(paths.map((p, i) => [p, bodies[i]]));
-      },
-      async children(dir) {
-        const d = dir.replace(/\/$/, "");
-        const o = await cat.object(d === "" ? `${commit}^{tree}` : `${commit}:${d}`);
-        if (o?.type !== "tree") return [];
-        return parseTree(o.body, format)
-          .map((e) => ({ name: e.name, dir: e.mode === "40000" }))
-          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      },
-    });
-  } finally {
-    cat.close();
-  }
 }
 
 export async function requireProject(r: Reader, project: string): Promise<void> {
