@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { decodeRecord } from "./codec.js";
+import { readState } from "../meta/repo.js";
+import { developerOf, validateName } from "../meta/layout.js";
+import { envReaders, expandReaders } from "../meta/model.js";
+import type { Tx } from "../meta/store.js";
+import { decryptBytes, encryptBytes } from "../sops/engine.js";
+import { type IdentitySet, loadIdentities } from "../sops/identities.js";
+import type { SelectionRule } from "../sops/selection.js";
+import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
 import { commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
@@ -37,6 +44,12 @@ export interface AddBinaryOptions extends WriteOpts {
   signKey?: string;
   /** The signer's name (its public key must be in keys/signers/<name>.pub to be trusted). */
   signer?: string;
+  /**
+   * The storage URLs are secret: the record is written as a SOPS file whose `urls` are
+   * encrypted (everything else stays readable) to the project's readers, or to the readers
+   * of this env when a string is given.
+   */
+  secret?: boolean | string;
   now?: string;
 }
 
@@ -57,18 +70,60 @@ export async function addBinary(repoDir: string, project: string, file: string, 
     const path = recordPath.binary(project, sha256);
     if ((await tx.read(path)) || (await tx.read(recordPath.binaryIndex(sha256)))) throw recordExists(`binary ${sha256}`, path);
     const rec: BinaryRecord = { sha256, size: String(size), os: o.os, arch: o.arch, project, releaseId: release.id, urls: o.urls, signatures, createdBy, createdAt: o.now ?? nowIso() };
-    writeRecord(tx, "Binary", path, rec);
+    if (o.secret) tx.write(path, await sealBinary(tx, rec, path, o.secret));
+    else writeRecord(tx, "Binary", path, rec);
     writeRecord(tx, "BinaryIndex", recordPath.binaryIndex(sha256), { sha256, project });
     return rec;
   });
 }
 
-async function binaryByDigest(r: Reader, sha256: string): Promise<BinaryRecord> {
+/** Only the storage URLs are encrypted: the rest of a secret binary's record stays searchable. */
+const SEALED: SelectionRule = { kind: "encrypted_regex", value: "^urls$" };
+
+/** A binary record as a SOPS JSON file (the sops CLI opens it too) with its URLs encrypted. */
+async function sealBinary(tx: Tx, rec: BinaryRecord, path: string, secret: true | string): Promise<Uint8Array> {
+  const state = await readState(tx);
+  const env = typeof secret === "string" ? validateName("env", secret) : undefined;
+  const readers = env ? expandReaders(state.config, envReaders(state.config, env), developerOf(env)) : expandReaders(state.config, state.config.access.project);
+  const recipients = [...new Set(readers.flatMap((p) => state.keys.get(p) ?? []))].sort();
+  if (recipients.length === 0) {
+    throw new BootMetaError("META_NO_READERS", `nobody with a key may read the storage details of this binary: the rules name ${readers.join(", ") || "no one"}${env ? ` for ${env}` : ""}, and none of them has a key in keys/`, ExitCode.General, {
+      suggestions: ["add keys first: `boot-meta keys add NAME --key age1… --group admins`"],
+    });
+  }
+  return encryptBytes(encodeRecord("Binary", rec, {}, path), { format: "json", keyGroups: [recipients], selection: SEALED, path });
+}
+
+/** A binary's record; `sealed` holds the file's bytes when its URLs are SOPS-encrypted. */
+async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: BinaryRecord; path: string; sealed?: Uint8Array }> {
   const idx = await readRecord<{ sha256: string; project: string }>(r, "BinaryIndex", recordPath.binaryIndex(sha256));
   if (!idx) throw recordNotFound(`a binary with sha256 ${sha256}`, "record it with `boot-meta binary add`");
-  const rec = await readRecord<BinaryRecord>(r, "Binary", recordPath.binary(idx.value.project, sha256));
-  if (!rec) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
-  return rec.value;
+  const path = recordPath.binary(idx.value.project, sha256);
+  const bytes = await r.read(path);
+  if (!bytes) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
+  const rec = decodeRecord<BinaryRecord>("Binary", bytes, path);
+  return { record: rec.value, path, sealed: "sops" in rec.unknown ? bytes : undefined };
+}
+
+/**
+ * The URLs of a sealed record, when this reader's identities open it; undefined when they do
+ * not (the record is still shown, without its storage details). Tampering is an error.
+ */
+async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Promise<string[] | undefined> {
+  const identities = o.identities ?? (await loadIdentities({ env: o.env }));
+  try {
+    const plain = await decryptBytes(bytes, { format: "json", identities, path, pgp: false });
+    return decodeRecord<BinaryRecord>("Binary", plain, path).value.urls ?? [];
+  } catch (e) {
+    if (e instanceof BootMetaError && e.code === "SOPS_DATA_KEY_UNAVAILABLE") return undefined;
+    throw e;
+  }
+}
+
+export interface ReadOptions {
+  /** Identities for sealed records (default: the sops lookup: SOPS_AGE_KEY_FILE, …). */
+  identities?: IdentitySet;
+  env?: NodeJS.ProcessEnv;
 }
 
 async function digestOf(fileOrDigest: string): Promise<string> {
@@ -82,13 +137,17 @@ export interface Provenance {
   release: Release;
   /** channels whose current release is this binary's */
   channels: string[];
+  /** The storage URLs are encrypted in the meta repo: "opened" with your key, or "no-key". */
+  sealed?: "opened" | "no-key";
 }
 
 /** `boot-meta binary which FILE|DIGEST`: from a binary back to its release and every repo + commit. */
-export async function binaryWhich(repoDir: string, fileOrDigest: string): Promise<Provenance> {
+export async function binaryWhich(repoDir: string, fileOrDigest: string, o: ReadOptions = {}): Promise<Provenance> {
   const sha256 = await digestOf(fileOrDigest);
   return withReader(repoDir, undefined, async (r) => {
-    const binary = await binaryByDigest(r, sha256);
+    const found = await binaryByDigest(r, sha256);
+    const urls = found.sealed ? await unsealUrls(found.sealed, found.path, o) : undefined;
+    const binary = found.sealed ? { ...found.record, urls: urls ?? [] } : found.record;
     const release = await getRelease(r, binary.project, binary.releaseId);
     const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
     const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
@@ -98,7 +157,7 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string): Promis
         return b && decodeRecord<Channel>("Channel", b, n).value.releaseId === release.id;
       })
       .map((n) => n.replace(/\.json$/, ""));
-    return { commit: r.commit, binary, release, channels };
+    return { commit: r.commit, binary, release, channels, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
   });
 }
 
@@ -114,7 +173,7 @@ export interface VerifyResult {
 export async function binaryVerify(repoDir: string, file: string): Promise<VerifyResult> {
   const { sha256 } = await digestFile(file);
   const { binary, trusted } = await withReader(repoDir, undefined, async (r) => {
-    const binary = await binaryByDigest(r, sha256).catch((e: unknown) => {
+    const binary = await binaryByDigest(r, sha256).then((b) => b.record, (e: unknown) => {
       if (e instanceof BootMetaError && e.code === "RECORD_NOT_FOUND") return undefined;
       throw e;
     });

@@ -5,8 +5,11 @@ import { addBinary } from "../../records/binaries.js";
 
 export default class BinaryAdd extends BaseCommand {
   static override summary = "Record a built binary: its SHA-256, size, platform, storage URLs and release; optionally signed.";
-  static override description = "--sign-key signs the file in the SSH signature format (namespace boot-meta), which `ssh-keygen -Y verify -n boot-meta` checks; put the signer's public key in keys/signers/<name>.pub so `binary verify` trusts it.";
-  static override examples = ["<%= config.bin %> binary add shop ./dist/shop-linux-amd64 --release 1.4.0 --os linux --arch amd64 --url s3://artifacts/shop/1.4.0/shop-linux-amd64 --sign-key ci-signing-key --signer ci"];
+  static override description = "--sign-key signs the file in the SSH signature format (namespace boot-meta), which `ssh-keygen -Y verify -n boot-meta` checks; put the signer's public key in keys/signers/<name>.pub so `binary verify` trusts it.\n\n--secret writes the record as a SOPS file whose URLs are encrypted to the project's readers (--secret-env ENV: to that environment's readers); the rest stays readable, so `binary which` still answers for everyone, and shows the URLs to those whose key opens them.";
+  static override examples = [
+    "<%= config.bin %> binary add shop ./dist/shop-linux-amd64 --release 1.4.0 --os linux --arch amd64 --url s3://artifacts/shop/1.4.0/shop-linux-amd64 --sign-key ci-signing-key --signer ci",
+    "<%= config.bin %> binary add shop ./dist/shop --release 1.4.0 --os linux --arch amd64 --url https://user:token@artifacts.internal/shop --secret-env prod",
+  ];
   static override args = { project: Args.string({ required: true, description: "project" }), file: Args.string({ required: true, description: "the binary" }) };
   static override flags = {
     ...repoFlags,
@@ -17,12 +20,16 @@ export default class BinaryAdd extends BaseCommand {
     url: Flags.string({ required: true, multiple: true, description: "where it is stored (s3://, https://, file://); repeatable" }),
     "sign-key": Flags.string({ description: "unencrypted OpenSSH ed25519 private key to sign with" }),
     signer: Flags.string({ description: "the signer's name (keys/signers/<name>.pub)" }),
+    secret: Flags.boolean({ description: "the storage URLs are secret: encrypt them to the project's readers" }),
+    "secret-env": Flags.string({ description: "encrypt the storage URLs to the readers of this env (implies --secret)" }),
   };
 
   async run() {
     const { args, flags } = await this.parse(BinaryAdd);
-    const r = await addBinary(await repoOf(flags), args.project, args.file, { release: flags.release, os: flags.os, arch: flags.arch, urls: flags.url, signKey: flags["sign-key"], signer: flags.signer, author: flags.author, push: flags.push });
+    const r = await addBinary(await repoOf(flags), args.project, args.file, { release: flags.release, os: flags.os, arch: flags.arch, urls: flags.url, signKey: flags["sign-key"], signer: flags.signer, secret: flags["secret-env"] ?? flags.secret, author: flags.author, push: flags.push });
     this.log(r.value.sha256);
-    return { ...r.value, commit: r.commit ?? null };
+    // Secret storage details are not echoed back (they would end up in CI logs).
+    const secret = Boolean(flags["secret-env"] ?? flags.secret);
+    return { ...r.value, urls: secret ? undefined : r.value.urls, sealed: secret || undefined, commit: r.commit ?? null };
   }
 }

@@ -11,10 +11,12 @@ export default class BinaryWhich extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(BinaryWhich);
-    const p = await binaryWhich(await repoOf(flags), args.binary);
+    const p = await binaryWhich(await repoOf(flags), args.binary, { env: process.env });
     this.log(`${p.binary.sha256}  ${p.binary.project} ${p.binary.os}/${p.binary.arch}`);
     this.log(`release  ${p.release.id} (${p.release.version})`);
     this.log(`channels ${p.channels.join(", ") || "(none points at it now)"}`);
+    if (p.sealed === "no-key") this.log("stored   (encrypted: your key does not open the storage details)");
+    else for (const u of p.binary.urls ?? []) this.log(`stored   ${u}`);
     for (const r of p.release.repos) this.log(`  ${r.name.padEnd(20)} ${r.commit}  ${r.url ?? ""}`);
     return p;
   }

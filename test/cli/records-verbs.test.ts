@@ -1,0 +1,171 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { recordType } from "../../src/records/codec.js";
+import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
+import { sourceRepo } from "../helpers/records.js";
+
+const cli = cliWith();
+
+async function ok(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = await cli(args, { env });
+  expect(r.exitCode, `${args.join(" ")}: ${err(r)}${out(r)}`).toBe(0);
+  return r;
+}
+const json = async (args: string[], env: NodeJS.ProcessEnv = {}) => JSON.parse(out(await ok([...args, "--json"], env)));
+
+/** A meta repo with project shop, made through the CLI. */
+async function metaRepo(): Promise<string> {
+  const meta = join(tempDir(), "meta");
+  await ok(["init", meta]);
+  await ok(["project", "create", "shop", "--meta", meta]);
+  return meta;
+}
+
+describe("records through the CLI", () => {
+  it("release create/list/show, buildinfo, channel promote/show/history/rollback, instance report/list", async () => {
+    const meta = await metaRepo();
+    const m = ["--meta", meta];
+    const app = sourceRepo("app");
+    git(app, "tag", "v1.0");
+    const appHead = git(app, "rev-parse", "HEAD");
+
+    const r1 = await json(["release", "create", "shop", "--version", "1.0", "--repo", app, ...m]);
+    expect(r1.repos).toEqual([{ name: "app", url: "https://example.invalid/org/app.git", commit: appHead, ref: "v1.0" }]);
+    expect(git(meta, "ls-tree", "-r", "--name-only", "HEAD", "shop/releases")).toBe(`shop/releases/${r1.id.slice(0, 4)}/${r1.id.slice(4, 6)}/${r1.id}.json`);
+
+    // A dirty source repo is refused, and nothing is written.
+    writeFileSync(join(app, "wip.txt"), "not committed");
+    const head = git(meta, "rev-parse", "HEAD");
+    const dirty = await cli(["release", "create", "shop", "--version", "1.1", "--repo", app, ...m]);
+    expect(dirty.exitCode).toBe(1);
+    expect(err(dirty)).toMatch(/RELEASE_DIRTY_REPO.*wip\.txt/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head);
+    const r2 = await json(["release", "create", "shop", "--version", "1.1", "--repo", app, "--allow-dirty", ...m]);
+    expect(r2.repos[0].dirty).toBe(true);
+    const list = await json(["release", "list", "shop", "--limit", "1", ...m]);
+    expect(list.releases.map((r: { version: string }) => r.version)).toEqual(["1.1"]);
+    expect(list.more).toBe(true);
+    expect((await json(["release", "show", "shop", "1.0", ...m])).id).toBe(r1.id);
+    const proto = await ok(["release", "show", "shop", r1.id, "--output", "proto", ...m]);
+    const decoded = recordType("Release").toObject(recordType("Release").decode(Buffer.from(proto.stdout as Uint8Array)));
+    expect(decoded).toMatchObject({ id: r1.id, version: "1.0", repos: [{ commit: appHead }] });
+    const missing = await cli(["release", "show", "shop", "9.9", ...m]);
+    expect(missing.exitCode).toBe(1);
+    expect(err(missing)).toMatch(/RECORD_NOT_FOUND.*release 9\.9 of shop/);
+    const escape = await cli(["release", "create", "../../etc", "--version", "1", "--commit", `app=https://x/app@${appHead}`, ...m]);
+    expect(escape.exitCode).not.toBe(0);
+    expect(git(meta, "status", "--porcelain")).toBe("");
+
+    const go = out(await ok(["buildinfo", "--format", "go", "--commit", `app=https://x/app@${appHead}`, "--version", "1.0"]));
+    expect(go).toContain(appHead);
+    expect(go).toMatch(/-X /);
+
+    await ok(["channel", "promote", "shop", "stable", "1.0", "--expect", "", ...m]);
+    await ok(["channel", "promote", "shop", "stable", r2.id, "--expect", r1.id, ...m]);
+    expect((await json(["channel", "show", "shop", "stable", ...m])).channel.releaseId).toBe(r2.id);
+    const stale = await cli(["channel", "promote", "shop", "stable", "1.0", "--expect", r1.id, ...m]);
+    expect(stale.exitCode).toBe(3);
+    expect(err(stale)).toContain(`points at ${r2.id}`);
+    await ok(["channel", "rollback", "shop", "stable", ...m]);
+    const history = (await json(["channel", "history", "shop", "stable", ...m])).history;
+    expect(history.map((h: { to: string }) => h.to)).toEqual([r1.id, r2.id, r1.id]);
+    expect(history[0].from).toBe(r2.id);
+
+    const rep = ["instance", "report", "shop", "web-1", "--channel", "stable", "--release", "1.0", "--status", "running", ...m];
+    expect((await json(rep)).changed).toBe(true);
+    const before = git(meta, "rev-parse", "HEAD");
+    expect((await json(rep)).changed).toBe(false);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(before);
+    const fleet = await json(["instance", "list", "shop", ...m]);
+    expect(Object.keys(fleet.byRelease)).toEqual([r1.id]);
+  }, 120_000);
+
+  it("two promotions with the same --expect at once, from two clones of one remote: one wins, the other names the winner", async () => {
+    const { remote, clones } = bareRemoteWithClones(3);
+    const [seed, a, b] = clones as [string, string, string];
+    await ok(["init", seed]);
+    await ok(["project", "create", "shop", "--meta", seed]);
+    const hash = "3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c";
+    const ids: string[] = [];
+    for (const v of ["1.0", "2.0", "3.0"]) ids.push((await json(["release", "create", "shop", "--version", v, "--commit", `app=https://x/app@${hash}`, "--meta", seed])).id);
+    await ok(["channel", "promote", "shop", "stable", "1.0", "--meta", seed]);
+    git(seed, "push", "-q", "origin", "main");
+    for (const c of [a, b]) git(c, "pull", "-q", "--ff-only", "origin", "main");
+
+    const [ra, rb] = await Promise.all([
+      cli(["channel", "promote", "shop", "stable", "2.0", "--expect", ids[0] as string, "--push", "--meta", a]),
+      cli(["channel", "promote", "shop", "stable", "3.0", "--expect", ids[0] as string, "--push", "--meta", b]),
+    ]);
+    const codes = [ra.exitCode, rb.exitCode].sort();
+    expect(codes, `${err(ra)}\n${err(rb)}`).toEqual([0, 3]);
+    const [winner, loser] = ra.exitCode === 0 ? [ids[1], rb] : [ids[2], ra];
+    expect(err(loser)).toMatch(new RegExp(`CHANNEL_CONFLICT.*points at ${winner}`));
+    const onRemote = JSON.parse(git(remote, "show", "main:shop/channels/stable.json"));
+    expect(onRemote.releaseId).toBe(winner);
+    // The loser's clone is clean and its branch did not move past the remote.
+    const loserDir = loser === ra ? a : b;
+    expect(git(loserDir, "status", "--porcelain")).toBe("");
+    expect(git(remote, "merge-base", "--is-ancestor", git(loserDir, "rev-parse", "HEAD"), "main")).toBe("");
+  }, 120_000);
+
+  it("a binary whose storage is secret: its URLs are SOPS-encrypted to the env's readers, the rest stays answerable", async () => {
+    const root = tempDir();
+    const meta = join(root, "meta");
+    const admin = await ageKeyFile(root);
+    const dev = await ageKeyFile(root);
+    const m = ["--meta", meta];
+    await ok(["init", meta]);
+    await ok(["project", "create", "shop", ...m]);
+    const rel = await json(["release", "create", "shop", "--version", "1.0", "--commit", "app=https://x/app@3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c", ...m]);
+    const bin = join(root, "shop");
+    writeFileSync(bin, "\x7fELF secret build");
+    const url = "https://deploy:s3cr3t-token@artifacts.internal/shop/1.0";
+    const addArgs = ["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", url, "--secret-env", "prod", ...m];
+
+    // Before anyone has a key, nobody could read it: refused, nothing written, the secret not echoed.
+    const headBefore = git(meta, "rev-parse", "HEAD");
+    const nobody = await cli(addArgs);
+    expect(nobody.exitCode).toBe(1);
+    expect(err(nobody)).toMatch(/META_NO_READERS/);
+    expect(err(nobody) + out(nobody)).not.toContain("s3cr3t");
+    expect(git(meta, "rev-parse", "HEAD")).toBe(headBefore);
+    expect(execFileSync("git", ["status", "--porcelain"], { cwd: meta, encoding: "utf8" })).toBe("");
+
+    await ok(["keys", "add", "admin", "--key", admin.recipient, "--group", "admins", ...m]);
+    await ok(["keys", "add", "dana", "--key", dev.recipient, "--group", "developers", ...m]);
+    const added = await json(addArgs);
+    expect(JSON.stringify(added)).not.toContain("s3cr3t");
+
+    // In the repo and its history: no plaintext URL; the record is a sops file to the prod readers (admin only).
+    const path = `shop/binaries/${added.sha256.slice(0, 2)}/${added.sha256}.json`;
+    const stored = readFileSync(join(meta, path), "utf8");
+    expect(stored).not.toContain("s3cr3t");
+    expect(git(meta, "log", "-p", "--all")).not.toContain("s3cr3t");
+    const doc = JSON.parse(stored);
+    expect(doc.releaseId).toBe(rel.id);
+    expect(doc.urls[0]).toMatch(/^ENC\[AES256_GCM,/);
+    expect(doc.sops.encrypted_regex).toBe("^urls$");
+    expect(doc.sops.age.map((x: { recipient: string }) => x.recipient)).toEqual([admin.recipient]);
+
+    // With the admin key: the URLs. As sops would: `decrypt` opens the file too.
+    const asAdmin = { SOPS_AGE_KEY_FILE: admin.file };
+    const seen = await json(["binary", "which", bin, ...m], asAdmin);
+    expect(seen).toMatchObject({ sealed: "opened", binary: { urls: [url] }, release: { id: rel.id } });
+    expect(JSON.parse(out(await ok(["decrypt", join(meta, path)], asAdmin))).urls).toEqual([url]);
+    // A developer (not a prod reader) still learns release and repos, not where it is stored.
+    const asDev = await json(["binary", "which", added.sha256, ...m], { SOPS_AGE_KEY_FILE: dev.file });
+    expect(asDev).toMatchObject({ sealed: "no-key", binary: { urls: [] }, release: { id: rel.id } });
+    expect(out(await ok(["binary", "which", added.sha256, ...m], { SOPS_AGE_KEY_FILE: dev.file }))).toContain("your key does not open the storage details");
+
+    // Tampering with the record (another release id) is caught by the MAC for those who can check it.
+    writeFileSync(join(meta, path), stored.replace(rel.id, "20200101T000000Z-0.1"));
+    git(meta, "commit", "-qam", "tamper");
+    const tampered = await cli(["binary", "which", added.sha256, ...m], { env: asAdmin });
+    expect(tampered.exitCode).not.toBe(0);
+    expect(err(tampered)).toMatch(/MAC/);
+
+  }, 120_000);
+});
