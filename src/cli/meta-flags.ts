@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { resolveSettings } from "../config/bootstrap.js";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { loadIdentities, type IdentitySet } from "../sops/identities.js";
+import type { IdentitySet } from "../sops/identities.js";
 
 /** Flags of every command that works on the meta repository. */
 export const repoFlags = {
@@ -29,6 +29,8 @@ export async function repoOf(flags: { meta?: string }): Promise<string> {
 
 export async function identitiesOf(flags: { identity?: string }): Promise<IdentitySet> {
   const s = await resolveSettings({ identity: flags.identity });
+  // Loaded here, not at the top: commands that never decrypt start without the crypto modules.
+  const { loadIdentities } = await import("../sops/identities.js");
   return loadIdentities({ extraIdentityFiles: s.identity ? [s.identity] : [] });
 }
 

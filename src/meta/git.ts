@@ -1,8 +1,27 @@
 import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
+
+/** What boot-meta asks of a child process: text out, never a throw on a non-zero exit unless asked. */
+export interface ProcOptions {
+  cwd?: string;
+  input?: string | Uint8Array;
+  env?: NodeJS.ProcessEnv;
+  reject?: boolean;
+  stripFinalNewline?: boolean;
+}
+
+/**
+ * execa, loaded on first use: its ~100 modules are a third of the CLI's start-up, and reads
+ * (cat-file through node:child_process) never need it.
+ */
+let execaModule: typeof import("execa") | undefined;
+export async function execa(file: string, args: string[], o: ProcOptions = {}): Promise<{ stdout: string; stderr: string; exitCode: number | undefined }> {
+  execaModule ??= await import("execa");
+  const r = await execaModule.execa(file, args, { cwd: o.cwd, input: o.input, env: o.env, reject: o.reject ?? true, stripFinalNewline: o.stripFinalNewline ?? true });
+  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
+}
 
 /**
  * The one place boot-meta runs git: the real `git` binary, so any remote and any git

@@ -1,6 +1,6 @@
 import { basename } from "node:path";
-import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { execa } from "../meta/git.js";
 import { decodeRecord } from "./codec.js";
 import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";

@@ -1,0 +1,16 @@
+// Writes oclif.manifest.json after the build: the list of commands with their flags and
+// help, so that `boot-meta X` imports only command X instead of every command (the CLI
+// starts several times faster). Run by `npm run build`; what `oclif manifest` does.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Config } from "@oclif/core";
+
+const root = join(import.meta.dirname, "..");
+const file = join(root, "oclif.manifest.json");
+const config = await Config.load({ root, ignoreManifest: true });
+const manifest = config.rootPlugin.manifest;
+if (!manifest || Object.keys(manifest.commands).length === 0) {
+  console.error("manifest: no commands found in dist/commands; is the build complete?");
+  process.exit(1);
+}
+writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
