@@ -2,12 +2,9 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { readState } from "../meta/repo.js";
 import { developerOf, validateName } from "../meta/layout.js";
-import { envReaders, expandReaders } from "../meta/model.js";
 import type { Tx } from "../meta/store.js";
-import { decryptBytes, encryptBytes } from "../sops/engine.js";
-import { type IdentitySet, loadIdentities } from "../sops/identities.js";
+import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
@@ -82,6 +79,9 @@ const SEALED: SelectionRule = { kind: "encrypted_regex", value: "^urls$" };
 
 /** A binary record as a SOPS JSON file (the sops CLI opens it too) with its URLs encrypted. */
 async function sealBinary(tx: Tx, rec: BinaryRecord, path: string, secret: true | string): Promise<Uint8Array> {
+  // The SOPS engine and the access model load only when a record is sealed or opened: most
+  // lookups never need them, and they are most of a command's start-up.
+  const [{ readState }, { envReaders, expandReaders }, { encryptBytes }] = await Promise.all([import("../meta/repo.js"), import("../meta/model.js"), import("../sops/engine.js")]);
   const state = await readState(tx);
   const env = typeof secret === "string" ? validateName("env", secret) : undefined;
   const readers = env ? expandReaders(state.config, envReaders(state.config, env), developerOf(env)) : expandReaders(state.config, state.config.access.project);
@@ -110,6 +110,7 @@ async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: Bina
  * not (the record is still shown, without its storage details). Tampering is an error.
  */
 async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Promise<string[] | undefined> {
+  const [{ loadIdentities }, { decryptBytes }] = await Promise.all([import("../sops/identities.js"), import("../sops/engine.js")]);
   const identities = o.identities ?? (await loadIdentities({ env: o.env }));
   try {
     const plain = await decryptBytes(bytes, { format: "json", identities, path, pgp: false });
