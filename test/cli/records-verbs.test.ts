@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { releaseFor } from "../../src/records/channels.js";
 import { recordType } from "../../src/records/codec.js";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
 import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
@@ -73,6 +74,17 @@ describe("records through the CLI", () => {
     const history = (await json(["channel", "history", "shop", "stable", ...m])).history;
     expect(history.map((h: { to: string }) => h.to)).toEqual([r1.id, r2.id, r1.id]);
     expect(history[0].from).toBe(r2.id);
+    // A rollout: each instance's answer comes from its id, and is the same every time.
+    await ok(["channel", "promote", "shop", "stable", r2.id, "--percent", "50", ...m]);
+    const answers = new Map<string, string>();
+    for (const id of ["web-1", "web-2", "web-3", "web-4", "web-1"]) {
+      const shown = await json(["channel", "show", "shop", "stable", "--instance", id, ...m]);
+      expect(shown.channel.rollout).toEqual({ percent: 50, previousReleaseId: r1.id });
+      expect(shown.instance.releaseId).toBe(releaseFor(id, shown.channel));
+      if (answers.has(id)) expect(shown.instance.releaseId).toBe(answers.get(id));
+      answers.set(id, shown.instance.releaseId);
+    }
+    expect([...answers.values()].every((v) => v === r1.id || v === r2.id)).toBe(true);
 
     const rep = ["instance", "report", "shop", "web-1", "--channel", "stable", "--release", "1.0", "--status", "running", ...m];
     expect((await json(rep)).changed).toBe(true);
