@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
@@ -124,7 +124,23 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
   } finally {
     cat.close();
     await release();
+    await autoGc(git, settings).catch(() => undefined);
   }
+}
+
+/**
+ * Objects written here are loose, and nothing boot-meta runs would otherwise pack them
+ * (git commit and git fetch run `gc --auto`; commit-tree, update-ref and push do not). So
+ * after a write: when the sample directory git itself looks at (objects/17) holds more than
+ * gc.auto/256 objects, run `git gc --auto`, which decides for itself and, by default,
+ * carries on in the background. Honours gc.auto = 0.
+ */
+async function autoGc(git: Git, s: RepoSettings): Promise<void> {
+  const limit = Number(s.config.get("gc.auto") ?? 6700);
+  if (!Number.isFinite(limit) || limit <= 0) return;
+  const sample = await readdir(join(git.dir, ".git", "objects", "17")).catch(() => [] as string[]);
+  if (sample.length <= Math.ceil(limit / 256)) return;
+  await git.run(["gc", "--auto", "--quiet"], { reject: false });
 }
 
 /** The commit a `git fetch REMOTE BRANCH` brought (the first line of .git/FETCH_HEAD). */

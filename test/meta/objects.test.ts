@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
@@ -133,6 +134,33 @@ describe("commits built in-process", () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  it("packs loose objects once git's gc.auto threshold is passed, and not before (nor with gc.auto = 0)", async () => {
+    const dir = gitRepo();
+    git(dir, "config", "gc.auto", "256"); // git samples objects/17: more than 256/256 = 1 object there
+    git(dir, "config", "gc.autoDetach", "false");
+    // Loose blobs whose ids start with 17, found by hashing as git does.
+    const in17: string[] = [];
+    for (let i = 0; in17.length < 3; i++) {
+      const body = `filler ${i}\n`;
+      if (createHash("sha1").update(`blob ${Buffer.byteLength(body)}\0${body}`).digest("hex").startsWith("17")) in17.push(body);
+    }
+    const loose = () => Number(/^count: (\d+)$/m.exec(git(dir, "count-objects", "-v"))?.[1]);
+    execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: in17[0] });
+    await commitChanges(dir, { message: "one", author: "T <t@test.invalid>" }, async (tx) => tx.write("a.txt", "a\n"));
+    expect(git(dir, "count-objects", "-v")).toMatch(/^packs: 0$/m); // one object in 17: under the threshold
+    git(dir, "config", "gc.auto", "0");
+    for (const body of in17.slice(1)) execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: body });
+    await commitChanges(dir, { message: "two", author: "T <t@test.invalid>" }, async (tx) => tx.write("b.txt", "b\n"));
+    expect(git(dir, "count-objects", "-v")).toMatch(/^packs: 0$/m); // gc.auto = 0: never
+    git(dir, "config", "gc.auto", "256");
+    const before = loose();
+    await commitChanges(dir, { message: "three", author: "T <t@test.invalid>" }, async (tx) => tx.write("c.txt", "c\n"));
+    expect(git(dir, "count-objects", "-v")).toMatch(/^packs: [1-9]/m);
+    expect(loose()).toBeLessThan(before);
+    expect(git(dir, "fsck", "--no-progress", "--no-dangling")).toBe("");
+    expect(git(dir, "ls-tree", "--name-only", "HEAD")).toContain("c.txt");
   });
 
   it("Tx.children lists a directory's entries, with the attempt's own writes", async () => {
