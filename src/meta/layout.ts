@@ -21,6 +21,9 @@ function invalidName(kind: string, value: string, why: string): BootMetaError {
   });
 }
 
+/** Directories a project holds (and the top-level digest index): never part of a project name. */
+export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances"];
+
 /** A project or env name: one or more segments of [A-Za-z0-9._-], no `.`/`..`, no leading or doubled `/`. */
 export function validateName(kind: "project" | "env" | "principal" | "group", value: string): string {
   if (value === "") throw invalidName(kind, value, "it is empty");
@@ -32,7 +35,9 @@ export function validateName(kind: "project" | "env" | "principal" | "group", va
     if (s === "." || s === "..") throw invalidName(kind, value, `it has a ${s} segment`);
     if (!SEGMENT.test(s)) throw invalidName(kind, value, `the segment ${JSON.stringify(s)} has characters outside [A-Za-z0-9._-]`);
   }
-  if (kind === "project" && (segments[0] === KEYS_DIR || segments.includes("envs"))) throw invalidName(kind, value, "keys/ and envs/ are reserved by the layout");
+  if (kind === "project" && (segments[0] === KEYS_DIR || segments.some((x) => PROJECT_DIRS.includes(x)))) {
+    throw invalidName(kind, value, `keys/ at the top, and ${PROJECT_DIRS.join("/, ")}/ anywhere, are reserved by the layout`);
+  }
   return value;
 }
 

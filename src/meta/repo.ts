@@ -7,7 +7,7 @@ import { encryptBytes, readRecipients, rotateBytes, updateKeysBytes } from "../s
 import type { IdentitySet } from "../sops/identities.js";
 import { withReader } from "./reader.js";
 import { Git } from "./git.js";
-import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_FILE, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
+import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_DIRS, PROJECT_FILE, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
 import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
 import { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./store.js";
 
@@ -19,8 +19,6 @@ export interface WriteOptions {
 
 const commitOpts = <T>(o: WriteOptions, message: CommitOptions<T>["message"]): CommitOptions<T> => ({ message, author: o.author, push: o.push });
 type Rekeyed = { rewrapped: string[]; rotated: string[] };
-
-const RECORD_DIRS = new Set(["releases", "binaries", "channels", "instances"]);
 
 /**
  * Reads the repository's settings, keys and config files as the transaction sees them: only
@@ -53,7 +51,7 @@ export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Pro
       if (!c.dir) {
         if (c.name === CONFIG_FILE) files.push(`${at}${c.name}`);
       } else if (c.name === "envs") files.push(...(await tx.list(`${at}envs`)));
-      else if (!(isProject && RECORD_DIRS.has(c.name)) && !(dir === "" && (c.name === KEYS_DIR || c.name === "binaries"))) await walk(`${at}${c.name}`);
+      else if (!(isProject && PROJECT_DIRS.includes(c.name)) && !(dir === "" && (c.name === KEYS_DIR || c.name === "binaries"))) await walk(`${at}${c.name}`);
     }
   };
   await walk("");

@@ -52,6 +52,7 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
 }
 
 export async function showChannel(repoDir: string, project: string, channel: string, at?: string): Promise<{ commit: string; channel: Channel }> {
+  validateName("project", project);
   validateName("env", channel);
   return withReader(repoDir, at, async (r) => {
     const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel));
@@ -71,6 +72,7 @@ export interface ChannelChange {
 
 /** Every promotion of a channel, newest first, from git history. */
 export async function channelHistory(repoDir: string, project: string, channel: string): Promise<ChannelChange[]> {
+  validateName("project", project);
   validateName("env", channel);
   const git = await Git.at(repoDir);
   const path = recordPath.channel(project, channel);

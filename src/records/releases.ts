@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { execa } from "../meta/git.js";
+import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
@@ -75,6 +76,7 @@ const idsIn = async (r: Reader, project: string, month: string) =>
  * first, and the search stops at the first month that has it.
  */
 export async function getRelease(r: Reader, project: string, idOrVersion: string): Promise<Release> {
+  validateName("project", project);
   if (RELEASE_ID.test(idOrVersion)) {
     const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion));
     if (direct) return direct.value;

@@ -85,7 +85,7 @@ describe("isolation, with real keys for admin, alice, bob, a prod server and CI"
 });
 
 describe("bad input gets a clear error and changes nothing", () => {
-  it.each([["../../etc"], ["/abs"], ["a//b"], ["bad name"], ["a/../b"], ["envs"]])("refuses the project name %j", async (name) => {
+  it.each([["../../etc"], ["/abs"], ["a//b"], ["bad name"], ["a/../b"], ["envs"], ["keys"], ["binaries"], ["team/releases"], ["shop/channels/x"]])("refuses the project name %j", async (name) => {
     const head = git(demo.dir, "rev-parse", "HEAD");
     await expect(createProject(demo.dir, name)).rejects.toMatchObject({ code: "META_INVALID_NAME" });
     expect(git(demo.dir, "rev-parse", "HEAD")).toBe(head);
