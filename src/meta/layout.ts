@@ -24,6 +24,15 @@ function invalidName(kind: string, value: string, why: string): BootMetaError {
 /** Directories a project holds (and the top-level digest index): never part of a project name. */
 export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances"];
 
+/**
+ * Sealed records: a record with secret fields is a SOPS JSON file named `*.sops.json` in a
+ * project's record directories (today: binaries/). Its plain `sealedEnv` field names the env
+ * whose readers open it; without one, the project's readers do. The access rules govern it
+ * like a config file: `keys add`, `keys remove` and `access sync` re-key it.
+ */
+export const SEALED_SUFFIX = ".sops.json";
+export const SEALABLE_DIRS = ["binaries"];
+
 /** A project or env name: one or more segments of [A-Za-z0-9._-], no `.`/`..`, no leading or doubled `/`. */
 export function validateName(kind: "project" | "env" | "principal" | "group", value: string): string {
   if (value === "") throw invalidName(kind, value, "it is empty");

@@ -87,6 +87,23 @@ export function expandReaders(c: MetaConfig, readers: string[], owner?: string):
   return [...out].sort();
 }
 
+/** Who opens a sealed record (see layout.ts SEALED_SUFFIX): an env's readers, or the project's. */
+export function sealedReaders(c: MetaConfig, env?: string): string[] {
+  return env ? expandReaders(c, envReaders(c, env), developerOf(env)) : expandReaders(c, c.access.project);
+}
+
+/** Recipients of a set of principals (sorted, unique), and those of them with no key. */
+export function recipientsOf(s: Pick<RepoState, "keys">, readers: string[]): { recipients: string[]; missingKeys: string[] } {
+  const recipients = new Set<string>();
+  const missingKeys: string[] = [];
+  for (const r of readers) {
+    const k = s.keys.get(r);
+    if (!k || k.length === 0) missingKeys.push(r);
+    else for (const x of k) recipients.add(x);
+  }
+  return { recipients: [...recipients].sort(), missingKeys };
+}
+
 /** The principals allowed to read a config file of the layout, or undefined for other paths. */
 export function readersOfPath(c: MetaConfig, path: string): string[] | undefined {
   const p = parseConfigPath(path);
@@ -110,6 +127,8 @@ export function privateKeyRefused(where: string): BootMetaError {
 
 export interface RepoState {
   config: MetaConfig;
+  /** every project (directories holding a project.yaml) */
+  projects: string[];
   /** principal → age recipients */
   keys: Map<string, string[]>;
   /** the config files: each project's config.sops.yaml and every file under <project>/envs/ */
@@ -120,14 +139,7 @@ export interface RepoState {
 export function expectedAccess(s: RepoState, path: string): { readers: string[]; recipients: string[]; missingKeys: string[] } | undefined {
   const readers = readersOfPath(s.config, path);
   if (!readers) return undefined;
-  const recipients = new Set<string>();
-  const missingKeys: string[] = [];
-  for (const r of readers) {
-    const k = s.keys.get(r);
-    if (!k || k.length === 0) missingKeys.push(r);
-    else for (const x of k) recipients.add(x);
-  }
-  return { readers, recipients: [...recipients].sort(), missingKeys };
+  return { readers, ...recipientsOf(s, readers) };
 }
 
 /** The principal names a set of recipients belongs to (for messages that name people, not keys). */

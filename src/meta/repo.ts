@@ -7,8 +7,8 @@ import { encryptBytes, readRecipients, rotateBytes, updateKeysBytes } from "../s
 import type { IdentitySet } from "../sops/identities.js";
 import { withReader } from "./reader.js";
 import { Git } from "./git.js";
-import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_DIRS, PROJECT_FILE, parseConfigPath, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
-import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
+import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_DIRS, PROJECT_FILE, parseConfigPath, projectFile, SEALABLE_DIRS, SEALED_SUFFIX, SOPS_CONFIG, validateName } from "./layout.js";
+import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, recipientsOf, renderMetaConfig, renderSopsYaml, type RepoState, sealedReaders } from "./model.js";
 import { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./store.js";
 
 export interface WriteOptions {
@@ -41,11 +41,13 @@ export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Pro
     keys.set(m[1] as string, parsePrincipalKeys(text, m[1] as string));
   }
   const files: string[] = [];
+  const projects: string[] = [];
   // Every config file, wherever its project sits (project names may have slashes); the
   // record directories beside a project.yaml, and the digest index, are not descended into.
   const walk = async (dir: string): Promise<void> => {
     const entries = await tx.children(dir);
     const isProject = entries.some((c) => !c.dir && c.name === PROJECT_FILE);
+    if (isProject) projects.push(dir);
     const at = dir === "" ? "" : `${dir}/`;
     for (const c of entries) {
       if (!c.dir) {
@@ -55,7 +57,65 @@ export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Pro
     }
   };
   await walk("");
-  return { config, keys, files: files.sort() };
+  return { config, projects: projects.sort(), keys, files: files.sort() };
+}
+
+/** An encrypted file the access rules govern: its recipients now, and those the rules want. */
+export interface Governed {
+  path: string;
+  format: "yaml" | "json";
+  /** undefined when the file is not a readable sops file */
+  now: string[] | undefined;
+  readers: string[];
+  want: string[];
+  missingKeys: string[];
+}
+
+/**
+ * Every file the rules govern: the config files, and the sealed records of every project
+ * (only their record directories that can hold sealed records are listed).
+ */
+export async function governedFiles(r: Pick<Tx, "read" | "children">, state: RepoState): Promise<Governed[]> {
+  const out: Governed[] = [];
+  const recipientsIn = (bytes: Uint8Array, format: "yaml" | "json", path: string) => {
+    try {
+      return readRecipients(bytes, format, path).flat().sort();
+    } catch {
+      return undefined;
+    }
+  };
+  for (const path of state.files) {
+    if (!path.endsWith(`/${CONFIG_FILE}`) || !parseConfigPath(path)) continue;
+    const bytes = await r.read(path);
+    const access = expectedAccess(state, path);
+    if (!bytes || !access) continue;
+    out.push({ path, format: "yaml", now: recipientsIn(bytes, "yaml", path), readers: access.readers, want: access.recipients, missingKeys: access.missingKeys });
+  }
+  for (const project of state.projects) {
+    for (const dir of SEALABLE_DIRS) {
+      const walk = async (at: string): Promise<void> => {
+        for (const c of await r.children(at)) {
+          const path = `${at}/${c.name}`;
+          if (c.dir) await walk(path);
+          else if (c.name.endsWith(SEALED_SUFFIX)) {
+            const bytes = (await r.read(path)) as Uint8Array;
+            let env: string | undefined;
+            try {
+              const v = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { sealedEnv?: unknown }).sealedEnv;
+              env = typeof v === "string" && v !== "" ? v : undefined;
+            } catch {
+              /* not JSON: reported as not a sops file below */
+            }
+            const readers = sealedReaders(state.config, env);
+            const { recipients, missingKeys } = recipientsOf(state, readers);
+            out.push({ path, format: "json", now: recipientsIn(bytes, "json", path), readers, want: recipients, missingKeys });
+          }
+        }
+      };
+      await walk(`${project}/${dir}`);
+    }
+  }
+  return out;
 }
 
 /** Reads the state at a commit (default HEAD) without writing. */
@@ -91,7 +151,7 @@ export async function initRepo(dir: string, o: WriteOptions & { config?: MetaCon
     tx.write(META_CONFIG, renderMetaConfig(config));
     tx.write(`${KEYS_DIR}/README.md`, "Public age keys of principals, one file per person, machine group or CI: `<name>.txt`.\n");
     tx.write("README.md", REPO_README);
-    tx.write(SOPS_CONFIG, renderSopsYaml({ config, keys: new Map(), files: [] }));
+    tx.write(SOPS_CONFIG, renderSopsYaml({ config, projects: [], keys: new Map(), files: [] }));
     return { dir: abs };
   });
 }
@@ -141,8 +201,8 @@ export async function createEnv(repoDir: string, project: string, env: string, o
 }
 
 export interface RekeyPlan {
-  updatekeys: { path: string; recipients: string[] }[];
-  rotate: { path: string; recipients: string[] }[];
+  updatekeys: { path: string; format: "yaml" | "json"; recipients: string[] }[];
+  rotate: { path: string; format: "yaml" | "json"; recipients: string[] }[];
 }
 
 /**
@@ -151,45 +211,34 @@ export interface RekeyPlan {
  * file that only gained recipients is re-wrapped; a file already right is left alone, so
  * re-running after an interruption does only what is left.
  */
-export function planRekey(state: RepoState, actual: Map<string, string[]>): RekeyPlan {
+export function planRekey(files: Governed[]): RekeyPlan {
   const plan: RekeyPlan = { updatekeys: [], rotate: [] };
-  for (const [path, now] of actual) {
-    const want = expectedAccess(state, path)?.recipients;
-    if (!want || want.length === 0) continue;
+  for (const { path, format, now, want } of files) {
+    if (!now || want.length === 0) continue;
     const removed = now.filter((r) => !want.includes(r));
     const added = want.filter((r) => !now.includes(r));
-    if (removed.length) plan.rotate.push({ path, recipients: want });
-    else if (added.length) plan.updatekeys.push({ path, recipients: want });
+    if (removed.length) plan.rotate.push({ path, format, recipients: want });
+    else if (added.length) plan.updatekeys.push({ path, format, recipients: want });
   }
   return plan;
-}
-
-async function encryptedConfigFiles(tx: Tx, state: RepoState): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  for (const f of state.files) {
-    if (!f.endsWith(`/${CONFIG_FILE}`) || !parseConfigPath(f)) continue;
-    const bytes = await tx.read(f);
-    if (bytes) out.set(f, readRecipients(bytes, "yaml", f).flat().sort());
-  }
-  return out;
 }
 
 async function applyRekey(tx: Tx, plan: RekeyPlan, identities: IdentitySet, progress?: (line: string) => void): Promise<void> {
   const total = plan.updatekeys.length + plan.rotate.length;
   let n = 0;
-  for (const { path, recipients } of plan.updatekeys) {
-    const r = await updateKeysBytes((await tx.read(path)) as Uint8Array, { format: "yaml", keyGroups: [recipients], identities, path });
+  for (const { path, format, recipients } of plan.updatekeys) {
+    const r = await updateKeysBytes((await tx.read(path)) as Uint8Array, { format, keyGroups: [recipients], identities, path });
     tx.write(path, r.bytes);
     progress?.(`[${++n}/${total}] re-wrapped ${path}`);
   }
-  for (const { path, recipients } of plan.rotate) {
-    tx.write(path, await rotateBytes((await tx.read(path)) as Uint8Array, { format: "yaml", identities, keyGroups: [recipients], path }));
+  for (const { path, format, recipients } of plan.rotate) {
+    tx.write(path, await rotateBytes((await tx.read(path)) as Uint8Array, { format, identities, keyGroups: [recipients], path }));
     progress?.(`[${++n}/${total}] rotated ${path}`);
   }
 }
 
 async function rekeyAll(tx: Tx, state: RepoState, identities: IdentitySet, progress?: (line: string) => void): Promise<RekeyPlan> {
-  const plan = planRekey(state, await encryptedConfigFiles(tx, state));
+  const plan = planRekey(await governedFiles(tx, state));
   await applyRekey(tx, plan, identities, progress);
   tx.write(SOPS_CONFIG, renderSopsYaml(state));
   return plan;
@@ -276,17 +325,15 @@ export async function listKeys(repoDir: string): Promise<Principal[]> {
   }));
 }
 
-/** Every config file of the repo and who may read it (principal × path). */
+/** Every governed file of the repo (config files and sealed records) and who may read it. */
 export async function accessMatrix(repoDir: string): Promise<{ commit: string; principals: string[]; files: { path: string; readers: string[]; missingKeys: string[] }[] }> {
-  const s = await readStateAt(repoDir);
-  const files = s.files
-    .filter((f) => f.endsWith(`/${CONFIG_FILE}`) && parseConfigPath(f))
-    .map((path) => {
-      const a = expectedAccess(s, path);
-      return { path, readers: a?.readers ?? [], missingKeys: a?.missingKeys ?? [] };
-    });
-  const principals = [...new Set([...s.keys.keys(), ...files.flatMap((f) => f.readers)])].sort();
-  return { commit: s.commit, principals, files };
+  const git = await Git.open(repoDir);
+  return withReader(git.dir, undefined, async (r) => {
+    const s = await readState(r);
+    const files = (await governedFiles(r, s)).map((g) => ({ path: g.path, readers: g.readers, missingKeys: g.missingKeys }));
+    const principals = [...new Set([...s.keys.keys(), ...files.flatMap((f) => f.readers)])].sort();
+    return { commit: r.commit, principals, files };
+  });
 }
 
 export interface Drift {
@@ -299,29 +346,23 @@ export interface Drift {
 
 /** Every encrypted file whose recipients differ from what the rules say. */
 export async function accessCheck(repoDir: string): Promise<{ commit: string; checked: number; drift: Drift[] }> {
-  const s = await readStateAt(repoDir);
-  const drift: Drift[] = [];
-  let checked = 0;
-  const files = s.files.filter((f) => /\.sops\.(yaml|yml|json|env|ini)$/.test(f) && parseConfigPath(f));
-  const contents = await s.git.readFiles(files, s.commit);
-  for (const f of files) {
-    const bytes = contents.get(f);
-    if (!bytes) continue;
-    checked++;
-    const exp = expectedAccess(s, f);
-    let actual: string[];
-    try {
-      actual = readRecipients(bytes, "yaml", f).flat().sort();
-    } catch {
-      drift.push({ path: f, expected: exp?.recipients ?? [], actual: [], missing: exp?.recipients ?? [], extra: ["(not a sops file)"] });
-      continue;
+  const git = await Git.open(repoDir);
+  return withReader(git.dir, undefined, async (r) => {
+    const s = await readState(r);
+    const files = await governedFiles(r, s);
+    const drift: Drift[] = [];
+    for (const g of files) {
+      if (!g.now) {
+        drift.push({ path: g.path, expected: g.want, actual: [], missing: g.want, extra: ["(not a sops file)"] });
+        continue;
+      }
+      const actual = g.now;
+      const missing = g.want.filter((x) => !actual.includes(x));
+      const extra = actual.filter((x) => !g.want.includes(x));
+      if (missing.length || extra.length) drift.push({ path: g.path, expected: g.want, actual, missing: principalsOf(s, missing), extra: principalsOf(s, extra) });
     }
-    const expected = exp?.recipients ?? [];
-    const missing = expected.filter((r) => !actual.includes(r));
-    const extra = actual.filter((r) => !expected.includes(r));
-    if (missing.length || extra.length) drift.push({ path: f, expected, actual, missing: principalsOf(s, missing), extra: principalsOf(s, extra) });
-  }
-  return { commit: s.commit, checked, drift };
+    return { commit: r.commit, checked: files.length, drift };
+  });
 }
 
 export { defaultsFile, envFile };

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { developerOf, validateName } from "../meta/layout.js";
+import { validateName } from "../meta/layout.js";
 import type { Tx } from "../meta/store.js";
 import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
@@ -64,11 +64,14 @@ export async function addBinary(repoDir: string, project: string, file: string, 
   return commitRecords(repoDir, o, `binary: ${project} ${o.os}/${o.arch} ${sha256.slice(0, 12)} for ${o.release}`, async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
-    const path = recordPath.binary(project, sha256);
-    if ((await tx.read(path)) || (await tx.read(recordPath.binaryIndex(sha256)))) throw recordExists(`binary ${sha256}`, path);
-    const rec: BinaryRecord = { sha256, size: String(size), os: o.os, arch: o.arch, project, releaseId: release.id, urls: o.urls, signatures, createdBy, createdAt: o.now ?? nowIso() };
-    if (o.secret) tx.write(path, await sealBinary(tx, rec, path, o.secret));
-    else writeRecord(tx, "Binary", path, rec);
+    const index = recordPath.binaryIndex(sha256);
+    for (const p of [index, recordPath.binary(project, sha256), recordPath.sealedBinary(project, sha256)]) if (await tx.read(p)) throw recordExists(`binary ${sha256}`, p);
+    const sealedEnv = typeof o.secret === "string" ? validateName("env", o.secret) : undefined;
+    const rec: BinaryRecord = { sha256, size: String(size), os: o.os, arch: o.arch, project, releaseId: release.id, urls: o.urls, signatures, createdBy, createdAt: o.now ?? nowIso(), sealedEnv };
+    if (o.secret) {
+      const path = recordPath.sealedBinary(project, sha256);
+      tx.write(path, await sealBinary(tx, rec, path));
+    } else writeRecord(tx, "Binary", recordPath.binary(project, sha256), rec);
     writeRecord(tx, "BinaryIndex", recordPath.binaryIndex(sha256), { sha256, project });
     return rec;
   });
@@ -78,14 +81,14 @@ export async function addBinary(repoDir: string, project: string, file: string, 
 const SEALED: SelectionRule = { kind: "encrypted_regex", value: "^urls$" };
 
 /** A binary record as a SOPS JSON file (the sops CLI opens it too) with its URLs encrypted. */
-async function sealBinary(tx: Tx, rec: BinaryRecord, path: string, secret: true | string): Promise<Uint8Array> {
+async function sealBinary(tx: Tx, rec: BinaryRecord, path: string): Promise<Uint8Array> {
   // The SOPS engine and the access model load only when a record is sealed or opened: most
   // lookups never need them, and they are most of a command's start-up.
-  const [{ readState }, { envReaders, expandReaders }, { encryptBytes }] = await Promise.all([import("../meta/repo.js"), import("../meta/model.js"), import("../sops/engine.js")]);
+  const [{ readState }, { recipientsOf, sealedReaders }, { encryptBytes }] = await Promise.all([import("../meta/repo.js"), import("../meta/model.js"), import("../sops/engine.js")]);
   const state = await readState(tx);
-  const env = typeof secret === "string" ? validateName("env", secret) : undefined;
-  const readers = env ? expandReaders(state.config, envReaders(state.config, env), developerOf(env)) : expandReaders(state.config, state.config.access.project);
-  const recipients = [...new Set(readers.flatMap((p) => state.keys.get(p) ?? []))].sort();
+  const env = rec.sealedEnv;
+  const readers = sealedReaders(state.config, env);
+  const { recipients } = recipientsOf(state, readers);
   if (recipients.length === 0) {
     throw new BootMetaError("META_NO_READERS", `nobody with a key may read the storage details of this binary: the rules name ${readers.join(", ") || "no one"}${env ? ` for ${env}` : ""}, and none of them has a key in keys/`, ExitCode.General, {
       suggestions: ["add keys first: `boot-meta keys add NAME --key age1… --group admins`"],
@@ -98,8 +101,9 @@ async function sealBinary(tx: Tx, rec: BinaryRecord, path: string, secret: true 
 async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: BinaryRecord; path: string; sealed?: Uint8Array }> {
   const idx = await readRecord<{ sha256: string; project: string }>(r, "BinaryIndex", recordPath.binaryIndex(sha256));
   if (!idx) throw recordNotFound(`a binary with sha256 ${sha256}`, "record it with `boot-meta binary add`");
-  const path = recordPath.binary(idx.value.project, sha256);
-  const bytes = await r.read(path);
+  let path = recordPath.binary(idx.value.project, sha256);
+  let bytes = await r.read(path);
+  if (!bytes) bytes = await r.read((path = recordPath.sealedBinary(idx.value.project, sha256)));
   if (!bytes) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
   const rec = decodeRecord<BinaryRecord>("Binary", bytes, path);
   return { record: rec.value, path, sealed: "sops" in rec.unknown ? bytes : undefined };

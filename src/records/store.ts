@@ -1,6 +1,6 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { Git } from "../meta/git.js";
-import { projectFile, validateName } from "../meta/layout.js";
+import { projectFile, SEALED_SUFFIX, validateName } from "../meta/layout.js";
 import type { Reader } from "../meta/reader.js";
 import { commitChanges, type CommitResult, type Tx } from "../meta/store.js";
 import { decodeRecord, encodeRecord, type RecordKind, type Stored } from "./codec.js";
@@ -24,6 +24,8 @@ export const recordPath = {
   },
   channel: (project: string, name: string) => `${project}/channels/${name}.json`,
   binary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}.json`,
+  /** A binary record with secret storage details (a SOPS file; see layout.ts SEALED_SUFFIX). */
+  sealedBinary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}${SEALED_SUFFIX}`,
   binaryIndex: (sha256: string) => `binaries/${sha256.slice(0, 2)}/${sha256}.json`,
   instance: (project: string, id: string) => `${project}/instances/${id}.json`,
 };

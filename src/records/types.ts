@@ -45,6 +45,8 @@ export interface BinaryRecord {
   signatures?: Signature[];
   createdBy?: string;
   createdAt: string;
+  /** A sealed record (its file is `<sha256>.sops.json`): the env whose readers open the URLs; absent: the project's readers. */
+  sealedEnv?: string;
 }
 export interface Instance {
   id: string;

@@ -152,12 +152,13 @@ describe("records through the CLI", () => {
     expect(JSON.stringify(added)).not.toContain("s3cr3t");
 
     // In the repo and its history: no plaintext URL; the record is a sops file to the prod readers (admin only).
-    const path = `shop/binaries/${added.sha256.slice(0, 2)}/${added.sha256}.json`;
+    const path = `shop/binaries/${added.sha256.slice(0, 2)}/${added.sha256}.sops.json`;
     const stored = readFileSync(join(meta, path), "utf8");
     expect(stored).not.toContain("s3cr3t");
     expect(git(meta, "log", "-p", "--all")).not.toContain("s3cr3t");
     const doc = JSON.parse(stored);
     expect(doc.releaseId).toBe(rel.id);
+    expect(doc.sealedEnv).toBe("prod");
     expect(doc.urls[0]).toMatch(/^ENC\[AES256_GCM,/);
     expect(doc.sops.encrypted_regex).toBe("^urls$");
     expect(doc.sops.age.map((x: { recipient: string }) => x.recipient)).toEqual([admin.recipient]);
@@ -172,8 +173,24 @@ describe("records through the CLI", () => {
     expect(asDev).toMatchObject({ sealed: "no-key", binary: { urls: [] }, release: { id: rel.id } });
     expect(out(await ok(["binary", "which", added.sha256, ...m], { SOPS_AGE_KEY_FILE: dev.file }))).toContain("your key does not open the storage details");
 
+    // The access rules govern it like a config file: a new prod server can open it once its
+    // key is added (re-wrapped), and a removed one cannot open what is written after (rotated).
+    const server = await ageKeyFile(root);
+    const asServer = { SOPS_AGE_KEY_FILE: server.file };
+    expect((await json(["binary", "which", added.sha256, ...m], asServer)).sealed).toBe("no-key");
+    const addedKey = await json(["keys", "add", "web-1", "--key", server.recipient, "--group", "prod-servers", ...m], asAdmin);
+    expect(addedKey.rewrapped).toContain(path);
+    expect((await json(["binary", "which", added.sha256, ...m], asServer)).binary.urls).toEqual([url]);
+    expect((await json(["access", "show", ...m])).files.find((f: { path: string }) => f.path === path).readers).toEqual(["admin", "web-1"]);
+    await ok(["access", "check", ...m]);
+    const removed = await json(["keys", "remove", "web-1", ...m], asAdmin);
+    expect(removed.rotated).toContain(path);
+    expect(JSON.parse(readFileSync(join(meta, path), "utf8")).sops.age.map((x: { recipient: string }) => x.recipient)).toEqual([admin.recipient]);
+    expect((await json(["binary", "which", added.sha256, ...m], asServer)).sealed).toBe("no-key");
+    const stored2 = readFileSync(join(meta, path), "utf8");
+
     // Tampering with the record (another release id) is caught by the MAC for those who can check it.
-    writeFileSync(join(meta, path), stored.replace(rel.id, "20200101T000000Z-0.1"));
+    writeFileSync(join(meta, path), stored2.replace(rel.id, "20200101T000000Z-0.1"));
     git(meta, "commit", "-qam", "tamper");
     const tampered = await cli(["binary", "which", added.sha256, ...m], { env: asAdmin });
     expect(tampered.exitCode).not.toBe(0);
