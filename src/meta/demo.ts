@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -7,6 +8,9 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { generateAgeKey } from "../sops/age.js";
 import { identitySetFrom } from "../sops/identities.js";
 import type { Value } from "../sops/tree.js";
+import { addBinary, binaryWhich } from "../records/binaries.js";
+import { promoteChannel } from "../records/channels.js";
+import { createRelease } from "../records/releases.js";
 import { addKey, createEnv, createProject, initRepo } from "./repo.js";
 import { commitChanges } from "./store.js";
 
@@ -31,6 +35,8 @@ export interface DemoResult {
   project: string;
   identities: Record<string, string>;
   checks: DemoCheck[];
+  /** From the demo build on disk back to its release, channel and repo commits; its storage URL is sealed to prod. */
+  provenance: { file: string; sha256: string; release: string; channels: string[]; repos: string[]; urlAsProdServer: string[]; urlAsAlice: "sealed" | string[] };
 }
 
 const AUTHOR = "boot-meta demo <demo@boot-meta.invalid>";
@@ -49,7 +55,7 @@ export async function runDemo(dirIn: string, progress: (line: string) => void = 
   await mkdir(join(dir, ".identities"), { recursive: true });
   const o = { author: AUTHOR, push: false };
   await initRepo(dir, o);
-  await commitChanges(dir, { ...o, message: "demo: keep the demo identities out of git" }, async (tx) => tx.write(".gitignore", ".identities/\n"));
+  await commitChanges(dir, { ...o, message: "demo: keep the demo identities and build out of git" }, async (tx) => tx.write(".gitignore", ".identities/\n.build/\n"));
   const keys: Record<string, { identity: string; recipient: string; file: string }> = {};
   for (const [name] of DEMO_PRINCIPALS) {
     const k = await generateAgeKey();
@@ -102,5 +108,41 @@ export async function runDemo(dirIn: string, progress: (line: string) => void = 
       checks.push({ who, env, ok: false, detail: e.message });
     }
   }
-  return { dir, project, identities: Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, v.file])), checks };
+  const provenance = await demoRecords(dir, project, o, (who) => [keys[who]?.identity as string]);
+  progress(`records: releases 1.0 and 1.1, channel stable, a build of 1.1 (storage sealed to prod)`);
+  return { dir, project, identities: Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, v.file])), checks, provenance };
+}
+
+/**
+ * The records side: two releases (each naming the repo commits it was built from), a channel
+ * rolling out the newer one to half the fleet, and a build of it whose storage URL only prod
+ * readers may see; then from that file back to all of it, as the prod server and as alice.
+ */
+async function demoRecords(dir: string, project: string, o: { author: string; push: boolean }, idsOf: (who: string) => string[]): Promise<DemoResult["provenance"]> {
+  // Demo commits: stand-ins for the repos a real CI would name with --repo.
+  const commitOf = (repo: string, version: string) => createHash("sha1").update(`demo ${repo} ${version}`).digest("hex");
+  const repos = (version: string) => [
+    { name: "shop", url: "https://example.invalid/org/shop.git", commit: commitOf("shop", version), ref: `v${version}` },
+    { name: "shared-lib", url: "https://example.invalid/org/shared-lib.git", commit: commitOf("shared-lib", version), ref: "main" },
+  ];
+  const v10 = (await createRelease(dir, project, { ...o, version: "1.0", repos: repos("1.0") })).value;
+  await promoteChannel(dir, project, "stable", v10.id, { ...o, expect: "" });
+  // Ids are to the second: a release a moment later must not collide with the first.
+  const v11 = (await createRelease(dir, project, { ...o, version: "1.1", repos: repos("1.1"), now: new Date(Date.parse(v10.createdAt) + 1000).toISOString().replace(/\.\d{3}Z$/, "Z") })).value;
+  await promoteChannel(dir, project, "stable", v11.id, { ...o, expect: v10.id, percent: 50 });
+  const file = join(dir, ".build", "shop-1.1-linux-amd64");
+  await mkdir(join(dir, ".build"), { recursive: true });
+  await writeFile(file, `#!/bin/sh\necho "shop 1.1 (a demo build)"\n`, { mode: 0o755 });
+  await addBinary(dir, project, file, { ...o, release: v11.id, os: "linux", arch: "amd64", urls: ["https://deploy:demo-token@artifacts.invalid/shop/1.1/shop-linux-amd64"], secret: "prod" });
+  const asProd = await binaryWhich(dir, file, { identities: await identitySetFrom(idsOf("prod-server")) });
+  const asAlice = await binaryWhich(dir, file, { identities: await identitySetFrom(idsOf("alice")) });
+  return {
+    file,
+    sha256: asProd.binary.sha256,
+    release: asProd.release.id,
+    channels: asProd.channels,
+    repos: asProd.release.repos.map((r) => `${r.name}@${r.commit.slice(0, 12)}`),
+    urlAsProdServer: asProd.binary.urls,
+    urlAsAlice: asAlice.sealed === "no-key" ? "sealed" : asAlice.binary.urls,
+  };
 }

@@ -1,4 +1,5 @@
-import { writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
@@ -97,6 +98,16 @@ describe("the meta repository through the CLI", () => {
       "prod-server dev false",
       "ci stage true",
     ]);
+    // The records side: from the demo build back to its release, channel and repos; the
+    // storage URL only for prod readers.
+    const p = d.provenance;
+    expect(p.sha256).toBe(createHash("sha256").update(readFileSync(p.file)).digest("hex"));
+    expect(p.release).toMatch(/^\d{8}T\d{6}Z-1\.1$/);
+    expect(p.channels).toEqual(["stable"]);
+    expect(p.repos).toEqual([expect.stringMatching(/^shop@[0-9a-f]{12}$/), expect.stringMatching(/^shared-lib@[0-9a-f]{12}$/)]);
+    expect(p.urlAsProdServer).toEqual([expect.stringMatching(/^https:\/\/deploy:demo-token@/)]);
+    expect(p.urlAsAlice).toBe("sealed");
+    expect(git(dir, "ls-files")).not.toContain(".build");
     expect(git(dir, "status", "--porcelain")).toBe("");
   });
 });
