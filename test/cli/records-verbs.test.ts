@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { releaseFor } from "../../src/records/channels.js";
@@ -85,6 +85,27 @@ describe("records through the CLI", () => {
       answers.set(id, shown.instance.releaseId);
     }
     expect([...answers.values()].every((v) => v === r1.id || v === r2.id)).toBe(true);
+
+    // A signed build: recorded by digest, traced back, verified once its signer is trusted.
+    const work = tempDir();
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", join(work, "ci-key")]);
+    const bin = join(work, "shop");
+    writeFileSync(bin, "\x7fELF a build of 1.0");
+    const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
+    const which = await json(["binary", "which", bin, ...m]);
+    expect(which).toMatchObject({ binary: { sha256: added.sha256, urls: ["s3://artifacts/shop/1.0/shop"] }, release: { id: r1.id, repos: [{ commit: appHead }] } });
+    const pb = await ok(["binary", "which", added.sha256, "--output", "proto", ...m]);
+    expect(recordType("Binary").toObject(recordType("Binary").decode(Buffer.from(pb.stdout as Uint8Array)), { longs: String })).toMatchObject({ sha256: added.sha256, releaseId: r1.id, size: "19" });
+    const untrusted = await cli(["binary", "verify", bin, ...m]);
+    expect(untrusted.exitCode).toBe(1);
+    expect(err(untrusted)).toMatch(/BINARY_UNVERIFIED/);
+    mkdirSync(join(meta, "keys/signers"), { recursive: true });
+    writeFileSync(join(meta, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
+    git(meta, "add", "keys/signers/ci.pub");
+    git(meta, "commit", "-qm", "trust the ci signer");
+    expect(out(await ok(["binary", "verify", bin, ...m]))).toContain("valid signature by ci (trusted)");
+    writeFileSync(bin, "\x7fELF a build of 1.0, altered");
+    expect((await cli(["binary", "verify", bin, ...m])).exitCode).toBe(1);
 
     const rep = ["instance", "report", "shop", "web-1", "--channel", "stable", "--release", "1.0", "--status", "running", ...m];
     expect((await json(rep)).changed).toBe(true);
