@@ -76,6 +76,9 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       const message = typeof o.message === "function" ? o.message(value) : o.message;
       const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, store, base, writes, message, who, sign);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
+      // Before anything leaves this machine: the files we write must not hold the user's
+      // uncommitted edits, or the work tree could not follow the branch without losing them.
+      await refuseDirty(git, cat, startHead, writes);
       let pushed = false;
       if (remote) {
         o.onProgress?.({ phase: "push", attempt });
@@ -300,10 +303,39 @@ async function syncWorkTree(git: Git, from: string | undefined, to: string, writ
   const args = from ? ["read-tree", "-m", "-u", from, to] : ["read-tree", "-m", "-u", to];
   const r = await git.run(args, { reject: false });
   if (r.exitCode !== 0) {
-    throw new BootMetaError("META_DIRTY_WORKTREE", `committed ${to.slice(0, 12)}, but the work tree has uncommitted changes to files it touches (${[...writes.keys()].slice(0, 5).join(", ")}); they were left as they are`, ExitCode.General, {
-      suggestions: ["look at `git status` and `git diff` in the meta repo; `git checkout -- FILE` takes the committed version"],
+    // Someone edited one of these files after the check in commitChanges. The index follows
+    // the branch (so `git status` does not show our commit reverted as a staged change), and
+    // the work tree keeps their edits, now shown as changes against the new commit.
+    await git.run(["reset", "-q", "--mixed", to], { reject: false });
+    throw new BootMetaError("META_DIRTY_WORKTREE", `committed ${to.slice(0, 12)}, but files it changes were edited in the work tree meanwhile (${[...writes.keys()].slice(0, 5).join(", ")}); your edits were kept, as changes against the new commit`, ExitCode.General, {
+      suggestions: ["look at `git diff` in the meta repo; `git checkout -- FILE` takes the committed version"],
     });
   }
+}
+
+/**
+ * Refuses a write to a file that has uncommitted edits in the work tree (or an untracked file
+ * in the way, or a deletion): compared with the commit the work tree is at.
+ */
+async function refuseDirty(git: Git, cat: CatFile, head: string | undefined, writes: Map<string, Uint8Array | null>): Promise<void> {
+  const dirty: string[] = [];
+  for (const path of writes.keys()) {
+    const object = head ? await cat.object(`${head}:${path}`) : undefined;
+    const isDir = await stat(join(git.dir, path)).then((st) => st.isDirectory(), () => false);
+    // A directory this write replaces by a file: its files are among the writes, checked one by one.
+    if (object?.type === "tree" && isDir) continue;
+    const committed = object?.type === "blob" ? object.body : undefined;
+    const onDisk = isDir ? Buffer.alloc(0) : await readFile(join(git.dir, path)).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" || e.code === "ENOTDIR" ? undefined : Buffer.alloc(0)));
+    if (onDisk === undefined ? committed === undefined : committed !== undefined && Buffer.compare(onDisk, committed) === 0) continue;
+    // Bytes that differ may still be the same content to git (autocrlf, clean filters): ask it.
+    if (onDisk !== undefined && committed !== undefined && head && (await git.run(["diff", "--quiet", head, "--", path], { reject: false })).exitCode === 0) continue;
+    dirty.push(path);
+  }
+  if (dirty.length === 0) return;
+  throw new BootMetaError("META_DIRTY_WORKTREE", `the meta repo has uncommitted changes to ${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}, which this command writes; nothing was changed`, ExitCode.General, {
+    data: { files: dirty },
+    suggestions: ["commit or discard them first (`git -C META status`, `git diff`), then run the command again"],
+  });
 }
 
 function remoteOf(s: RepoSettings, branch: string): string | undefined {

@@ -128,6 +128,46 @@ describe("commits and pushes", () => {
     await expect(commitChanges(b, { message: "b", push: true }, cas(undefined, "B"))).rejects.toMatchObject({ code: "CAS", message: "pointer is A" });
   });
 
+  it("refuses to write a file the user has uncommitted edits to, before anything is pushed", async () => {
+    const { remote, clones } = bareRemoteWithClones(1);
+    const [a] = clones as [string];
+    await commitChanges(a, { message: "seed", push: true }, async (tx) => tx.write("c/stable.json", "{}\n"));
+    const head = git(a, "rev-parse", "HEAD");
+    writeFileSync(join(a, "c/stable.json"), "{ \"mine\": true }\n");
+    const write = () => commitChanges(a, { message: "promote", push: true }, async (tx) => tx.write("c/stable.json", '{ "release": "2" }\n'));
+    await expect(write()).rejects.toMatchObject({ code: "META_DIRTY_WORKTREE", data: { files: ["c/stable.json"] } });
+    expect(readFileSync(join(a, "c/stable.json"), "utf8")).toBe('{ "mine": true }\n');
+    expect(git(a, "rev-parse", "HEAD")).toBe(head);
+    expect(git(remote, "rev-parse", "main")).toBe(head);
+    // An untracked file in the way, and a deleted one, are refused the same way.
+    writeFileSync(join(a, "new.json"), "untracked\n");
+    await expect(commitChanges(a, { message: "n", push: true }, async (tx) => tx.write("new.json", "ours\n"))).rejects.toMatchObject({ code: "META_DIRTY_WORKTREE" });
+    git(a, "checkout", "--", "c/stable.json");
+    rmSync(join(a, "c/stable.json"));
+    await expect(write()).rejects.toMatchObject({ code: "META_DIRTY_WORKTREE" });
+    // Edits elsewhere do not get in the way, and stay.
+    git(a, "checkout", "--", "c/stable.json");
+    await write();
+    expect(readFileSync(join(a, "new.json"), "utf8")).toBe("untracked\n");
+    expect(git(remote, "show", "main:c/stable.json")).toBe('{ "release": "2" }');
+    expect(git(a, "status", "--porcelain")).toBe("?? new.json");
+  });
+
+  it("will not rebase local commits the remote does not have: META_DIVERGED, nothing changed", async () => {
+    const { remote, clones } = bareRemoteWithClones(2);
+    const [a, b] = clones as [string, string];
+    writeFileSync(join(a, "local.txt"), "committed by hand, not pushed\n");
+    git(a, "add", "local.txt");
+    git(a, "commit", "-qm", "local work");
+    const localHead = git(a, "rev-parse", "HEAD");
+    await commitChanges(b, { message: "theirs", push: true }, async (tx) => tx.write("theirs.txt", "x"));
+    const remoteHead = git(remote, "rev-parse", "main");
+    await expect(commitChanges(a, { message: "ours", push: true }, async (tx) => tx.write("ours.txt", "y"))).rejects.toMatchObject({ code: "META_DIVERGED", message: expect.stringContaining("1 commit(s)") });
+    expect(git(a, "rev-parse", "HEAD")).toBe(localHead);
+    expect(git(remote, "rev-parse", "main")).toBe(remoteHead);
+    expect(git(a, "status", "--porcelain")).toBe("");
+  });
+
   it("keeps the local commit and says so when the remote is down", async () => {
     const { remote, clones } = bareRemoteWithClones(1);
     const [a] = clones as [string];
