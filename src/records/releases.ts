@@ -12,7 +12,21 @@ export function parseCommitSpec(spec: string): RepoRef {
   if (!m) {
     throw new BootMetaError("INVALID_ARGUMENT", `--commit ${JSON.stringify(spec)} must look like NAME=URL@HASH (e.g. app=https://github.com/org/app@3f2c1a9…)`, ExitCode.InvalidArgument);
   }
-  return { name: m[1] as string, url: m[2] || undefined, commit: (m[3] as string).toLowerCase() };
+  return { name: m[1] as string, url: m[2] ? withoutCredentials(m[2]) : undefined, commit: (m[3] as string).toLowerCase() };
+}
+
+/**
+ * A remote URL without the password or token some clones carry (`https://ci:TOKEN@host/…`):
+ * releases and build info are committed and embedded in binaries, and must not leak it. A
+ * user name alone (`ssh://git@host/…`, `git@host:org/repo`) is kept.
+ */
+export function withoutCredentials(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@(.*)$/i.exec(url);
+  if (!m) return url;
+  const [, scheme, userinfo, rest] = m as unknown as [string, string, string, string];
+  const colon = userinfo.indexOf(":");
+  if (/^https?:\/\/$/i.test(scheme)) return `${scheme}${rest}`;
+  return colon < 0 ? url : `${scheme}${userinfo.slice(0, colon)}@${rest}`;
 }
 
 /** The current commit of a local git repo, with its remote, branch or tag, and whether it is dirty. */
@@ -22,7 +36,7 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
   if (top.exitCode !== 0) throw new BootMetaError("META_NOT_A_REPO", `${path} is not a git repository`, ExitCode.General, { data: { path } });
   const commit = await git(["rev-parse", "HEAD"]);
   if (commit.exitCode !== 0) throw new BootMetaError("RELEASE_NO_COMMIT", `${path} has no commit yet`, ExitCode.General);
-  const url = (await git(["remote", "get-url", "origin"])).stdout.trim();
+  const url = withoutCredentials((await git(["remote", "get-url", "origin"])).stdout.trim());
   const tag = await git(["describe", "--tags", "--exact-match", "HEAD"]);
   const branch = await git(["symbolic-ref", "--short", "-q", "HEAD"]);
   const status = (await git(["status", "--porcelain"])).stdout.split("\n").filter(Boolean);

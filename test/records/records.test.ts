@@ -7,7 +7,7 @@ import { renderBuildInfo } from "../../src/records/buildinfo.js";
 import { channelHistory, inRollout, promoteChannel, releaseFor, rollbackChannel, showChannel } from "../../src/records/channels.js";
 import { decodeRecord, encodeRecord, encodeRecordBinary, recordType } from "../../src/records/codec.js";
 import { listInstances, reportInstance } from "../../src/records/instances.js";
-import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
+import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf, withoutCredentials } from "../../src/records/releases.js";
 import { withReader } from "../../src/records/store.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";
@@ -50,6 +50,17 @@ describe("releases", () => {
     writeFileSync(join(app, "wip.txt"), "x");
     await expect(repoRefOf(app)).rejects.toMatchObject({ code: "RELEASE_DIRTY_REPO", message: expect.stringContaining("wip.txt") });
     expect(await repoRefOf(app, { allowDirty: true })).toMatchObject({ dirty: true });
+  });
+
+  it("never record a password or token a remote URL carries", async () => {
+    const app = sourceRepo("app");
+    git(app, "remote", "set-url", "origin", "https://ci-bot:ghp_s3cr3tT0ken@example.invalid/org/app.git");
+    expect((await repoRefOf(app)).url).toBe("https://example.invalid/org/app.git");
+    expect(parseCommitSpec(`lib=https://oauth2:glpat-x@gitlab.invalid/org/lib.git@${HASH}`).url).toBe("https://gitlab.invalid/org/lib.git");
+    expect(withoutCredentials("ssh://git:pw@host.invalid/org/x.git")).toBe("ssh://git@host.invalid/org/x.git");
+    expect(withoutCredentials("ssh://git@host.invalid/org/x.git")).toBe("ssh://git@host.invalid/org/x.git");
+    expect(withoutCredentials("git@github.com:org/x.git")).toBe("git@github.com:org/x.git");
+    expect(withoutCredentials("/srv/git/x.git")).toBe("/srv/git/x.git");
   });
 
   it("are immutable, listed newest first with paging, and found by id or version", async () => {
