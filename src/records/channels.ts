@@ -71,12 +71,14 @@ export interface ChannelChange {
 }
 
 /** Every promotion of a channel, newest first, from git history. */
-export async function channelHistory(repoDir: string, project: string, channel: string): Promise<ChannelChange[]> {
+export async function channelHistory(repoDir: string, project: string, channel: string, o: { limit?: number } = {}): Promise<ChannelChange[]> {
+  if (o.limit !== undefined && (!Number.isInteger(o.limit) || o.limit < 1)) throw new BootMetaError("INVALID_ARGUMENT", `--limit must be 1 or more, got ${o.limit}`, ExitCode.InvalidArgument);
   validateName("project", project);
   validateName("env", channel);
   const git = await Git.at(repoDir);
   const path = recordPath.channel(project, channel);
-  const log = await git.log({ path });
+  // One more than asked for: the oldest entry shown needs the one before it for its "from".
+  const log = await git.log({ path, limit: o.limit === undefined ? undefined : o.limit + 1 });
   const files = await git.readBlobs(log.map((e) => `${e.hash}:${path}`));
   const out: ChannelChange[] = log.map((entry, i) => {
     const bytes = files[i];
@@ -84,13 +86,15 @@ export async function channelHistory(repoDir: string, project: string, channel: 
     return { commit: entry.hash, author: `${entry.author} <${entry.email}>`, date: entry.date, from: null, to: c?.releaseId ?? null, percent: c?.rollout?.percent };
   });
   for (let i = 0; i < out.length; i++) (out[i] as ChannelChange).from = out[i + 1]?.to ?? null;
-  return out;
+  return o.limit === undefined ? out : out.slice(0, o.limit);
 }
 
 /** Promotes the release the channel pointed at before the current one (a recorded promotion). */
 export async function rollbackChannel(repoDir: string, project: string, channel: string, o: WriteOpts = {}) {
-  const h = await channelHistory(repoDir, project, channel);
+  // The recent history is almost always enough; the whole of it only when it is not.
+  let h = await channelHistory(repoDir, project, channel, { limit: 50 });
   const current = h[0]?.to;
+  if (h.length === 50 && !h.some((c) => c.to !== current)) h = await channelHistory(repoDir, project, channel);
   const previous = h.find((c) => c.to !== current)?.to;
   if (!current || !previous) throw new BootMetaError("CHANNEL_NO_PREVIOUS", `${project}/${channel} has no earlier release to roll back to`, ExitCode.General);
   return promoteChannel(repoDir, project, channel, previous, { ...o, expect: current });

@@ -74,6 +74,7 @@ describe("records through the CLI", () => {
     const history = (await json(["channel", "history", "shop", "stable", ...m])).history;
     expect(history.map((h: { to: string }) => h.to)).toEqual([r1.id, r2.id, r1.id]);
     expect(history[0].from).toBe(r2.id);
+    expect((await json(["channel", "history", "shop", "stable", "--limit", "2", ...m])).history).toEqual(history.slice(0, 2));
     // A rollout: each instance's answer comes from its id, and is the same every time.
     await ok(["channel", "promote", "shop", "stable", r2.id, "--percent", "50", ...m]);
     const answers = new Map<string, string>();

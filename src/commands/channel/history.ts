@@ -1,17 +1,17 @@
-import { Args } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
 import { channelHistory } from "../../records/channels.js";
 
 export default class ChannelHistory extends BaseCommand {
   static override summary = "Every promotion of a channel from git history: who, when, from what to what.";
-  static override examples = ["<%= config.bin %> channel history shop stable"];
+  static override examples = ["<%= config.bin %> channel history shop stable", "<%= config.bin %> channel history shop stable --limit 10 --json"];
   static override args = { project: Args.string({ required: true, description: "project" }), channel: Args.string({ required: true, description: "channel" }) };
-  static override flags = { ...repoFlags };
+  static override flags = { ...repoFlags, limit: Flags.integer({ description: "only the newest N promotions" }) };
 
   async run() {
     const { args, flags } = await this.parse(ChannelHistory);
-    const h = await channelHistory(await repoOf(flags), args.project, args.channel);
+    const h = await channelHistory(await repoOf(flags), args.project, args.channel, { limit: flags.limit });
     for (const c of h) this.log(`${c.date}  ${c.commit.slice(0, 12)}  ${(c.from ?? "(new)").padEnd(32)} → ${c.to}${c.percent ? ` (${c.percent}%)` : ""}  ${c.author}`);
     return { history: h };
   }
