@@ -140,8 +140,10 @@ export interface Provenance {
   commit: string;
   binary: BinaryRecord;
   release: Release;
-  /** channels whose current release is this binary's */
+  /** channels whose instances run this binary's release now (during a rollout, on either side of it) */
   channels: string[];
+  /** per channel in `channels`: the percentage of its instances that run this release */
+  shares: Record<string, number>;
   /** The storage URLs are encrypted in the meta repo: "opened" with your key, or "no-key". */
   sealed?: "opened" | "no-key";
 }
@@ -156,13 +158,17 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
     const release = await getRelease(r, binary.project, binary.releaseId);
     const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
     const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
-    const channels = names
-      .filter((n) => {
-        const b = files.get(`${binary.project}/channels/${n}`);
-        return b && decodeRecord<Channel>("Channel", b, n).value.releaseId === release.id;
-      })
-      .map((n) => n.replace(/\.json$/, ""));
-    return { commit: r.commit, binary, release, channels, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
+    const shares: Record<string, number> = {};
+    for (const n of names) {
+      const b = files.get(`${binary.project}/channels/${n}`);
+      if (!b) continue;
+      const c = decodeRecord<Channel>("Channel", b, n).value;
+      const pct = c.rollout?.previousReleaseId ? c.rollout.percent : 100;
+      const share = c.releaseId === release.id ? pct : c.rollout?.previousReleaseId === release.id ? 100 - pct : 0;
+      if (share > 0) shares[n.replace(/\.json$/, "")] = share;
+    }
+    const channels = Object.keys(shares);
+    return { commit: r.commit, binary, release, channels, shares, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
   });
 }
 

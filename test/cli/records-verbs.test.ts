@@ -95,6 +95,9 @@ describe("records through the CLI", () => {
     const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
     const which = await json(["binary", "which", bin, ...m]);
     expect(which).toMatchObject({ binary: { sha256: added.sha256, urls: ["s3://artifacts/shop/1.0/shop"] }, release: { id: r1.id, repos: [{ commit: appHead }] } });
+    // Mid-rollout, 1.0 is what the other half of stable runs.
+    expect(which).toMatchObject({ channels: ["stable"], shares: { stable: 50 } });
+    expect(out(await ok(["binary", "which", bin, ...m]))).toContain("stable (50% of its instances)");
     const pb = await ok(["binary", "which", added.sha256, "--output", "proto", ...m]);
     expect(recordType("Binary").toObject(recordType("Binary").decode(Buffer.from(pb.stdout as Uint8Array)), { longs: String })).toMatchObject({ sha256: added.sha256, releaseId: r1.id, size: "19" });
     const untrusted = await cli(["binary", "verify", bin, ...m]);

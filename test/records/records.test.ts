@@ -205,6 +205,7 @@ describe("binaries", () => {
       const p = await binaryWhich(dir, q);
       expect(p.release.id).toBe(rel.id);
       expect(p.channels).toEqual(["stable"]);
+      expect(p.shares).toEqual({ stable: 100 });
       expect(p.release.repos[0]).toMatchObject({ name: "app", commit: git(app, "rev-parse", "HEAD") });
     }
     // Altered bytes are not a recorded binary; recording twice is refused.
