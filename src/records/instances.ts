@@ -2,7 +2,8 @@ import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { commitRecords, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
-import type { Instance } from "./types.js";
+import { releaseFor } from "./channels.js";
+import type { Channel, Instance } from "./types.js";
 
 /**
  * `boot-meta instance report`: what an instance runs. Only a change of channel, release or
@@ -28,17 +29,32 @@ export async function reportInstance(repoDir: string, project: string, id: strin
   });
 }
 
-/** `boot-meta instance list`: the fleet grouped by release. */
-export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]> }> {
+/** An instance that does not run what its channel gives it (yet): upgrading, stuck or rolled back. */
+export interface Lagging {
+  id: string;
+  channel: string;
+  runs: string;
+  wants: string;
+}
+
+/** `boot-meta instance list`: the fleet grouped by release, and who is not where its channel says. */
+export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]>; lagging: Lagging[] }> {
   return withReader(repoDir, undefined, async (r) => {
     await requireProject(r, project);
     const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
     const files = await r.readMany(names.map((n) => `${project}/instances/${n}`));
     const byRelease: Record<string, Instance[]> = {};
+    const channels = new Map<string, Channel | undefined>();
+    const lagging: Lagging[] = [];
     for (const n of names) {
       const i = decodeRecord<Instance>("Instance", files.get(`${project}/instances/${n}`) as Uint8Array, n).value;
       (byRelease[i.releaseId] ??= []).push(i);
+      if (!i.channel) continue;
+      if (!channels.has(i.channel)) channels.set(i.channel, (await readRecord<Channel>(r, "Channel", recordPath.channel(project, i.channel)))?.value);
+      const c = channels.get(i.channel);
+      const wants = c ? releaseFor(i.id, c) : undefined;
+      if (wants && wants !== i.releaseId) lagging.push({ id: i.id, channel: i.channel, runs: i.releaseId, wants });
     }
-    return { commit: r.commit, byRelease };
+    return { commit: r.commit, byRelease, lagging };
   });
 }

@@ -231,6 +231,18 @@ describe("instances", () => {
     const fleet = await listInstances(dir, "shop");
     expect(Object.keys(fleet.byRelease)).toEqual([b.id]);
     expect(fleet.byRelease[b.id]?.map((i) => i.id).sort()).toEqual(["web-1", "web-2"]);
+    expect(fleet.lagging).toEqual([]); // no stable channel yet: nothing to lag behind
+    // stable goes back to 1.0: both now run something their channel does not give them.
+    await promoteChannel(dir, "shop", "stable", a.id);
+    expect((await listInstances(dir, "shop")).lagging).toEqual([
+      { id: "web-1", channel: "stable", runs: b.id, wants: a.id },
+      { id: "web-2", channel: "stable", runs: b.id, wants: a.id },
+    ]);
+    // 1.1 to half the fleet: exactly those outside the rollout lag, as releaseFor decides.
+    await promoteChannel(dir, "shop", "stable", b.id, { percent: 50 });
+    const c = (await showChannel(dir, "shop", "stable")).channel;
+    const want = ["web-1", "web-2"].filter((id) => releaseFor(id, c) !== b.id);
+    expect((await listInstances(dir, "shop")).lagging.map((l) => l.id)).toEqual(want);
   });
 });
 

@@ -14,8 +14,12 @@ export default class InstanceList extends BaseCommand {
     const r = await listInstances(await repoOf(flags), args.project);
     for (const [rel, list] of Object.entries(r.byRelease)) {
       this.log(`${rel}  (${list.length})`);
-      for (const i of list) this.log(`  ${i.id.padEnd(24)} ${(i.channel ?? "").padEnd(12)} ${(i.status ?? "").padEnd(12)} since ${i.changedAt}`);
+      for (const i of list) {
+        const lag = r.lagging.find((l) => l.id === i.id);
+        this.log(`  ${i.id.padEnd(24)} ${(i.channel ?? "").padEnd(12)} ${(i.status ?? "").padEnd(12)} since ${i.changedAt}${lag ? `  → its channel gives it ${lag.wants}` : ""}`);
+      }
     }
+    if (r.lagging.length) this.note(`${r.lagging.length} instance(s) not on the release their channel gives them`);
     return r;
   }
 }
