@@ -10,6 +10,8 @@ import { validateRepoPath } from "./layout.js";
 export interface Tx {
   /** The commit this attempt reads from (undefined in an empty repository). */
   readonly base: string | undefined;
+  /** Who the commit names as its author: "Name <email>" (records say who made them with it). */
+  readonly author: string;
   read(path: string): Promise<Uint8Array | undefined>;
   list(dir: string): Promise<string[]>;
   /** What is directly in `dir`: names, and whether each is a directory. */
@@ -72,7 +74,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
     let base = startHead;
     for (let attempt = 1; ; attempt++) {
       o.onProgress?.({ phase: "plan", attempt });
-      const { value, writes } = await plan(cat, store.format, base, fn);
+      const { value, writes } = await plan(cat, store.format, base, who.author, fn);
       const message = typeof o.message === "function" ? o.message(value) : o.message;
       const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, store, base, writes, message, who, sign);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
@@ -178,7 +180,7 @@ async function recover(git: Git, lockText: string): Promise<void> {
   await git.run(args, { reject: false });
 }
 
-async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefined, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
+async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefined, author: string, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
   const writes = new Map<string, Uint8Array | null>();
   const tree = async (dir: string): Promise<TreeEntry[]> => {
     if (!base) return [];
@@ -187,6 +189,7 @@ async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefi
   };
   const tx: Tx = {
     base,
+    author,
     async read(path) {
       validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;

@@ -9,7 +9,7 @@ import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
-import { commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -60,14 +60,13 @@ export async function addBinary(repoDir: string, project: string, file: string, 
     const key = parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey);
     signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, await readFile(file)) });
   }
-  const createdBy = await whoAmI(repoDir, o.author);
   return commitRecords(repoDir, o, `binary: ${project} ${o.os}/${o.arch} ${sha256.slice(0, 12)} for ${o.release}`, async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
     const index = recordPath.binaryIndex(sha256);
     for (const p of [index, recordPath.binary(project, sha256), recordPath.sealedBinary(project, sha256)]) if (await tx.read(p)) throw recordExists(`binary ${sha256}`, p);
     const sealedEnv = typeof o.secret === "string" ? validateName("env", o.secret) : undefined;
-    const rec: BinaryRecord = { sha256, size: String(size), os: o.os, arch: o.arch, project, releaseId: release.id, urls: o.urls, signatures, createdBy, createdAt: o.now ?? nowIso(), sealedEnv };
+    const rec: BinaryRecord = { sha256, size: String(size), os: o.os, arch: o.arch, project, releaseId: release.id, urls: o.urls, signatures, createdBy: tx.author, createdAt: o.now ?? nowIso(), sealedEnv };
     if (o.secret) {
       const path = recordPath.sealedBinary(project, sha256);
       tx.write(path, await sealBinary(tx, rec, path));

@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, nowIso, readRecord, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import { Git } from "../meta/git.js";
 import type { Channel } from "./types.js";
 
@@ -25,7 +25,6 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
   if (o.percent !== undefined && (!Number.isInteger(o.percent) || o.percent < 1 || o.percent > 100)) {
     throw new BootMetaError("INVALID_ARGUMENT", `--percent must be a whole number from 1 to 100, got ${o.percent}`, ExitCode.InvalidArgument);
   }
-  const updatedBy = await whoAmI(repoDir, o.author);
   return commitRecords(repoDir, o, (v: { from: string | null; channel: Channel }) => `channel: ${project}/${channel} → ${v.channel.releaseId}${v.channel.rollout ? ` (${v.channel.rollout.percent}%)` : ""}\n\nfrom ${v.from ?? "(new channel)"}\n`, async (tx) => {
     await requireProject(tx, project);
     const rel = await getRelease(tx, project, release);
@@ -43,7 +42,7 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
       name: channel,
       releaseId: rel.id,
       rollout: o.percent !== undefined && o.percent < 100 && now && now !== rel.id ? { percent: o.percent, previousReleaseId: now } : undefined,
-      updatedBy,
+      updatedBy: tx.author,
       updatedAt: o.now ?? nowIso(),
     };
     writeRecord(tx, "Channel", path, next, current?.unknown);

@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { execa } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
-import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, whoAmI, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -62,12 +62,11 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
   if (o.repos.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a release needs at least one repo (--repo PATH or --commit NAME=URL@HASH)", ExitCode.InvalidArgument);
   const createdAt = o.now ?? nowIso();
   const id = releaseId(o.version, createdAt);
-  const createdBy = await whoAmI(repoDir, o.author);
   return commitRecords(repoDir, o, `release: ${project} ${o.version} (${id})\n\n${o.repos.map((r) => `- ${r.name} ${r.commit}${r.dirty ? " (dirty)" : ""}`).join("\n")}\n`, async (tx) => {
     await requireProject(tx, project);
     const path = recordPath.release(project, id);
     if (await tx.read(path)) throw recordExists(`release ${id}`, path);
-    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy, createdAt, notes: o.notes };
+    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes };
     writeRecord(tx, "Release", path, release);
     return release;
   });

@@ -1,5 +1,4 @@
 import { BootMetaError, ExitCode } from "../errors.js";
-import { Git } from "../meta/git.js";
 import { projectFile, SEALED_SUFFIX, validateName } from "../meta/layout.js";
 import type { Reader } from "../meta/reader.js";
 import { commitChanges, type CommitResult, type Tx } from "../meta/store.js";
@@ -80,14 +79,6 @@ export function recordNotFound(what: string, hint?: string): BootMetaError {
 /** Commits a records change through the one store (push with rebase-retry). */
 export function commitRecords<T>(repoDir: string, o: WriteOpts, message: string | ((v: T) => string), fn: (tx: Tx) => Promise<T>): Promise<CommitResult<T>> {
   return commitChanges(repoDir, { message, author: o.author, push: o.push }, fn);
-}
-
-/** The author a record names: --author, else git's author identity. */
-export async function whoAmI(repoDir: string, author?: string): Promise<string> {
-  if (author) return author;
-  const git = await Git.at(repoDir);
-  const r = await git.run(["var", "GIT_AUTHOR_IDENT"], { reject: false });
-  return r.exitCode === 0 ? r.stdout.replace(/\s+\d+\s+[+-]\d{4}$/, "").trim() : "unknown";
 }
 
 export const nowIso = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");

@@ -34,6 +34,10 @@ describe("records through the CLI", () => {
     const appHead = git(app, "rev-parse", "HEAD");
 
     const r1 = await json(["release", "create", "shop", "--version", "1.0", "--repo", app, ...m]);
+    // Who and when: git's identity (here from the environment), and the commit says the same.
+    expect(r1.createdBy).toBe("Test Author <author@test.invalid>");
+    expect(Date.parse(r1.createdAt)).toBeGreaterThan(Date.now() - 600_000);
+    expect(git(meta, "log", "-1", "--format=%an <%ae>")).toBe(r1.createdBy);
     expect(r1.repos).toEqual([{ name: "app", url: "https://example.invalid/org/app.git", commit: appHead, ref: "v1.0" }]);
     expect(git(meta, "ls-tree", "-r", "--name-only", "HEAD", "shop/releases")).toBe(`shop/releases/${r1.id.slice(0, 4)}/${r1.id.slice(4, 6)}/${r1.id}.json`);
 
@@ -65,7 +69,9 @@ describe("records through the CLI", () => {
     expect(go).toMatch(/-X /);
 
     await ok(["channel", "promote", "shop", "stable", "1.0", "--expect", "", ...m]);
-    await ok(["channel", "promote", "shop", "stable", r2.id, "--expect", r1.id, ...m]);
+    await ok(["channel", "promote", "shop", "stable", r2.id, "--expect", r1.id, "--author", "Rel Eng <releng@test.invalid>", ...m]);
+    expect(git(meta, "log", "-1", "--format=%an <%ae>")).toBe("Rel Eng <releng@test.invalid>");
+    expect((await json(["channel", "show", "shop", "stable", ...m])).channel.updatedBy).toBe("Rel Eng <releng@test.invalid>");
     expect((await json(["channel", "show", "shop", "stable", ...m])).channel.releaseId).toBe(r2.id);
     const stale = await cli(["channel", "promote", "shop", "stable", "1.0", "--expect", r1.id, ...m]);
     expect(stale.exitCode).toBe(3);
