@@ -9,7 +9,7 @@ import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
-import { commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { checkAt, commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -98,13 +98,15 @@ async function sealBinary(tx: Tx, rec: BinaryRecord, path: string): Promise<Uint
 
 /** A binary's record; `sealed` holds the file's bytes when its URLs are SOPS-encrypted. */
 async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: BinaryRecord; path: string; sealed?: Uint8Array }> {
-  const idx = await readRecord<{ sha256: string; project: string }>(r, "BinaryIndex", recordPath.binaryIndex(sha256));
+  const idx = await readRecord<{ sha256: string; project: string }>(r, "BinaryIndex", recordPath.binaryIndex(sha256), { sha256 });
   if (!idx) throw recordNotFound(`a binary with sha256 ${sha256}`, "record it with `boot-meta binary add`");
+  validateName("project", idx.value.project);
   let path = recordPath.binary(idx.value.project, sha256);
   let bytes = await r.read(path);
   if (!bytes) bytes = await r.read((path = recordPath.sealedBinary(idx.value.project, sha256)));
   if (!bytes) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
   const rec = decodeRecord<BinaryRecord>("Binary", bytes, path);
+  checkAt("Binary", path, rec.value, { sha256, project: idx.value.project });
   return { record: rec.value, path, sealed: "sops" in rec.unknown ? bytes : undefined };
 }
 

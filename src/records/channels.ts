@@ -29,7 +29,7 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
     await requireProject(tx, project);
     const rel = await getRelease(tx, project, release);
     const path = recordPath.channel(project, channel);
-    const current = await readRecord<Channel>(tx, "Channel", path);
+    const current = await readRecord<Channel>(tx, "Channel", path, { project, name: channel });
     const now = current?.value.releaseId ?? "";
     if (o.expect !== undefined && o.expect !== now) {
       throw new BootMetaError("CHANNEL_CONFLICT", `${project}/${channel} points at ${now || "nothing (it does not exist)"}, not ${o.expect || "nothing"}: another promotion got there first`, ExitCode.Conflict, {
@@ -54,7 +54,7 @@ export async function showChannel(repoDir: string, project: string, channel: str
   validateName("project", project);
   validateName("env", channel);
   return withReader(repoDir, at, async (r) => {
-    const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel));
+    const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel), { project, name: channel });
     if (!c) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
     return { commit: r.commit, channel: c.value };
   });

@@ -28,6 +28,18 @@ function invalid(kind: RecordKind, where: string, why: string): BootMetaError {
 
 const jsonNameOf = (f: protobuf.Field) => f.name; // protobufjs camel-cases names on load: the proto3 JSON names
 
+/**
+ * Fields a record is meaningless without. proto3 has no `required`, so the schema comments
+ * say it and this enforces it, on write and on read.
+ */
+const REQUIRED: Record<RecordKind, string[]> = {
+  Release: ["id", "project", "version", "repos", "createdAt"],
+  Channel: ["project", "name", "releaseId"],
+  Binary: ["sha256", "size", "os", "arch", "project", "releaseId"],
+  BinaryIndex: ["sha256", "project"],
+  Instance: ["id", "project", "releaseId"],
+};
+
 /** Validates and normalises a plain object against the schema. */
 function check<T>(kind: RecordKind, obj: Record<string, unknown>, where: string): T {
   const type = recordType(kind);
@@ -46,7 +58,12 @@ function check<T>(kind: RecordKind, obj: Record<string, unknown>, where: string)
     const scalarString = f.type === "string" && !f.repeated && !f.map;
     if (scalarString && typeof v !== "string") throw invalid(kind, where, `${f.name} must be a string`);
   }
-  return type.toObject(msg, { longs: String, enums: String, defaults: false, arrays: false, objects: false }) as T;
+  const out = type.toObject(msg, { longs: String, enums: String, defaults: false, arrays: false, objects: false }) as Record<string, unknown>;
+  for (const f of REQUIRED[kind]) {
+    const v = out[f];
+    if (v === undefined || v === "" || (Array.isArray(v) && v.length === 0)) throw invalid(kind, where, `${f} is missing`);
+  }
+  return out as T;
 }
 
 /** Parses a stored record (proto3 JSON), keeping unknown fields aside. */

@@ -1,7 +1,7 @@
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { checkAt, commitRecords, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import { releaseFor } from "./channels.js";
 import type { Channel, Instance } from "./types.js";
 
@@ -15,7 +15,7 @@ export async function reportInstance(repoDir: string, project: string, id: strin
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
     const path = recordPath.instance(project, id);
-    const current = await readRecord<Instance>(tx, "Instance", path);
+    const current = await readRecord<Instance>(tx, "Instance", path, { id, project });
     const same =
       current &&
       current.value.releaseId === release.id &&
@@ -47,10 +47,12 @@ export async function listInstances(repoDir: string, project: string): Promise<{
     const channels = new Map<string, Channel | undefined>();
     const lagging: Lagging[] = [];
     for (const n of names) {
-      const i = decodeRecord<Instance>("Instance", files.get(`${project}/instances/${n}`) as Uint8Array, n).value;
+      const path = `${project}/instances/${n}`;
+      const i = decodeRecord<Instance>("Instance", files.get(path) as Uint8Array, path).value;
+      checkAt("Instance", path, i, { id: n.replace(/\.json$/, ""), project });
       (byRelease[i.releaseId] ??= []).push(i);
       if (!i.channel) continue;
-      if (!channels.has(i.channel)) channels.set(i.channel, (await readRecord<Channel>(r, "Channel", recordPath.channel(project, i.channel)))?.value);
+      if (!channels.has(i.channel)) channels.set(i.channel, (await readRecord<Channel>(r, "Channel", recordPath.channel(project, i.channel), { project, name: i.channel }))?.value);
       const c = channels.get(i.channel);
       const wants = c ? releaseFor(i.id, c) : undefined;
       if (wants && wants !== i.releaseId) lagging.push({ id: i.id, channel: i.channel, runs: i.releaseId, wants });

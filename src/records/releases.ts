@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { execa } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import { decodeRecord } from "./codec.js";
-import { commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { checkAt, commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -91,14 +91,14 @@ const idsIn = async (r: Reader, project: string, month: string) =>
 export async function getRelease(r: Reader, project: string, idOrVersion: string): Promise<Release> {
   validateName("project", project);
   if (RELEASE_ID.test(idOrVersion)) {
-    const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion));
+    const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion), { id: idOrVersion, project });
     if (direct) return direct.value;
   }
   const suffix = `-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}`;
   for (const month of await monthsNewestFirst(r, project)) {
     const last = (await idsIn(r, project, month)).filter((id) => id.endsWith(suffix)).sort().at(-1);
     if (!last) continue;
-    const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last));
+    const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last), { id: last, project });
     if (rec) return rec.value;
   }
   throw recordNotFound(`release ${idOrVersion} of ${project}`, `list them with \`boot-meta release list ${project}\``);
@@ -130,7 +130,9 @@ export async function listReleases(repoDir: string, project: string, o: { limit?
     const files = await r.readMany(page.map((id) => recordPath.release(project, id)));
     const releases = page.map((id) => {
       const path = recordPath.release(project, id);
-      return decodeRecord<Release>("Release", files.get(path) as Uint8Array, path).value;
+      const value = decodeRecord<Release>("Release", files.get(path) as Uint8Array, path).value;
+      checkAt("Release", path, value, { id, project });
+      return value;
     });
     return { commit: r.commit, releases, more };
   });

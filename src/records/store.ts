@@ -49,9 +49,29 @@ export async function dirsIn(r: Reader, dir: string): Promise<string[]> {
   return (await r.children(dir)).filter((c) => c.dir).map((c) => c.name);
 }
 
-export async function readRecord<T>(r: Reader, kind: RecordKind, path: string): Promise<Stored<T> | undefined> {
+/**
+ * Reads and validates a record. `at` names the fields its path implies (a release's id, a
+ * binary's digest, a channel's name): a file whose content says otherwise was moved or
+ * tampered with, and is refused rather than answered for.
+ */
+export async function readRecord<T>(r: Reader, kind: RecordKind, path: string, at: Record<string, string> = {}): Promise<Stored<T> | undefined> {
   const bytes = await r.read(path);
-  return bytes ? decodeRecord<T>(kind, bytes, path) : undefined;
+  if (!bytes) return undefined;
+  const rec = decodeRecord<T>(kind, bytes, path);
+  checkAt(kind, path, rec.value, at);
+  return rec;
+}
+
+export function checkAt(kind: RecordKind, path: string, value: unknown, at: Record<string, string>): void {
+  for (const [field, want] of Object.entries(at)) {
+    const got = (value as Record<string, unknown>)[field];
+    if (got !== want) {
+      throw new BootMetaError("RECORD_INVALID", `${path} is not a valid ${kind} record: its ${field} is ${JSON.stringify(got)}, but its path says ${JSON.stringify(want)} (moved or edited by hand?)`, ExitCode.InvalidFormat, {
+        data: { kind, where: path, field },
+        suggestions: ["restore it from git history (`git log -p -- PATH`)"],
+      });
+    }
+  }
 }
 
 export function writeRecord<T>(tx: Tx, kind: RecordKind, path: string, value: T, unknown?: Record<string, unknown>): void {

@@ -83,6 +83,43 @@ describe("releases", () => {
   });
 });
 
+describe("tampered or malformed records", () => {
+  it("are refused with RECORD_INVALID naming the file: a missing field, a moved file, an id that is not its path's", async () => {
+    const dir = await recordsRepo();
+    const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
+    const rel = (await createRelease(dir, "shop", { version: "1.0", repos, now: "2026-01-01T00:00:00Z" })).value;
+    await promoteChannel(dir, "shop", "stable", rel.id);
+    const relPath = join(dir, `shop/releases/2026/01/${rel.id}.json`);
+    const original = readFileSync(relPath, "utf8");
+    const commitAll = (m: string) => {
+      git(dir, "add", "-A");
+      git(dir, "commit", "-qm", m);
+    };
+    // A required field gone.
+    writeFileSync(relPath, JSON.stringify({ ...JSON.parse(original), version: undefined }));
+    commitAll("drop the version");
+    await expect(withReader(dir, undefined, (r) => getRelease(r, "shop", rel.id))).rejects.toMatchObject({ code: "RECORD_INVALID", message: expect.stringMatching(/2026\/01\/.*version is missing/) });
+    // Another release's content under this id.
+    writeFileSync(relPath, original.replace('"version": "1.0"', '"version": "6.6"').replace(rel.id, "20260101T000000Z-6.6"));
+    commitAll("swap the content");
+    await expect(withReader(dir, undefined, (r) => getRelease(r, "shop", rel.id))).rejects.toMatchObject({ code: "RECORD_INVALID", message: expect.stringContaining("path says") });
+    await expect(listReleases(dir, "shop")).rejects.toMatchObject({ code: "RECORD_INVALID" });
+    writeFileSync(relPath, original);
+    commitAll("restore");
+    // A channel file copied to another name answers for nothing.
+    writeFileSync(join(dir, "shop/channels/beta.json"), readFileSync(join(dir, "shop/channels/stable.json")));
+    commitAll("copy a channel by hand");
+    await expect(showChannel(dir, "shop", "beta")).rejects.toMatchObject({ code: "RECORD_INVALID", message: expect.stringContaining("shop/channels/beta.json") });
+    expect((await showChannel(dir, "shop", "stable")).channel.releaseId).toBe(rel.id);
+    // A digest index that points outside the layout.
+    const sha = "ab".repeat(32);
+    mkdirSync(join(dir, "binaries/ab"), { recursive: true });
+    writeFileSync(join(dir, `binaries/ab/${sha}.json`), JSON.stringify({ sha256: sha, project: "../../etc" }));
+    commitAll("a bad index");
+    await expect(binaryWhich(dir, sha)).rejects.toMatchObject({ code: "META_INVALID_NAME" });
+  });
+});
+
 describe("the records layout", () => {
   it("shards releases by month and binaries by digest prefix; listing and lookups cross the shards", async () => {
     const dir = await recordsRepo();
