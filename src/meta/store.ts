@@ -30,6 +30,8 @@ export interface CommitOptions<T = unknown> {
   maxAttempts?: number;
   /** How long to keep retrying a push that keeps losing races (default 5 minutes). */
   maxWaitMs?: number;
+  /** How long the remote's ref lock may stay taken before it counts as left by a dead push (default 20 s). */
+  remoteLockStuckMs?: number;
   onProgress?: (event: { phase: string; attempt: number }) => void;
 }
 
@@ -42,6 +44,8 @@ export interface CommitResult<T> {
 }
 
 const LOCK = "boot-meta.lock";
+/** How long the remote's ref lock may stay taken before it counts as left behind by a dead push. */
+const REMOTE_LOCK_STUCK_MS = 20_000;
 const STALE_MS = 10 * 60_000;
 
 /**
@@ -72,6 +76,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
   try {
     const startHead = await git.head();
     let base = startHead;
+    let lockedSince: number | undefined;
     for (let attempt = 1; ; attempt++) {
       o.onProgress?.({ phase: "plan", attempt });
       const { value, writes } = await plan(cat, store.format, base, who.author, fn);
@@ -93,6 +98,17 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
             throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
               data: { remote, commit },
               suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
+            });
+          }
+          // A ref lock held by another push lasts milliseconds; one that stays is a push that
+          // died on the remote's side, and only a person can tell that nothing is running.
+          const lockFile = /Unable to create '([^']+\.lock)': File exists/.exec(r.stderr)?.[1];
+          if (!lockFile) lockedSince = undefined;
+          else if (lockedSince === undefined) lockedSince = Date.now();
+          else if (Date.now() - lockedSince > (o.remoteLockStuckMs ?? REMOTE_LOCK_STUCK_MS)) {
+            throw new BootMetaError("META_REMOTE_LOCKED", `${remote} has kept its branch ${branch} locked for over ${(o.remoteLockStuckMs ?? REMOTE_LOCK_STUCK_MS) / 1000} s (${lockFile.replace("/./", "/")}): a push that died there left its lock; nothing was changed`, ExitCode.Conflict, {
+              data: { remote, lockFile },
+              suggestions: [`if no push to ${remote} is running, remove that lock file on the remote's machine, then run the command again`],
             });
           }
           if (attempt >= maxAttempts || Date.now() > deadline) {

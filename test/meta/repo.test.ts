@@ -168,6 +168,20 @@ describe("commits and pushes", () => {
     expect(git(a, "status", "--porcelain")).toBe("");
   });
 
+  it("says so when the remote's branch stays locked by a push that died there, and changes nothing", async () => {
+    const { remote, clones } = bareRemoteWithClones(1);
+    const [a] = clones as [string];
+    const head = git(a, "rev-parse", "HEAD");
+    writeFileSync(join(remote, "refs/heads/main.lock"), "");
+    const e = await commitChanges(a, { message: "x", push: true, remoteLockStuckMs: 1500 }, async (tx) => tx.write("x.txt", "x")).catch((x) => x);
+    expect(e).toMatchObject({ code: "META_REMOTE_LOCKED", message: expect.stringContaining("refs/heads/main.lock") });
+    expect(git(a, "rev-parse", "HEAD")).toBe(head);
+    expect(git(a, "status", "--porcelain")).toBe("");
+    // Once the lock is gone, the same write goes through.
+    rmSync(join(remote, "refs/heads/main.lock"));
+    expect((await commitChanges(a, { message: "x", push: true }, async (tx) => tx.write("x.txt", "x"))).pushed).toBe(true);
+  });
+
   it("keeps the local commit and says so when the remote is down", async () => {
     const { remote, clones } = bareRemoteWithClones(1);
     const [a] = clones as [string];

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createRelease } from "../../src/records/releases.js";
@@ -7,17 +8,50 @@ import { recordsRemote } from "../helpers/records.js";
 
 const WRITER = join(import.meta.dirname, "../fixtures/writer.mjs");
 
+/** The live processes of a process group, from /proc (zombies, never reaped here, do not count). */
+function liveInGroup(pgid: number): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      // /proc/PID/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces, so split after ")".
+      const stat = (() => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, "utf8");
+        } catch {
+          return "";
+        }
+      })();
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return Number(pgrp) === pgid && state !== "Z" && state !== "X";
+    })
+    .map(Number);
+}
+
+/** Waits until no live process is left in a process group. */
+async function groupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (liveInGroup(pgid).length === 0) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`processes of group ${pgid} still running after 30 s: ${liveInGroup(pgid).join(", ")}`);
+}
+
 describe("a writer killed at any moment", () => {
   it("leaves every clone usable and the remote consistent (kill -9 at random moments)", async () => {
     const { remote, clones } = await recordsRemote(3);
     const kills = 12;
     for (let k = 0; k < kills; k++) {
       const dir = clones[k % clones.length] as string;
-      const p = spawn(process.execPath, [WRITER, dir, `k${k}`, "0", "forever"], { stdio: "ignore" });
+      // Its own process group, so the git processes it started can be waited for: killed, the
+      // writer leaves them running (an in-flight `git push` goes on), and the checks below must
+      // not race them.
+      const p = spawn(process.execPath, [WRITER, dir, `k${k}`, "0", "forever"], { stdio: "ignore", detached: true });
+      const closed = new Promise((r) => p.on("close", r));
       // Let it get somewhere between planning, committing, pushing and moving the branch.
       await new Promise((r) => setTimeout(r, 150 + Math.floor(Math.random() * 900)));
       p.kill("SIGKILL");
-      await new Promise((r) => p.on("close", r));
+      await closed;
+      await groupGone(p.pid as number);
     }
     expect(git(remote, "fsck", "--no-progress", "--no-dangling")).toBe("");
     for (const c of clones) {
