@@ -161,9 +161,11 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
     const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
     const shares: Record<string, number> = {};
     for (const n of names) {
-      const b = files.get(`${binary.project}/channels/${n}`);
+      const path = `${binary.project}/channels/${n}`;
+      const b = files.get(path);
       if (!b) continue;
-      const c = decodeRecord<Channel>("Channel", b, n).value;
+      const c = decodeRecord<Channel>("Channel", b, path).value;
+      checkAt("Channel", path, c, { project: binary.project, name: n.replace(/\.json$/, "") });
       const pct = c.rollout?.previousReleaseId ? c.rollout.percent : 100;
       const share = c.releaseId === release.id ? pct : c.rollout?.previousReleaseId === release.id ? 100 - pct : 0;
       if (share > 0) shares[n.replace(/\.json$/, "")] = share;
