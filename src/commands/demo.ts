@@ -18,7 +18,7 @@ export default class Demo extends BaseCommand {
     this.log(`\nProvenance (binary which ${p.file.slice(r.dir.length + 1)}):`);
     this.log(`  sha256 ${p.sha256}\n  release ${p.release}, on channel(s) ${p.channels.join(", ") || "none"}\n  built from ${p.repos.join(", ")}`);
     this.log(`  stored at (as prod-server) ${p.urlAsProdServer.join(", ")}\n  stored at (as alice)       ${p.urlAsAlice === "sealed" ? "sealed: only prod readers may see it" : p.urlAsAlice.join(", ")}`);
-    this.log(`\nTry it:\n  cd ${r.dir}\n  SOPS_AGE_KEY_FILE=.identities/alice.txt boot-meta config show -p ${r.project} -e dev/alice --origin\n  SOPS_AGE_KEY_FILE=.identities/alice.txt boot-meta config show -p ${r.project} -e prod\n  boot-meta access show\n  boot-meta release list ${r.project}\n  boot-meta channel show ${r.project} stable --instance web-1\n  SOPS_AGE_KEY_FILE=.identities/prod-server.txt boot-meta binary which ${p.file.slice(r.dir.length + 1)}`);
+    this.log(`\nTry it:\n  cd ${r.dir}\n  SOPS_AGE_KEY_FILE=.identities/alice.txt boot-meta config show -p ${r.project} -e dev/alice --origin\n  SOPS_AGE_KEY_FILE=.identities/alice.txt boot-meta config show -p ${r.project} -e prod\n  boot-meta access show\n  boot-meta release list ${r.project}\n  boot-meta channel show ${r.project} stable --instance web-1\n  boot-meta instance list ${r.project}\n  SOPS_AGE_KEY_FILE=.identities/prod-server.txt boot-meta binary which ${p.file.slice(r.dir.length + 1)}`);
     return r;
   }
 }

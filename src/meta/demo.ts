@@ -10,6 +10,7 @@ import { identitySetFrom } from "../sops/identities.js";
 import type { Value } from "../sops/tree.js";
 import { addBinary, binaryWhich } from "../records/binaries.js";
 import { promoteChannel } from "../records/channels.js";
+import { reportInstance } from "../records/instances.js";
 import { createRelease } from "../records/releases.js";
 import { addKey, createEnv, createProject, initRepo } from "./repo.js";
 import { commitChanges } from "./store.js";
@@ -127,6 +128,8 @@ async function demoRecords(dir: string, project: string, o: { author: string; pu
   ];
   const v10 = (await createRelease(dir, project, { ...o, version: "1.0", repos: repos("1.0") })).value;
   await promoteChannel(dir, project, "stable", v10.id, { ...o, expect: "" });
+  // The fleet on 1.0 reports in (only changes are written).
+  for (const id of ["web-1", "web-2", "web-3", "web-4"]) await reportInstance(dir, project, id, { ...o, channel: "stable", release: v10.id, status: "running" });
   // Ids are to the second: a release a moment later must not collide with the first.
   const v11 = (await createRelease(dir, project, { ...o, version: "1.1", repos: repos("1.1"), now: new Date(Date.parse(v10.createdAt) + 1000).toISOString().replace(/\.\d{3}Z$/, "Z") })).value;
   await promoteChannel(dir, project, "stable", v11.id, { ...o, expect: v10.id, percent: 50 });

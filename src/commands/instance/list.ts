@@ -12,6 +12,7 @@ export default class InstanceList extends BaseCommand {
   async run() {
     const { args, flags } = await this.parse(InstanceList);
     const r = await listInstances(await repoOf(flags), args.project);
+    if (Object.keys(r.byRelease).length === 0) this.note(`no instance of ${args.project} has reported yet (\`boot-meta instance report\`)`);
     for (const [rel, list] of Object.entries(r.byRelease)) {
       this.log(`${rel}  (${list.length})`);
       for (const i of list) {
