@@ -107,6 +107,9 @@ describe("the meta repository through the CLI", () => {
     expect(p.repos).toEqual([expect.stringMatching(/^shop@[0-9a-f]{12}$/), expect.stringMatching(/^shared-lib@[0-9a-f]{12}$/)]);
     expect(p.urlAsProdServer).toEqual([expect.stringMatching(/^https:\/\/deploy:demo-token@/)]);
     expect(p.urlAsAlice).toBe("sealed");
+    const fleet = JSON.parse(out(await cli(["instance", "list", "shop", "--json", "--meta", dir])));
+    expect(Object.values(fleet.byRelease).flat()).toHaveLength(4);
+    for (const l of fleet.lagging) expect(l).toMatchObject({ channel: "stable", wants: p.release });
     expect(git(dir, "ls-files")).not.toContain(".build");
     expect(git(dir, "status", "--porcelain")).toBe("");
   });
