@@ -8,26 +8,32 @@ import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
+import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
 import { checkAt, commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
 export const SIGNERS_DIR = "keys/signers";
 
-/** SHA-256 and size of a file, streamed (binaries can be large). */
-export async function digestFile(path: string): Promise<{ sha256: string; size: number }> {
+/**
+ * SHA-256 and size of a file, streamed (binaries can be large), with the digests an SSH
+ * signature of it needs, from the same single read.
+ */
+export async function digestFile(path: string): Promise<{ sha256: string; size: number; digests: Digests }> {
   const h = createHash("sha256");
+  const h512 = createHash("sha512");
   let size = 0;
   try {
     for await (const chunk of createReadStream(path)) {
       h.update(chunk as Buffer);
+      h512.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }
   } catch (e) {
     throw new BootMetaError("FILE_NOT_FOUND", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.FileNotFound, { data: { file: path } });
   }
-  return { sha256: h.digest("hex"), size };
+  const sha256 = h.digest();
+  return { sha256: sha256.toString("hex"), size, digests: { sha256, sha512: h512.digest() } };
 }
 
 const URL_RE = /^(s3|https?|file|gs):\/\/\S+$/;
@@ -54,11 +60,11 @@ export interface AddBinaryOptions extends WriteOpts {
 export async function addBinary(repoDir: string, project: string, file: string, o: AddBinaryOptions) {
   for (const u of o.urls) if (!URL_RE.test(u)) throw new BootMetaError("INVALID_ARGUMENT", `--url ${JSON.stringify(u)} must be an s3://, https://, http://, gs:// or file:// URL`, ExitCode.InvalidArgument);
   if (!/^[a-z0-9_]+$/.test(o.os) || !/^[a-z0-9_]+$/.test(o.arch)) throw new BootMetaError("INVALID_ARGUMENT", "--os and --arch are lower-case words like linux and amd64", ExitCode.InvalidArgument);
-  const { sha256, size } = await digestFile(file);
+  const { sha256, size, digests } = await digestFile(file);
   const signatures: Signature[] = [];
   if (o.signKey) {
     const key = parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey);
-    signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, await readFile(file)) });
+    signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, digests) });
   }
   return commitRecords(repoDir, o, `binary: ${project} ${o.os}/${o.arch} ${sha256.slice(0, 12)} for ${o.release}`, async (tx) => {
     await requireProject(tx, project);
@@ -185,7 +191,7 @@ export interface VerifyResult {
 
 /** `boot-meta binary verify FILE`: the digest is recorded and a trusted signer signed these bytes. */
 export async function binaryVerify(repoDir: string, file: string): Promise<VerifyResult> {
-  const { sha256 } = await digestFile(file);
+  const { sha256, digests } = await digestFile(file);
   const { binary, trusted } = await withReader(repoDir, undefined, async (r) => {
     const binary = await binaryByDigest(r, sha256).then((b) => b.record, (e: unknown) => {
       if (e instanceof BootMetaError && e.code === "RECORD_NOT_FOUND") return undefined;
@@ -202,9 +208,8 @@ export async function binaryVerify(repoDir: string, file: string): Promise<Verif
     }
     return { binary, trusted };
   });
-  const bytes = await readFile(file);
   const signatures = (binary?.signatures ?? []).map((s) => {
-    const v = sshVerify(s.signature, bytes);
+    const v = sshVerify(s.signature, digests);
     const signer = trusted.get(v.publicKey.toString("hex"));
     return { signer: signer ?? s.signer ?? null, trusted: signer !== undefined, valid: v.valid };
   });

@@ -91,13 +91,24 @@ export function parseOpenSshPrivateKey(text: string, where = "the key file"): Ss
   return { key, publicKey: pub, publicLine: `ssh-ed25519 ${Buffer.concat([sshString("ssh-ed25519"), sshString(pub)]).toString("base64")}` };
 }
 
-function signedData(namespace: string, message: Buffer): Buffer {
-  const hash = createHash("sha512").update(message).digest();
+/**
+ * What is signed is a hash of the message, so a large file need not be in memory: pass its
+ * digests (computed while streaming it) instead of its bytes.
+ */
+export interface Digests {
+  sha256: Buffer;
+  sha512: Buffer;
+}
+
+const hashOf = (alg: "sha256" | "sha512", message: Buffer | Digests): Buffer => (Buffer.isBuffer(message) ? createHash(alg).update(message).digest() : message[alg]);
+
+function signedData(namespace: string, message: Buffer | Digests): Buffer {
+  const hash = hashOf("sha512", message);
   return Buffer.concat([MAGIC, sshString(namespace), sshString(""), sshString("sha512"), sshString(hash)]);
 }
 
 /** An armored SSH signature of `message` (what `ssh-keygen -Y sign -n boot-meta` writes). */
-export function sshSign(k: SshSigningKey, message: Buffer, namespace = NAMESPACE): string {
+export function sshSign(k: SshSigningKey, message: Buffer | Digests, namespace = NAMESPACE): string {
   const sig = sign(null, signedData(namespace, message), k.key);
   const pubBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(k.publicKey)]);
   const blob = Buffer.concat([MAGIC, u32(1), sshString(pubBlob), sshString(namespace), sshString(""), sshString("sha512"), sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(sig)]))]);
@@ -116,7 +127,7 @@ export function parseSshPublicKey(line: string): Buffer {
 }
 
 /** Checks an armored SSH signature over `message`; returns the signer's raw public key when valid. */
-export function sshVerify(signature: string, message: Buffer, namespace = NAMESPACE): { valid: boolean; publicKey: Buffer } {
+export function sshVerify(signature: string, message: Buffer | Digests, namespace = NAMESPACE): { valid: boolean; publicKey: Buffer } {
   const r = new Reader(unarmor(signature, "SSH SIGNATURE"));
   if (!r.b.subarray(0, 6).equals(MAGIC)) throw bad("not an SSHSIG blob");
   r.off = 6;
@@ -131,7 +142,7 @@ export function sshVerify(signature: string, message: Buffer, namespace = NAMESP
   if (sig.string().toString() !== "ssh-ed25519") throw bad("signature type mismatch");
   const raw = sig.string();
   if (ns !== namespace || (hashAlg !== "sha512" && hashAlg !== "sha256")) return { valid: false, publicKey };
-  const hash = createHash(hashAlg).update(message).digest();
+  const hash = hashOf(hashAlg, message);
   const data = Buffer.concat([MAGIC, sshString(ns), sshString(""), sshString(hashAlg), sshString(hash)]);
   const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: "der", type: "spki" });
   return { valid: verify(null, data, key, raw), publicKey };
