@@ -64,8 +64,9 @@ export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Pro
 export interface Governed {
   path: string;
   format: "yaml" | "json";
-  /** undefined when the file is not a readable sops file */
+  /** undefined when the file is not a readable sops file (`error` says why) */
   now: string[] | undefined;
+  error?: unknown;
   readers: string[];
   want: string[];
   missingKeys: string[];
@@ -77,11 +78,11 @@ export interface Governed {
  */
 export async function governedFiles(r: Pick<Tx, "read" | "children">, state: RepoState): Promise<Governed[]> {
   const out: Governed[] = [];
-  const recipientsIn = (bytes: Uint8Array, format: "yaml" | "json", path: string) => {
+  const recipientsIn = (bytes: Uint8Array, format: "yaml" | "json", path: string): { now: string[] | undefined; error?: unknown } => {
     try {
-      return readRecipients(bytes, format, path).flat().sort();
-    } catch {
-      return undefined;
+      return { now: readRecipients(bytes, format, path).flat().sort() };
+    } catch (error) {
+      return { now: undefined, error };
     }
   };
   for (const path of state.files) {
@@ -89,7 +90,7 @@ export async function governedFiles(r: Pick<Tx, "read" | "children">, state: Rep
     const bytes = await r.read(path);
     const access = expectedAccess(state, path);
     if (!bytes || !access) continue;
-    out.push({ path, format: "yaml", now: recipientsIn(bytes, "yaml", path), readers: access.readers, want: access.recipients, missingKeys: access.missingKeys });
+    out.push({ path, format: "yaml", ...recipientsIn(bytes, "yaml", path), readers: access.readers, want: access.recipients, missingKeys: access.missingKeys });
   }
   for (const project of state.projects) {
     for (const dir of SEALABLE_DIRS) {
@@ -108,7 +109,7 @@ export async function governedFiles(r: Pick<Tx, "read" | "children">, state: Rep
             }
             const readers = sealedReaders(state.config, env);
             const { recipients, missingKeys } = recipientsOf(state, readers);
-            out.push({ path, format: "json", now: recipientsIn(bytes, "json", path), readers, want: recipients, missingKeys });
+            out.push({ path, format: "json", ...recipientsIn(bytes, "json", path), readers, want: recipients, missingKeys });
           }
         }
       };
@@ -213,8 +214,11 @@ export interface RekeyPlan {
  */
 export function planRekey(files: Governed[]): RekeyPlan {
   const plan: RekeyPlan = { updatekeys: [], rotate: [] };
-  for (const { path, format, now, want } of files) {
-    if (!now || want.length === 0) continue;
+  for (const { path, format, now, want, error } of files) {
+    // A governed file that is not a sops file cannot be re-keyed: a key removal that skipped
+    // it would report success while the file stays readable. `access check` shows it too.
+    if (!now) throw error;
+    if (want.length === 0) continue;
     const removed = now.filter((r) => !want.includes(r));
     const added = want.filter((r) => !now.includes(r));
     if (removed.length) plan.rotate.push({ path, format, recipients: want });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/loader.js";
 import { runDemo, type DemoResult } from "../../src/meta/demo.js";
-import { accessCheck, addKey, createEnv, createProject, removeKey } from "../../src/meta/repo.js";
+import { accessCheck, addKey, createEnv, createProject, removeKey, syncAccess } from "../../src/meta/repo.js";
 import { encryptBytes, openBytes } from "../../src/sops/engine.js";
 import { generateAgeKey } from "../../src/sops/age.js";
 import { identitySetFrom, parseIdentityFile } from "../../src/sops/identities.js";
@@ -48,6 +48,21 @@ describe("isolation, with real keys for admin, alice, bob, a prod server and CI"
     const r = await accessCheck(demo.dir);
     expect(r.drift).toHaveLength(1);
     expect(r.drift[0]).toMatchObject({ path, missing: ["admin", "prod-server"], extra: ["alice"] });
+    git(demo.dir, "revert", "--no-edit", "HEAD");
+    expect((await accessCheck(demo.dir)).drift).toEqual([]);
+  });
+
+  it("a governed file that is not a sops file stops keys add and access sync, and shows in access check", async () => {
+    const admin = await identitySetFrom(idOf("admin"));
+    const path = "shop/envs/stage/config.sops.yaml";
+    writeFileSync(join(demo.dir, path), "plaintext: oops\n");
+    git(demo.dir, "commit", "-qam", "a plaintext file where an encrypted one belongs");
+    const head = git(demo.dir, "rev-parse", "HEAD");
+    const k = await generateAgeKey();
+    await expect(addKey(demo.dir, "carol", [k.recipient], { group: "ci", identities: admin })).rejects.toMatchObject({ code: expect.stringMatching(/^SOPS_/) });
+    await expect(syncAccess(demo.dir, { identities: admin })).rejects.toMatchObject({ code: expect.stringMatching(/^SOPS_/) });
+    expect(git(demo.dir, "rev-parse", "HEAD")).toBe(head);
+    expect((await accessCheck(demo.dir)).drift).toEqual([expect.objectContaining({ path, extra: ["(not a sops file)"] })]);
     git(demo.dir, "revert", "--no-edit", "HEAD");
     expect((await accessCheck(demo.dir)).drift).toEqual([]);
   });
