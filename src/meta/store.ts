@@ -44,6 +44,8 @@ export interface CommitResult<T> {
 }
 
 const LOCK = "boot-meta.lock";
+/** Where a branch move in progress is noted (from and to), until the work tree has followed. */
+const MOVING = "boot-meta.moving";
 /** How long the remote's ref lock may stay taken before it counts as left behind by a dead push. */
 const REMOTE_LOCK_STUCK_MS = 20_000;
 const STALE_MS = 10 * 60_000;
@@ -176,24 +178,37 @@ async function fetchHead(git: Git): Promise<string> {
  * it meanwhile) and brings the index and work tree along.
  */
 async function moveBranch(git: Git, branch: string, from: string | undefined, commit: string, message: string, writes: Map<string, Uint8Array | null>): Promise<void> {
-  // Noted in the lock first: a writer killed between the two steps below leaves the index
-  // behind the branch, and the next writer finishes the move (see lock()).
-  await writeFile(lockPath(git), `${process.pid}\n${from ?? ""} ${commit}\n`);
-  const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? ""], { reject: false });
-  if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
-  await syncWorkTree(git, from, commit, writes);
-  await writeFile(lockPath(git), `${process.pid}\n`);
+  // Noted first, in a file of its own: a writer killed between the two steps below leaves
+  // the index behind the branch, and the next writer finishes the move (finishMove). The
+  // note outlives any lock, so a writer killed while finishing someone else's move is
+  // finished in turn.
+  await writeFile(movingPath(git), `${from ?? ""} ${commit}\n`);
+  try {
+    const moved = await git.run(["update-ref", "-m", `boot-meta: ${message.split("\n")[0]}`, `refs/heads/${branch}`, commit, from ?? ""], { reject: false });
+    if (moved.exitCode !== 0) throw conflict(`the branch ${branch} moved while boot-meta was writing`);
+    await syncWorkTree(git, from, commit, writes);
+  } finally {
+    await unlink(movingPath(git)).catch(() => undefined);
+  }
 }
 
-const lockPath = (git: Git) => join(git.dir, ".git", LOCK);
+const movingPath = (git: Git) => join(git.dir, ".git", MOVING);
 
-/** Finishes a branch move that a killed writer started: the index and work tree follow HEAD. */
-async function recover(git: Git, lockText: string): Promise<void> {
-  const m = /^\d+\n([0-9a-f]{40,64})? ([0-9a-f]{40,64})\n/.exec(lockText);
-  if (!m) return;
-  if ((await git.head()) !== m[2]) return;
-  const args = m[1] ? ["read-tree", "-m", "-u", m[1], m[2] as string] : ["read-tree", "-m", "-u", m[2] as string];
-  await git.run(args, { reject: false });
+/**
+ * Finishes a branch move that a killed writer started: when HEAD is where it was going, the
+ * index and work tree follow it (a two-tree merge: edits made since are kept; if they are in
+ * the way, the index alone follows and the work tree keeps them). Safe to run again.
+ */
+async function finishMove(git: Git): Promise<void> {
+  const text = await readFile(movingPath(git), "utf8").catch(() => undefined);
+  if (text === undefined) return;
+  const m = /^([0-9a-f]{40,64})? ([0-9a-f]{40,64})\n/.exec(text);
+  if (m && (await git.head()) === m[2]) {
+    const to = m[2] as string;
+    const r = await git.run(m[1] ? ["read-tree", "-m", "-u", m[1], to] : ["read-tree", "-m", "-u", to], { reject: false });
+    if (r.exitCode !== 0) await git.run(["reset", "-q", "--mixed", to], { reject: false });
+  }
+  await unlink(movingPath(git)).catch(() => undefined);
 }
 
 async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefined, author: string, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
@@ -376,19 +391,21 @@ function lastLine(s: string): string {
 async function lock(git: Git): Promise<() => Promise<void>> {
   const path = join(git.dir, ".git", LOCK);
   await mkdir(join(git.dir, ".git"), { recursive: true });
-  let abandoned = "";
   for (let i = 0; ; i++) {
     try {
       const fh = await open(path, "wx");
       await fh.writeFile(`${process.pid}\n`);
       await fh.close();
+      const release = () => unlink(path).catch(() => undefined);
       // Holding the lock now: finish whatever a killed writer left half done.
-      if (abandoned) await recover(git, abandoned);
-      return () => unlink(path).catch(() => undefined);
+      await finishMove(git).catch(async (err: unknown) => {
+        await release();
+        throw err;
+      });
+      return release;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       if (await isStale(path)) {
-        abandoned = await readFile(path, "utf8").catch(() => "");
         await unlink(path).catch(() => undefined);
         continue;
       }

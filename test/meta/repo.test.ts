@@ -1,4 +1,5 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
@@ -10,7 +11,7 @@ import { generateAgeKey } from "../../src/sops/age.js";
 import { readRecipients } from "../../src/sops/engine.js";
 import { encryptFile } from "../../src/sops/files.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
-import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
+import { bareRemoteWithClones, git, gitEnv, gitRepo, tempDir } from "../helpers/gitdir.js";
 
 let admin: Awaited<ReturnType<typeof generateAgeKey>>;
 let dev: Awaited<ReturnType<typeof generateAgeKey>>;
@@ -126,6 +127,30 @@ describe("commits and pushes", () => {
     };
     await commitChanges(a, { message: "a", push: true }, cas(undefined, "A"));
     await expect(commitChanges(b, { message: "b", push: true }, cas(undefined, "B"))).rejects.toMatchObject({ code: "CAS", message: "pointer is A" });
+  });
+
+  it("finishes a branch move that a killed writer left half done, even when the one finishing it was killed too", async () => {
+    const dir = gitRepo();
+    await commitChanges(dir, { message: "one", author: "T <t@test.invalid>" }, async (tx) => tx.write("r/a.json", "a\n"));
+    const from = git(dir, "rev-parse", "HEAD");
+    // A writer got as far as moving the branch: the new commit is HEAD, index and work tree are not.
+    const blob = execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: dir, input: "b\n", encoding: "utf8" }).trim();
+    const idx = join(dir, ".git", "other-index");
+    const env = { ...process.env, GIT_INDEX_FILE: idx };
+    execFileSync("git", ["read-tree", from], { cwd: dir, env });
+    execFileSync("git", ["update-index", "--add", "--cacheinfo", `100644,${blob},r/b.json`], { cwd: dir, env });
+    const tree = execFileSync("git", ["write-tree"], { cwd: dir, env, encoding: "utf8" }).trim();
+    const to = execFileSync("git", ["commit-tree", tree, "-p", from, "-m", "two"], { cwd: dir, env: gitEnv(), encoding: "utf8" }).trim();
+    writeFileSync(join(dir, ".git", "boot-meta.moving"), `${from} ${to}\n`);
+    git(dir, "update-ref", "refs/heads/main", to, from);
+    // …and the writer that came next took the lock and was killed before it finished the move.
+    writeFileSync(join(dir, ".git", "boot-meta.lock"), "999999\n");
+    expect(git(dir, "status", "--porcelain")).toBe("D  r/b.json");
+    await commitChanges(dir, { message: "three", author: "T <t@test.invalid>" }, async (tx) => tx.write("r/c.json", "c\n"));
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    expect(readFileSync(join(dir, "r/b.json"), "utf8")).toBe("b\n");
+    expect(git(dir, "log", "--format=%s", "-3")).toBe("three\ntwo\none");
+    expect(existsSync(join(dir, ".git", "boot-meta.moving"))).toBe(false);
   });
 
   it("refuses to write a file the user has uncommitted edits to, before anything is pushed", async () => {
