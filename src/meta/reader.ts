@@ -1,5 +1,5 @@
-import { Git } from "./git.js";
-import { parseTree } from "./objects.js";
+import { type CatFile, Git } from "./git.js";
+import { type ObjectFormat, parseTree } from "./objects.js";
 
 /** What a read sees at one commit; a write's Tx has the same shape. */
 export interface Reader {
@@ -18,7 +18,42 @@ export interface CommitReader extends Reader {
   readMany(paths: string[]): Promise<Map<string, Uint8Array | undefined>>;
 }
 
-const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/** Sorts entries by name, as `children` returns them. */
+export const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * The files of `commit` (none when undefined) through an open `git cat-file --batch`: each
+ * read or listing asks for the few tree and blob objects on its path. Shared by reads at a
+ * commit (withReader) and by a write's view of its base commit (store.ts).
+ */
+export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined): Reader {
+  const tree = async (spec: string) => {
+    const o = await cat.object(spec);
+    return o?.type === "tree" ? parseTree(o.body, format) : [];
+  };
+  const treeOf = (dir: string) => {
+    const d = dir.replace(/\/$/, "");
+    return commit ? tree(d === "" ? `${commit}^{tree}` : `${commit}:${d}`) : Promise.resolve([]);
+  };
+  return {
+    read: async (p) => (commit ? cat.read(`${commit}:${p}`) : undefined),
+    async children(dir) {
+      return (await treeOf(dir)).map((e) => ({ name: e.name, dir: e.mode === "40000" })).sort(byName);
+    },
+    async list(dir) {
+      const out: string[] = [];
+      const walk = async (at: string, entries: Awaited<ReturnType<typeof tree>>): Promise<void> => {
+        const subdirs = entries.filter((e) => e.mode === "40000");
+        for (const e of entries) if (e.mode !== "40000") out.push(at === "" ? e.name : `${at}/${e.name}`);
+        // Pipelined: every subtree of this level is asked for at once.
+        const trees = await Promise.all(subdirs.map((e) => tree(e.id)));
+        for (const [i, e] of subdirs.entries()) await walk(at === "" ? e.name : `${at}/${e.name}`, trees[i] ?? []);
+      };
+      await walk(dir.replace(/\/$/, ""), await treeOf(dir));
+      return out.sort();
+    },
+  };
+}
 
 /**
  * Runs `fn` with a reader of the committed state at HEAD (or a given commit): one
@@ -28,41 +63,16 @@ const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 
 export async function withReader<T>(repoDir: string, at: string | undefined, fn: (r: CommitReader) => Promise<T>): Promise<T> {
   const git = await Git.at(repoDir);
   const commit = await git.resolve(at ?? "HEAD");
-  const format = commit.length === 64 ? "sha256" : "sha1";
   const cat = git.catFile();
-  const tree = async (spec: string) => {
-    const o = await cat.object(spec);
-    return o?.type === "tree" ? parseTree(o.body, format) : [];
-  };
-  const dirSpec = (dir: string) => {
-    const d = dir.replace(/\/$/, "");
-    return { d, spec: d === "" ? `${commit}^{tree}` : `${commit}:${d}` };
-  };
   try {
-    const read = (p: string) => cat.read(`${commit}:${p}`);
+    const r = readerOver(cat, commit.length === 64 ? "sha256" : "sha1", commit);
     return await fn({
+      ...r,
       commit,
       git,
-      read,
       async readMany(paths) {
-        const bodies = await Promise.all(paths.map(read));
+        const bodies = await Promise.all(paths.map(r.read));
         return new Map(paths.map((p, i) => [p, bodies[i]]));
-      },
-      async children(dir) {
-        return (await tree(dirSpec(dir).spec)).map((e) => ({ name: e.name, dir: e.mode === "40000" })).sort(byName);
-      },
-      async list(dir) {
-        const { d, spec } = dirSpec(dir);
-        const out: string[] = [];
-        const walk = async (at: string, entries: Awaited<ReturnType<typeof tree>>): Promise<void> => {
-          const subdirs = entries.filter((e) => e.mode === "40000");
-          for (const e of entries) if (e.mode !== "40000") out.push(at === "" ? e.name : `${at}/${e.name}`);
-          // Pipelined: every subtree of this level is asked for at once.
-          const trees = await Promise.all(subdirs.map((e) => tree(e.id)));
-          for (const [i, e] of subdirs.entries()) await walk(at === "" ? e.name : `${at}/${e.name}`, trees[i] ?? []);
-        };
-        await walk(d, await tree(spec));
-        return out.sort();
       },
     });
   } finally {

@@ -5,6 +5,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { type CatFile, configBool, Git, type RepoSettings } from "./git.js";
 import { applyChanges, formatCommit, gitTimestamp, type ObjectFormat, ObjectStore, parseTree, type TreeEntry } from "./objects.js";
 import { validateRepoPath } from "./layout.js";
+import { byName, readerOver } from "./reader.js";
 
 /** What a write sees: the files of the commit it builds on, and where it writes. */
 export interface Tx {
@@ -213,39 +214,26 @@ async function finishMove(git: Git): Promise<void> {
 
 async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefined, author: string, fn: (tx: Tx) => Promise<T>): Promise<{ value: T; writes: Map<string, Uint8Array | null> }> {
   const writes = new Map<string, Uint8Array | null>();
-  const tree = async (dir: string): Promise<TreeEntry[]> => {
-    if (!base) return [];
-    const o = await cat.object(dir === "" ? `${base}^{tree}` : `${base}:${dir}`);
-    return o?.type === "tree" ? parseTree(o.body, format) : [];
-  };
+  // The base commit's files, with this attempt's own writes laid over them.
+  const committed = readerOver(cat, format, base);
   const tx: Tx = {
     base,
     author,
     async read(path) {
       validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;
-      return base ? cat.read(`${base}:${path}`) : undefined;
+      return committed.read(path);
     },
     async list(dir) {
       const d = dir.replace(/\/$/, "");
-      const out = new Set<string>();
-      const walk = async (at: string, entries: TreeEntry[]): Promise<void> => {
-        for (const e of entries) {
-          const p = at === "" ? e.name : `${at}/${e.name}`;
-          if (e.mode === "40000") {
-            const o = await cat.object(e.id);
-            await walk(p, o?.type === "tree" ? parseTree(o.body, format) : []);
-          } else out.add(p);
-        }
-      };
-      await walk(d, await tree(d));
+      const out = new Set(await committed.list(d));
       for (const [p, v] of writes) if (d === "" || p.startsWith(`${d}/`)) (v === null ? out.delete(p) : out.add(p));
       return [...out].sort();
     },
     async children(dir) {
       const d = dir.replace(/\/$/, "");
       const prefix = d === "" ? "" : `${d}/`;
-      const out = new Map((await tree(d)).map((e) => [e.name, e.mode === "40000"]));
+      const out = new Map((await committed.children(d)).map((e) => [e.name, e.dir]));
       for (const [p, v] of writes) {
         if (!p.startsWith(prefix)) continue;
         const rest = p.slice(prefix.length);
@@ -255,7 +243,7 @@ async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefi
         } else if (v === null) out.delete(rest);
         else out.set(rest, false);
       }
-      return [...out].map(([name, isDir]) => ({ name, dir: isDir })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return [...out].map(([name, isDir]) => ({ name, dir: isDir })).sort(byName);
     },
     write(path, data) {
       validateRepoPath(path);
