@@ -205,13 +205,6 @@ export class Git {
     return (await this.readFiles([path], at)).get(path);
   }
 
-  /** Paths of all files under `dir` at a commit ("" for the whole tree). */
-  async listFiles(dir: string, at = "HEAD"): Promise<string[]> {
-    const r = await this.run(["ls-tree", "-r", "--name-only", "-z", at, "--", ...(dir ? [dir] : [])], { reject: false });
-    if (r.exitCode !== 0) return [];
-    return r.stdout.split("\0").filter(Boolean);
-  }
-
   async log(opts: { path?: string; limit?: number } = {}): Promise<{ hash: string; author: string; email: string; date: string; subject: string }[]> {
     const r = await this.run(["log", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e", ...(opts.limit ? [`-n${opts.limit}`] : []), "--", ...(opts.path ? [opts.path] : [])], { reject: false });
     if (r.exitCode !== 0) return [];
@@ -225,19 +218,9 @@ export class Git {
       });
   }
 
-  async remotes(): Promise<string[]> {
-    const r = await this.run(["remote"], { reject: false });
-    return r.stdout.split("\n").filter(Boolean);
-  }
-
   /** Config and identity in one git process (see {@link RepoSettings}). */
   async settings(): Promise<RepoSettings> {
     return parseSettings((await this.run(["var", "-l"], { reject: false })).stdout);
-  }
-
-  async config(key: string): Promise<string | undefined> {
-    const r = await this.run(["config", "--get", key], { reject: false });
-    return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
 }
 
