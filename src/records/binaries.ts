@@ -9,7 +9,7 @@ import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
-import { checkAt, commitRecords, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -111,8 +111,7 @@ async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: Bina
   let bytes = await r.read(path);
   if (!bytes) bytes = await r.read((path = recordPath.sealedBinary(idx.value.project, sha256)));
   if (!bytes) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
-  const rec = decodeRecord<BinaryRecord>("Binary", bytes, path);
-  checkAt("Binary", path, rec.value, { sha256, project: idx.value.project });
+  const rec = decodeAt<BinaryRecord>("Binary", bytes, path, { sha256, project: idx.value.project });
   return { record: rec.value, path, sealed: "sops" in rec.unknown ? bytes : undefined };
 }
 
@@ -170,8 +169,7 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
       const path = `${binary.project}/channels/${n}`;
       const b = files.get(path);
       if (!b) continue;
-      const c = decodeRecord<Channel>("Channel", b, path).value;
-      checkAt("Channel", path, c, { project: binary.project, name: n.replace(/\.json$/, "") });
+      const c = decodeAt<Channel>("Channel", b, path, { project: binary.project, name: n.replace(/\.json$/, "") }).value;
       const pct = c.rollout?.previousReleaseId ? c.rollout.percent : 100;
       const share = c.releaseId === release.id ? pct : c.rollout?.previousReleaseId === release.id ? 100 - pct : 0;
       if (share > 0) shares[n.replace(/\.json$/, "")] = share;

@@ -1,7 +1,6 @@
 import { validateName } from "../meta/layout.js";
-import { decodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { checkAt, commitRecords, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, decodeAt, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import { releaseFor } from "./channels.js";
 import type { Channel, Instance } from "./types.js";
 
@@ -48,8 +47,7 @@ export async function listInstances(repoDir: string, project: string): Promise<{
     const lagging: Lagging[] = [];
     for (const n of names) {
       const path = `${project}/instances/${n}`;
-      const i = decodeRecord<Instance>("Instance", files.get(path) as Uint8Array, path).value;
-      checkAt("Instance", path, i, { id: n.replace(/\.json$/, ""), project });
+      const i = decodeAt<Instance>("Instance", files.get(path) as Uint8Array, path, { id: n.replace(/\.json$/, ""), project }).value;
       (byRelease[i.releaseId] ??= []).push(i);
       if (!i.channel) continue;
       if (!channels.has(i.channel)) channels.set(i.channel, (await readRecord<Channel>(r, "Channel", recordPath.channel(project, i.channel), { project, name: i.channel }))?.value);

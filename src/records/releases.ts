@@ -2,8 +2,7 @@ import { basename } from "node:path";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { execa } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
-import { decodeRecord } from "./codec.js";
-import { checkAt, commitRecords, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -24,8 +23,8 @@ export function withoutCredentials(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@(.*)$/i.exec(url);
   if (!m) return url;
   const [, scheme, userinfo, rest] = m as unknown as [string, string, string, string];
-  const colon = userinfo.indexOf(":");
   if (/^https?:\/\/$/i.test(scheme)) return `${scheme}${rest}`;
+  const colon = userinfo.indexOf(":");
   return colon < 0 ? url : `${scheme}${userinfo.slice(0, colon)}@${rest}`;
 }
 
@@ -53,9 +52,11 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
 /** Release ids sort by creation time, so `release list` is a directory listing, not a scan. */
 export function releaseId(version: string, at: string): string {
   const stamp = at.replace(/[-:]/g, "").replace(/\.\d+/, "");
-  const v = version.replace(/[^A-Za-z0-9._-]/g, "_");
-  return `${stamp}-${v}`;
+  return `${stamp}-${versionSlug(version)}`;
 }
+
+/** A version as it appears in a release id (and so in its file name). */
+const versionSlug = (version: string) => version.replace(/[^A-Za-z0-9._-]/g, "_");
 
 export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string }) {
   if (!o.version) throw new BootMetaError("INVALID_ARGUMENT", "a release needs --version", ExitCode.InvalidArgument);
@@ -94,7 +95,7 @@ export async function getRelease(r: Reader, project: string, idOrVersion: string
     const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion), { id: idOrVersion, project });
     if (direct) return direct.value;
   }
-  const suffix = `-${idOrVersion.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  const suffix = `-${versionSlug(idOrVersion)}`;
   for (const month of await monthsNewestFirst(r, project)) {
     const last = (await idsIn(r, project, month)).filter((id) => id.endsWith(suffix)).sort().at(-1);
     if (!last) continue;
@@ -130,9 +131,7 @@ export async function listReleases(repoDir: string, project: string, o: { limit?
     const files = await r.readMany(page.map((id) => recordPath.release(project, id)));
     const releases = page.map((id) => {
       const path = recordPath.release(project, id);
-      const value = decodeRecord<Release>("Release", files.get(path) as Uint8Array, path).value;
-      checkAt("Release", path, value, { id, project });
-      return value;
+      return decodeAt<Release>("Release", files.get(path) as Uint8Array, path, { id, project }).value;
     });
     return { commit: r.commit, releases, more };
   });

@@ -49,22 +49,21 @@ export async function dirsIn(r: Reader, dir: string): Promise<string[]> {
   return (await r.children(dir)).filter((c) => c.dir).map((c) => c.name);
 }
 
-/**
- * Reads and validates a record. `at` names the fields its path implies (a release's id, a
- * binary's digest, a channel's name): a file whose content says otherwise was moved or
- * tampered with, and is refused rather than answered for.
- */
+/** Reads and validates a record (see {@link decodeAt}); undefined when there is no such file. */
 export async function readRecord<T>(r: Reader, kind: RecordKind, path: string, at: Record<string, string> = {}): Promise<Stored<T> | undefined> {
   const bytes = await r.read(path);
-  if (!bytes) return undefined;
-  const rec = decodeRecord<T>(kind, bytes, path);
-  checkAt(kind, path, rec.value, at);
-  return rec;
+  return bytes ? decodeAt<T>(kind, bytes, path, at) : undefined;
 }
 
-export function checkAt(kind: RecordKind, path: string, value: unknown, at: Record<string, string>): void {
+/**
+ * Decodes and validates a record read from `path`. `at` names the fields its path implies (a
+ * release's id, a binary's digest, a channel's name): a file whose content says otherwise was
+ * moved or tampered with, and is refused rather than answered for.
+ */
+export function decodeAt<T>(kind: RecordKind, bytes: Uint8Array, path: string, at: Record<string, string>): Stored<T> {
+  const rec = decodeRecord<T>(kind, bytes, path);
   for (const [field, want] of Object.entries(at)) {
-    const got = (value as Record<string, unknown>)[field];
+    const got = (rec.value as Record<string, unknown>)[field];
     if (got !== want) {
       throw new BootMetaError("RECORD_INVALID", `${path} is not a valid ${kind} record: its ${field} is ${JSON.stringify(got)}, but its path says ${JSON.stringify(want)} (moved or edited by hand?)`, ExitCode.InvalidFormat, {
         data: { kind, where: path, field },
@@ -72,6 +71,7 @@ export function checkAt(kind: RecordKind, path: string, value: unknown, at: Reco
       });
     }
   }
+  return rec;
 }
 
 export function writeRecord<T>(tx: Tx, kind: RecordKind, path: string, value: T, unknown?: Record<string, unknown>): void {
