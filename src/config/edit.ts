@@ -1,5 +1,7 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { defaultsFile, envFile, validateName } from "../meta/layout.js";
+import { checkWritable } from "../meta/access.js";
+import { BINDING_KEY, withBinding, withoutBinding } from "../meta/binding.js";
 import { newConfigFile, readState, type WriteOptions } from "../meta/repo.js";
 import { commitChanges } from "../meta/store.js";
 import { openBytes, sealBytes } from "../sops/engine.js";
@@ -35,14 +37,20 @@ async function change(repoDir: string, t: ConfigTarget, o: WriteOptions & { iden
     if (!(await tx.read(`${t.project}/project.yaml`))) {
       throw new BootMetaError("META_NO_PROJECT", `there is no project ${t.project} in this meta repository`, ExitCode.General, { suggestions: [`create it with \`boot-meta project create ${t.project}\``] });
     }
-    const bytes = (await tx.read(path)) ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
+    const existing = await tx.read(path);
+    const bytes = existing ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
     const f = await openBytes(bytes, { format: "yaml", identities: o.identities, path, pgp: false });
-    const tree = f.tree.map((b) => new Branch(b.items.map((i) => ({ ...i }))));
+    // Never write a value into a file that someone the rules do not give this path could open.
+    const { bind } = existing ? checkWritable(state, path, bytes, f) : { bind: false };
+    const bound = f.tree[0]?.get(BINDING_KEY);
+    // The binding is not config: the change sees the tree without it, and it is put back as it was.
+    const tree = withoutBinding(f.tree).map((b) => new Branch(b.items.map((i) => ({ ...i }))));
     const root = tree[0] ?? new Branch();
     if (tree.length === 0) tree.push(root);
     const changed = await mutate(root);
+    const rebound = typeof bound === "string" ? withBinding(tree, bound) : bind ? withBinding(tree, path) : tree;
     // Re-sealing keeps the ciphertext of every value that did not change: a one-line diff.
-    if (changed) tx.write(path, sealBytes(f, tree));
+    if (changed || bind) tx.write(path, sealBytes(f, rebound));
     return { path, changed };
   });
 }

@@ -9,6 +9,7 @@ import { execa, Git } from "../meta/git.js";
 import { layersFor, validateName } from "../meta/layout.js";
 import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
+import { bindingMismatch, openedBinding, withoutBinding } from "../meta/binding.js";
 import { openBytes } from "../sops/engine.js";
 import { type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
 import { Branch, toPlain } from "../sops/tree.js";
@@ -120,7 +121,10 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
     if (!bytes) continue;
     try {
       const f = await openBytes(bytes, { format: "yaml", identities, path: l.path, pgp: false });
-      values.push({ name: l.name, value: toPlain(f.tree[0] ?? new Branch()) as Plain });
+      // A layer that says (under its MAC) it was written for another path was copied here.
+      const bound = openedBinding(f);
+      if (bound !== undefined && bound !== l.path) throw bindingMismatch(l.path, bound);
+      values.push({ name: l.name, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
     } catch (e) {
       if (isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw await accessDenied(git, commit, l.path, e.data, identities);
       throw e;

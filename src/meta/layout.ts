@@ -92,9 +92,20 @@ export function layersFor(project: string, env: string): { name: "defaults" | "e
 
 /** Splits `<project>/envs/<env>/config.sops.yaml` (or a defaults file) back into its parts. */
 export function parseConfigPath(path: string): { project: string; env?: string } | undefined {
-  const m = /^(.+?)\/envs\/(.+)\/config\.sops\.yaml$/.exec(path);
-  if (m) return { project: m[1] as string, env: m[2] as string };
-  const d = /^(.+)\/config\.sops\.yaml$/.exec(path);
-  if (d && !d[1]?.includes("/envs/")) return { project: d[1] as string };
+  const p = parseGovernedPath(path);
+  return p && p.name === CONFIG_FILE ? { project: p.project, ...(p.env === undefined ? {} : { env: p.env }) } : undefined;
+}
+
+/**
+ * Splits a path the access rules govern: a project's defaults (`<project>/config.sops.yaml`)
+ * or any file in an env folder (`<project>/envs/<env>/<name>`: config.sops.yaml, or any other
+ * SOPS file kept beside it). Project names never hold an `envs` segment, so the first one
+ * ends the project.
+ */
+export function parseGovernedPath(path: string): { project: string; env?: string; name: string } | undefined {
+  const m = /^(.+?)\/envs\/(.+)\/([^/]+)$/s.exec(path);
+  if (m) return { project: m[1] as string, env: m[2] as string, name: m[3] as string };
+  const d = /^(.+)\/config\.sops\.yaml$/s.exec(path);
+  if (d && !`/${d[1]}/`.includes("/envs/")) return { project: d[1] as string, name: CONFIG_FILE };
   return undefined;
 }

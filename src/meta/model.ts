@@ -1,7 +1,7 @@
 import { parse, stringify } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { parseRecipients } from "../sops/age.js";
-import { developerOf, parseConfigPath, validateName } from "./layout.js";
+import { developerOf, parseGovernedPath, validateName } from "./layout.js";
 
 /**
  * `.boot-meta.yaml`: groups of principals and who reads which environment. Readers are
@@ -52,11 +52,12 @@ export function parseMetaConfig(text: string): MetaConfig {
   const o = doc as Record<string, unknown>;
   if (o.version !== 1) throw invalid(`version ${JSON.stringify(o.version)} is not supported (this boot-meta reads version 1)`);
   const groupsIn = (o.groups ?? {}) as Record<string, unknown>;
-  const groups: Record<string, string[]> = {};
+  // Names are data: maps without a prototype, so a group or env called `constructor` is just a name.
+  const groups: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [g, members] of Object.entries(groupsIn)) groups[validateName("group", g)] = names(members, `groups.${g}`);
   const access = (o.access ?? {}) as Record<string, unknown>;
   const envsIn = (access.envs ?? {}) as Record<string, unknown>;
-  const envs: Record<string, string[]> = {};
+  const envs: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [e, readers] of Object.entries(envsIn)) envs[e] = names(readers, `access.envs.${e}`);
   return { version: 1, groups, access: { project: names(access.project, "access.project"), envs } };
 }
@@ -70,9 +71,13 @@ ${stringify(c, { indent: 2, lineWidth: 0 })}`;
 
 /** The reader names (before group expansion) for an env. */
 export function envReaders(c: MetaConfig, env: string): string[] {
-  if (c.access.envs[env]) return c.access.envs[env] as string[];
-  if (developerOf(env) && c.access.envs["dev/*"]) return c.access.envs["dev/*"] as string[];
-  return c.access.envs["*"] ?? [];
+  const rule = (k: string) => (Object.hasOwn(c.access.envs, k) ? c.access.envs[k] : undefined);
+  return rule(env) ?? (developerOf(env) ? rule("dev/*") : undefined) ?? rule("*") ?? [];
+}
+
+/** The members of a group, or undefined when no group has that name. */
+export function groupMembers(c: MetaConfig, name: string): string[] | undefined {
+  return Object.hasOwn(c.groups, name) ? c.groups[name] : undefined;
 }
 
 /** Expands groups and `$owner` into principal names (sorted, unique). */
@@ -81,8 +86,11 @@ export function expandReaders(c: MetaConfig, readers: string[], owner?: string):
   for (const r of readers) {
     if (r === "$owner") {
       if (owner) out.add(owner);
-    } else if (c.groups[r]) for (const m of c.groups[r] as string[]) out.add(m);
-    else out.add(r);
+    } else {
+      const members = groupMembers(c, r);
+      if (members) for (const m of members) out.add(m);
+      else out.add(r);
+    }
   }
   return [...out].sort();
 }
@@ -104,9 +112,9 @@ export function recipientsOf(s: Pick<RepoState, "keys">, readers: string[]): { r
   return { recipients: [...recipients].sort(), missingKeys };
 }
 
-/** The principals allowed to read a config file of the layout, or undefined for other paths. */
+/** The principals allowed to read a governed file of the layout, or undefined for other paths. */
 export function readersOfPath(c: MetaConfig, path: string): string[] | undefined {
-  const p = parseConfigPath(path);
+  const p = parseGovernedPath(path);
   if (!p) return undefined;
   if (p.env === undefined) return expandReaders(c, c.access.project);
   return expandReaders(c, envReaders(c, p.env), developerOf(p.env));
@@ -157,27 +165,35 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
  * `.sops.yaml` generated from the rules, so the sops CLI encrypts new files in this repo to
- * the right recipients: most specific rule first (developer folders, named envs, any dev
- * folder, any env, project defaults), because sops takes the first match.
+ * the right recipients. Every rule is anchored to a project boot-meta knows (a directory
+ * with a project.yaml) and routes exactly the paths that `access check`, `keys add/remove`
+ * and `access sync` govern — the project's `config.sops.yaml` and any file in its env
+ * folders — so no file is encrypted by a rule that nothing keeps up to date. Within a
+ * project the most specific rule comes first (developer folders, named envs, any dev folder,
+ * any env, the defaults), because sops takes the first match.
  */
 export function renderSopsYaml(s: RepoState): string {
-  const devFolders = new Set<string>();
+  const devFolders = new Map<string, Set<string>>();
   for (const f of s.files) {
-    const p = parseConfigPath(f);
+    const p = parseGovernedPath(f);
     const d = p?.env ? developerOf(p.env) : undefined;
-    if (d) devFolders.add(d);
+    if (p && d) devFolders.set(p.project, (devFolders.get(p.project) ?? new Set()).add(d));
   }
+  const envs = s.config.access.envs;
+  const named = Object.keys(envs).filter((e) => e !== "*" && e !== "dev/*").sort((a, b) => b.split("/").length - a.split("/").length || (a < b ? -1 : a > b ? 1 : 0));
   const rules: { comment: string; regex: string; readers: string[]; owner?: string }[] = [];
-  for (const d of [...devFolders].sort()) rules.push({ comment: `dev/${d}`, regex: `(^|/)envs/dev/${esc(d)}/[^/]+$`, readers: envReaders(s.config, `dev/${d}`), owner: d });
-  const named = Object.keys(s.config.access.envs).filter((e) => e !== "*" && e !== "dev/*").sort((a, b) => b.split("/").length - a.split("/").length || a.localeCompare(b));
-  for (const e of named) rules.push({ comment: e, regex: `(^|/)envs/${esc(e)}/[^/]+$`, readers: s.config.access.envs[e] as string[] });
-  if (s.config.access.envs["dev/*"]) rules.push({ comment: "dev/* (no owner known: admins of the rule only)", regex: "(^|/)envs/dev/[^/]+/[^/]+$", readers: s.config.access.envs["dev/*"] as string[] });
-  if (s.config.access.envs["*"]) rules.push({ comment: "any other env", regex: "(^|/)envs/.+/[^/]+$", readers: s.config.access.envs["*"] as string[] });
-  rules.push({ comment: "project defaults", regex: "(^|/)config\\.sops\\.yaml$", readers: s.config.access.project });
+  for (const project of [...s.projects].sort()) {
+    const at = `^${esc(project)}/`;
+    for (const d of [...(devFolders.get(project) ?? [])].sort()) rules.push({ comment: `${project} dev/${d}`, regex: `${at}envs/dev/${esc(d)}/[^/]+$`, readers: envReaders(s.config, `dev/${d}`), owner: d });
+    for (const e of named) rules.push({ comment: `${project} ${e}`, regex: `${at}envs/${esc(e)}/[^/]+$`, readers: envs[e] as string[] });
+    if (Object.hasOwn(envs, "dev/*")) rules.push({ comment: `${project} dev/* (no owner known: the rule's other readers only)`, regex: `${at}envs/dev/[^/]+/[^/]+$`, readers: envs["dev/*"] as string[] });
+    if (Object.hasOwn(envs, "*")) rules.push({ comment: `${project} any other env`, regex: `${at}envs/.+/[^/]+$`, readers: envs["*"] as string[] });
+    rules.push({ comment: `${project} defaults`, regex: `${at}config\\.sops\\.yaml$`, readers: s.config.access.project });
+  }
   const lines = ["# Generated by boot-meta from .boot-meta.yaml and keys/ — do not edit by hand;", "# run `boot-meta access sync` after changing either. The sops CLI uses these rules too.", "creation_rules:"];
   for (const r of rules) {
     const principals = expandReaders(s.config, r.readers, r.owner);
-    const recipients = [...new Set(principals.flatMap((p) => s.keys.get(p) ?? []))].sort();
+    const recipients = recipientsOf(s, principals).recipients;
     if (recipients.length === 0) continue;
     lines.push(`  # ${r.comment}: ${principals.join(", ")}`, `  - path_regex: ${JSON.stringify(r.regex)}`, "    age: >-");
     lines.push(`      ${recipients.join(",\n      ")}`);

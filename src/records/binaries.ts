@@ -89,7 +89,12 @@ const SEALED: SelectionRule = { kind: "encrypted_regex", value: "^urls$" };
 async function sealBinary(tx: Tx, rec: BinaryRecord, path: string): Promise<Uint8Array> {
   // The SOPS engine and the access model load only when a record is sealed or opened: most
   // lookups never need them, and they are most of a command's start-up.
-  const [{ readState }, { recipientsOf, sealedReaders }, { encryptBytes }] = await Promise.all([import("../meta/repo.js"), import("../meta/model.js"), import("../sops/engine.js")]);
+  const [{ readState }, { recipientsOf, sealedReaders }, { encryptBytes }, { withBinding }] = await Promise.all([
+    import("../meta/state.js"),
+    import("../meta/model.js"),
+    import("../sops/engine.js"),
+    import("../meta/binding.js"),
+  ]);
   const state = await readState(tx);
   const env = rec.sealedEnv;
   const readers = sealedReaders(state.config, env);
@@ -99,7 +104,9 @@ async function sealBinary(tx: Tx, rec: BinaryRecord, path: string): Promise<Uint
       suggestions: ["add keys first: `boot-meta keys add NAME --key age1… --group admins`"],
     });
   }
-  return encryptBytes(encodeRecord("Binary", rec, {}, path), { format: "json", keyGroups: [recipients], selection: SEALED, path });
+  // Bound to its path under its MAC, beside the env that decides its readers: neither can be
+  // changed or removed by someone who cannot open it without the MAC failing.
+  return encryptBytes(encodeRecord("Binary", rec, {}, path), { format: "json", keyGroups: [recipients], selection: SEALED, path, transform: (tree) => withBinding(tree, path) });
 }
 
 /** A binary's record; `sealed` holds the file's bytes when its URLs are SOPS-encrypted. */
@@ -120,11 +127,18 @@ async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: Bina
  * not (the record is still shown, without its storage details). Tampering is an error.
  */
 async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Promise<string[] | undefined> {
-  const [{ loadIdentities }, { decryptBytes }] = await Promise.all([import("../sops/identities.js"), import("../sops/engine.js")]);
+  const [{ loadIdentities }, { openBytes }, { bindingMismatch, openedBinding }, { storeFor }] = await Promise.all([
+    import("../sops/identities.js"),
+    import("../sops/engine.js"),
+    import("../meta/binding.js"),
+    import("../sops/stores/index.js"),
+  ]);
   const identities = o.identities ?? (await loadIdentities({ env: o.env }));
   try {
-    const plain = await decryptBytes(bytes, { format: "json", identities, path, pgp: false });
-    return decodeRecord<BinaryRecord>("Binary", plain, path).value.urls ?? [];
+    const f = await openBytes(bytes, { format: "json", identities, path, pgp: false });
+    const bound = openedBinding(f);
+    if (bound !== undefined && bound !== path) throw bindingMismatch(path, bound);
+    return decodeRecord<BinaryRecord>("Binary", storeFor("json").emitPlain(f.tree), path).value.urls ?? [];
   } catch (e) {
     if (e instanceof BootMetaError && e.code === "SOPS_DATA_KEY_UNAVAILABLE") return undefined;
     throw e;

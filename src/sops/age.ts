@@ -162,6 +162,40 @@ function stanzaArgs(file: Uint8Array): string[][] {
 }
 
 /**
+ * The stanza types of an armored age file (`X25519`, `mlkem768x25519`, `ssh-ed25519 TAG`, …),
+ * read from its header without any key: what an `enc` is really wrapped to, beside the
+ * `recipient` label a writer can set to anything. Throws `SOPS_WRAPPED_KEY_CORRUPT`.
+ */
+export function stanzasOf(enc: string): string[] {
+  let file: Uint8Array;
+  try {
+    file = armor.decode(enc);
+  } catch (e) {
+    throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
+  }
+  return stanzaArgs(file).map((a) => (a[0] === "ssh-ed25519" || a[0] === "ssh-rsa" ? `${a[0]} ${a[1] ?? ""}` : (a[0] ?? "")));
+}
+
+/**
+ * The stanza an honest wrap to `recipient` has, when it can be told from the recipient alone:
+ * X25519 for age1…, the ML-KEM hybrid for age1pq1…, and the ssh key's tag for ssh keys.
+ */
+export function expectedStanza(recipient: string): string | undefined {
+  const r = recipient.trim();
+  if (r.startsWith("age1pq1")) return "mlkem768x25519";
+  if (/^age1[02-9ac-hj-np-z]+$/.test(r) && r.length === 62) return "X25519";
+  if (r.startsWith("ssh-ed25519 ") || r.startsWith("ssh-rsa ")) {
+    const [type, b64] = r.split(/\s+/);
+    try {
+      return `${type} ${sshTag(Buffer.from(b64 ?? "", "base64"))}`;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Unwraps an `enc` with any identity of the set. Resolves `undefined` when none of the
  * identities is a recipient of this file (so the caller can try the next key); throws
  * `SOPS_WRAPPED_KEY_CORRUPT` when the armored file is malformed, or fails authentication for

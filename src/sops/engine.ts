@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { unwrapDataKey, wrapDataKey } from "./age.js";
+import { stanzasOf, unwrapDataKey, wrapDataKey } from "./age.js";
 import { decryptValue, encryptValue, IvStash } from "./cipher.js";
 import type { IdentitySet } from "./identities.js";
 import {
@@ -37,6 +37,8 @@ export interface EncryptOptions extends KeyOptions, EmitOptions {
   path?: string;
   /** The clock, for `lastmodified` (tests pass a fixed one). */
   now?: () => Date;
+  /** Changes the parsed plaintext tree before it is encrypted (boot-meta adds a file's path binding). */
+  transform?: (tree: Tree) => Tree;
 }
 
 export interface OpenOptions {
@@ -90,12 +92,13 @@ async function wrapGroups(dataKey: Uint8Array, o: KeyOptions, path?: string, reu
 /** Encrypts a plaintext file (any store) to the given recipients: sops `encrypt`. */
 export async function encryptBytes(plain: Uint8Array, o: EncryptOptions): Promise<Uint8Array> {
   const store = storeFor(o.format);
-  const tree = store.loadPlain(plain);
-  if (store.hasMetadata(tree)) {
+  const parsed = store.loadPlain(plain);
+  if (store.hasMetadata(parsed)) {
     throw new BootMetaError("SOPS_ALREADY_ENCRYPTED", `${label(o.path)} is already encrypted (it has sops metadata)`, ExitCode.FileAlreadyEncrypted, {
       suggestions: ["use `boot-meta edit`, `set` or `rotate` on an encrypted file"],
     });
   }
+  const tree = o.transform ? o.transform(parsed) : parsed;
   if (tree.length === 0) {
     throw new BootMetaError("SOPS_EMPTY_FILE", `${label(o.path)} is empty: there is nothing to encrypt`, ExitCode.EmptyFile);
   }
@@ -227,6 +230,15 @@ async function dataKeyOf(m: Metadata, o: OpenOptions): Promise<Uint8Array> {
   return key;
 }
 
+/**
+ * Unwraps a file's data key with the reader's identities, without decrypting any value (an
+ * admin telling whether two files share a data key). Throws as {@link openBytes} does.
+ */
+export async function dataKeyOfBytes(bytes: Uint8Array, o: OpenOptions): Promise<Uint8Array> {
+  const loaded = storeFor(o.format).loadEncrypted(bytes);
+  return dataKeyOf(parseMetadata(loaded.metadata, o.path), o);
+}
+
 /** Decrypts a file to its plaintext in the same store (sops `decrypt`). */
 export async function decryptBytes(bytes: Uint8Array, o: OpenOptions & EmitOptions & { outputFormat?: Format }): Promise<Uint8Array> {
   const f = await openBytes(bytes, o);
@@ -319,4 +331,69 @@ export function fileStatus(bytes: Uint8Array, format: Format): { encrypted: bool
   } catch {
     return { encrypted: false };
   }
+}
+
+/** What an encrypted file is really wrapped to, read from its metadata without any key. */
+export interface KeyInspection {
+  groups: {
+    /** Each age entry: its `recipient` label and the stanzas its `enc` really holds. */
+    age: { recipient: string; stanzas: string[] }[];
+    /** PGP fingerprints. */
+    pgp: string[];
+    /** Other master key kinds present (kms, gcp_kms, azure_kv, hc_vault, hckms), with their count. */
+    other: Record<string, number>;
+  }[];
+  shamirThreshold: number;
+  macOnlyEncrypted: boolean;
+  selection: SelectionRule | undefined;
+  /** The encrypted tree (values still `ENC[…]` where encrypted). */
+  tree: Tree;
+}
+
+/**
+ * Reads an encrypted file's key metadata without decrypting: every key group, every age
+ * entry with the stanzas it holds, PGP and other master keys. Throws as `openBytes` does for
+ * a file that is not a sops file; an `enc` that is not an age file shows as no stanzas.
+ */
+export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): KeyInspection {
+  const loaded = storeFor(format).loadEncrypted(bytes);
+  const m = parseMetadata(loaded.metadata, path);
+  return {
+    groups: m.keyGroups.map((g) => ({
+      age: g.age.map((a) => {
+        let stanzas: string[];
+        try {
+          stanzas = stanzasOf(a.enc);
+        } catch {
+          stanzas = [];
+        }
+        return { recipient: a.recipient, stanzas };
+      }),
+      pgp: g.pgp.map((p) => p.fp),
+      other: Object.fromEntries(Object.entries(g.other).map(([k, l]) => [k, l.length])),
+    })),
+    shamirThreshold: m.shamirThreshold,
+    macOnlyEncrypted: m.macOnlyEncrypted,
+    selection: m.selection,
+    tree: loaded.tree,
+  };
+}
+
+/**
+ * Re-seals an opened (MAC-checked) file with a new tree and/or new recipients in one step.
+ * With `newDataKey` every value is re-encrypted under a fresh data key and every recipient
+ * gets a fresh wrap (a rotation: nothing of the old key material is kept); without it the
+ * data key stays, unchanged values keep their ciphertext, and recipients that stay keep
+ * their wrapped key only when `reuseWraps` is set (the caller has checked those wraps).
+ */
+export async function resealBytes(
+  f: OpenedFile,
+  o: SealOptions & { tree?: Tree; keyGroups?: string[][]; shamirThreshold?: number; newDataKey?: boolean; reuseWraps?: boolean },
+): Promise<Uint8Array> {
+  const keyGroups = o.keyGroups ?? recipientsOf(f.metadata);
+  const dataKey = o.newDataKey ? randomBytes(32) : f.dataKey;
+  const reuse = !o.newDataKey && o.reuseWraps ? f.metadata : undefined;
+  const { groups, threshold } = await wrapGroups(dataKey, { keyGroups, shamirThreshold: o.shamirThreshold ?? f.metadata.shamirThreshold }, f.path, reuse);
+  const metadata: Metadata = { ...f.metadata, keyGroups: groups, shamirThreshold: threshold };
+  return seal(o.format ?? f.format, o.tree ?? f.tree, metadata, dataKey, o.newDataKey ? new IvStash() : f.stash, o);
 }

@@ -62,8 +62,8 @@ describe("the meta repository through the CLI", () => {
     await cli(["keys", "add", "admin", "--key", admin.recipient, "--group", "admins", "--meta", meta], { env: { SOPS_AGE_KEY_FILE: admin.file } });
     await cli(["project", "create", "shop", "--meta", meta]);
     await cli(["env", "create", "shop", "prod", "--meta", meta]);
-    writeFileSync(join(meta, "shop/envs/prod/plain.yaml"), "k: v\n");
-    const enc = await cli(["encrypt", "--age", other.recipient, join(meta, "shop/envs/prod/plain.yaml")]);
+    writeFileSync(join(root, "plain.yaml"), "k: v\n");
+    const enc = await cli(["encrypt", "--age", other.recipient, join(root, "plain.yaml")]);
     writeFileSync(join(meta, "shop/envs/prod/config.sops.yaml"), enc.stdout as Uint8Array);
     git(meta, "commit", "-qam", "by hand");
     const r = await cli(["access", "check", "--json", "--meta", meta]);

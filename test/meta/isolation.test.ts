@@ -52,17 +52,16 @@ describe("isolation, with real keys for admin, alice, bob, a prod server and CI"
     expect((await accessCheck(demo.dir)).drift).toEqual([]);
   });
 
-  it("a governed file that is not a sops file stops keys add and access sync, and shows in access check", async () => {
+  it("a governed file that is not a sops file is reported by access sync and access check, never skipped silently", async () => {
     const admin = await identitySetFrom(idOf("admin"));
     const path = "shop/envs/stage/config.sops.yaml";
     writeFileSync(join(demo.dir, path), "plaintext: oops\n");
     git(demo.dir, "commit", "-qam", "a plaintext file where an encrypted one belongs");
     const head = git(demo.dir, "rev-parse", "HEAD");
-    const k = await generateAgeKey();
-    await expect(addKey(demo.dir, "carol", [k.recipient], { group: "ci", identities: admin })).rejects.toMatchObject({ code: expect.stringMatching(/^SOPS_/) });
-    await expect(syncAccess(demo.dir, { identities: admin })).rejects.toMatchObject({ code: expect.stringMatching(/^SOPS_/) });
+    const r = await syncAccess(demo.dir, { identities: admin });
+    expect(r.value.refused).toEqual([expect.objectContaining({ path, code: "SOPS_NOT_ENCRYPTED" })]);
     expect(git(demo.dir, "rev-parse", "HEAD")).toBe(head);
-    expect((await accessCheck(demo.dir)).drift).toEqual([expect.objectContaining({ path, extra: ["(not a sops file)"] })]);
+    expect((await accessCheck(demo.dir)).drift).toEqual([expect.objectContaining({ path, problems: [expect.stringContaining("not a SOPS file")] })]);
     git(demo.dir, "revert", "--no-edit", "HEAD");
     expect((await accessCheck(demo.dir)).drift).toEqual([]);
   });
