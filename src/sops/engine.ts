@@ -62,6 +62,20 @@ export interface OpenedFile {
   /** @internal */ readonly stash: IvStash;
 }
 
+/**
+ * A store's parse, with the path in any error it throws: the stores say "the file", and a
+ * re-key over a hundred files must say which one.
+ */
+function named<T>(path: string | undefined, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (!path || !(e instanceof BootMetaError) || e.message.includes(path)) throw e;
+    const message = e.message.startsWith("the file ") ? `${path} ${e.message.slice("the file ".length)}` : `${path}: ${e.message}`;
+    throw new BootMetaError(e.code, message, e.exitCode, { data: { ...e.data, file: path }, suggestions: e.suggestions, cause: e.cause });
+  }
+}
+
 function label(path: string | undefined): string {
   return path ?? "the file";
 }
@@ -92,7 +106,7 @@ async function wrapGroups(dataKey: Uint8Array, o: KeyOptions, path?: string, reu
 /** Encrypts a plaintext file (any store) to the given recipients: sops `encrypt`. */
 export async function encryptBytes(plain: Uint8Array, o: EncryptOptions): Promise<Uint8Array> {
   const store = storeFor(o.format);
-  const parsed = store.loadPlain(plain);
+  const parsed = named(o.path, () => store.loadPlain(plain));
   if (store.hasMetadata(parsed)) {
     throw new BootMetaError("SOPS_ALREADY_ENCRYPTED", `${label(o.path)} is already encrypted (it has sops metadata)`, ExitCode.FileAlreadyEncrypted, {
       suggestions: ["use `boot-meta edit`, `set` or `rotate` on an encrypted file"],
@@ -137,7 +151,7 @@ function seal(format: Format, tree: Tree, metadata: Metadata, dataKey: Uint8Arra
  * where identities were looked for in `data`), `SOPS_MAC_MISMATCH`, `SOPS_VALUE_AUTH_FAILED`…
  */
 export async function openBytes(bytes: Uint8Array, o: OpenOptions): Promise<OpenedFile> {
-  const loaded = storeFor(o.format).loadEncrypted(bytes);
+  const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes));
   const metadata = parseMetadata(loaded.metadata, o.path);
   const dataKey = await dataKeyOf(metadata, o);
   const stash = new IvStash();
@@ -235,7 +249,7 @@ async function dataKeyOf(m: Metadata, o: OpenOptions): Promise<Uint8Array> {
  * admin telling whether two files share a data key). Throws as {@link openBytes} does.
  */
 export async function dataKeyOfBytes(bytes: Uint8Array, o: OpenOptions): Promise<Uint8Array> {
-  const loaded = storeFor(o.format).loadEncrypted(bytes);
+  const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes));
   return dataKeyOf(parseMetadata(loaded.metadata, o.path), o);
 }
 
@@ -282,7 +296,7 @@ export interface UpdateKeysResult {
  */
 export async function updateKeysBytes(bytes: Uint8Array, o: KeyOptions & EmitOptions & { format: Format; identities: IdentitySet; path?: string; pgp?: OpenOptions["pgp"] }): Promise<UpdateKeysResult> {
   const store = storeFor(o.format);
-  const loaded = store.loadEncrypted(bytes);
+  const loaded = named(o.path, () => store.loadEncrypted(bytes));
   const metadata = parseMetadata(loaded.metadata, o.path);
   const before = recipientsOf(metadata);
   const target = o.keyGroups.filter((g) => g.length > 0);
@@ -318,7 +332,7 @@ export async function rotateBytes(bytes: Uint8Array, o: Partial<KeyOptions> & Em
 
 /** The age recipients of each key group, read from the metadata without decrypting. */
 export function readRecipients(bytes: Uint8Array, format: Format, path?: string): string[][] {
-  const loaded = storeFor(format).loadEncrypted(bytes);
+  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
   return recipientsOf(parseMetadata(loaded.metadata, path));
 }
 
@@ -356,7 +370,7 @@ export interface KeyInspection {
  * a file that is not a sops file; an `enc` that is not an age file shows as no stanzas.
  */
 export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): KeyInspection {
-  const loaded = storeFor(format).loadEncrypted(bytes);
+  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
   const m = parseMetadata(loaded.metadata, path);
   return {
     groups: m.keyGroups.map((g) => ({
