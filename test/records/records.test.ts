@@ -67,11 +67,23 @@ describe("releases", () => {
     const dir = await recordsRepo();
     const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
     for (let i = 1; i <= 5; i++) await createRelease(dir, "shop", { version: `1.${i}`, repos, now: `2026-01-0${i}T00:00:00Z` });
-    await expect(createRelease(dir, "shop", { version: "1.3", repos, now: "2026-01-03T00:00:00Z" })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
+    // A version is recorded once: the same version again, at any time, is refused naming the first.
+    const head = git(dir, "rev-parse", "HEAD");
+    for (const now of ["2026-01-03T00:00:00Z", "2026-02-01T00:00:00Z"]) {
+      await expect(createRelease(dir, "shop", { version: "1.3", repos, now })).rejects.toMatchObject({
+        code: "RELEASE_VERSION_EXISTS",
+        message: expect.stringContaining("shop already has a release of version 1.3: 20260103T000000Z-1.3 (shop/releases/2026/01/20260103T000000Z-1.3.json)"),
+        data: { existing: "20260103T000000Z-1.3" },
+      });
+    }
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+    // Versions whose id part only ends the same are different versions.
+    await createRelease(dir, "shop", { version: "x-1.3", repos, now: "2026-01-06T00:00:00Z" });
+    await withReader(dir, undefined, async (r) => expect((await getRelease(r, "shop", "1.3")).id).toBe("20260103T000000Z-1.3"));
     const page = await listReleases(dir, "shop", { limit: 2, offset: 1 });
     expect(page.more).toBe(true);
-    expect(page.releases.map((r) => r.version)).toEqual(["1.4", "1.3"]);
-    expect((await listReleases(dir, "shop", { limit: 2, offset: 3 })).more).toBe(false);
+    expect(page.releases.map((r) => r.version)).toEqual(["1.5", "1.4"]);
+    expect((await listReleases(dir, "shop", { limit: 2, offset: 4 })).more).toBe(false);
     await withReader(dir, undefined, async (r) => {
       expect((await getRelease(r, "shop", "1.2")).id).toBe("20260102T000000Z-1.2");
       expect((await getRelease(r, "shop", "20260103T000000Z-1.3")).version).toBe("1.3");
@@ -124,12 +136,12 @@ describe("the records layout", () => {
   it("shards releases by month and binaries by digest prefix; listing and lookups cross the shards", async () => {
     const dir = await recordsRepo();
     const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
-    // Out of order, across months and a year boundary; 2.0 twice (the newest one wins a lookup by version).
+    // Out of order, across months and a year boundary.
     const made = [
       ["1.0", "2025-11-30T23:59:59Z"],
       ["2.0", "2025-12-15T08:00:00Z"],
       ["1.1", "2025-12-01T00:00:00Z"],
-      ["2.0", "2026-02-01T10:00:00Z"],
+      ["2.1", "2026-02-01T10:00:00Z"],
       ["1.2", "2026-01-31T12:00:00Z"],
     ] as const;
     for (const [version, now] of made) await createRelease(dir, "shop", { version, repos, now });
@@ -138,7 +150,7 @@ describe("the records layout", () => {
       "shop/releases/2025/12/20251201T000000Z-1.1.json",
       "shop/releases/2025/12/20251215T080000Z-2.0.json",
       "shop/releases/2026/01/20260131T120000Z-1.2.json",
-      "shop/releases/2026/02/20260201T100000Z-2.0.json",
+      "shop/releases/2026/02/20260201T100000Z-2.1.json",
     ]);
     const versions = async (limit: number, offset: number) => (await listReleases(dir, "shop", { limit, offset })).releases.map((r) => r.id.slice(0, 8));
     expect(await versions(10, 0)).toEqual(["20260201", "20260131", "20251215", "20251201", "20251130"]);
@@ -147,7 +159,8 @@ describe("the records layout", () => {
     expect(await versions(2, 5)).toEqual([]);
     await expect(listReleases(dir, "shop", { limit: 0 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     await withReader(dir, undefined, async (r) => {
-      expect((await getRelease(r, "shop", "2.0")).id).toBe("20260201T100000Z-2.0");
+      expect((await getRelease(r, "shop", "2.0")).id).toBe("20251215T080000Z-2.0");
+      expect((await getRelease(r, "shop", "2.1")).id).toBe("20260201T100000Z-2.1");
       expect((await getRelease(r, "shop", "1.0")).id).toBe("20251130T235959Z-1.0");
     });
     // A binary's record and the digest index sit under the digest's first two hex digits.
