@@ -8,9 +8,10 @@ import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
+import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
 import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
-import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
+import type { BinaryRecord, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
 export const SIGNERS_DIR = "keys/signers";
@@ -148,8 +149,10 @@ export interface Provenance {
   release: Release;
   /** channels whose instances run this binary's release now (during a rollout, on either side of it) */
   channels: string[];
-  /** per channel in `channels`: the percentage of its instances that run this release */
+  /** per channel in `channels`: the percentage of its instances that are to run this release */
   shares: Record<string, number>;
+  /** per channel with recorded instances: how many of them are to run this release, of how many */
+  counts: Record<string, { instances: number; of: number }>;
   /** The storage URLs are encrypted in the meta repo: "opened" with your key, or "no-key". */
   sealed?: "opened" | "no-key";
 }
@@ -162,20 +165,23 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
     const urls = found.sealed ? await unsealUrls(found.sealed, found.path, o) : undefined;
     const binary = found.sealed ? { ...found.record, urls: urls ?? [] } : found.record;
     const release = await getRelease(r, binary.project, binary.releaseId);
-    const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
-    const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
-    const shares: Record<string, number> = {};
-    for (const n of names) {
-      const path = `${binary.project}/channels/${n}`;
-      const b = files.get(path);
-      if (!b) continue;
-      const c = decodeAt<Channel>("Channel", b, path, { project: binary.project, name: n.replace(/\.json$/, "") }).value;
-      const pct = c.rollout?.previousReleaseId ? c.rollout.percent : 100;
-      const share = c.releaseId === release.id ? pct : c.rollout?.previousReleaseId === release.id ? 100 - pct : 0;
-      if (share > 0) shares[n.replace(/\.json$/, "")] = share;
+    // The same decision the instances get (rollout.ts): counted over each channel's recorded
+    // fleet; a channel with no recorded instance yet has its percentage.
+    const shares: Record<string, number> = Object.create(null);
+    const counts: Record<string, { instances: number; of: number }> = Object.create(null);
+    for (const [name, ro] of rollouts(await readChannels(r, binary.project), await readInstances(r, binary.project))) {
+      if (ro.fleet > 0) {
+        const k = ro.countOf(release.id);
+        if (k === 0) continue;
+        shares[name] = Math.round((k * 10_000) / ro.fleet) / 100;
+        counts[name] = { instances: k, of: ro.fleet };
+      } else {
+        const share = release.id === ro.releaseId ? ro.percent : release.id === ro.previousReleaseId ? 100 - ro.percent : 0;
+        if (share > 0) shares[name] = share;
+      }
     }
     const channels = Object.keys(shares);
-    return { commit: r.commit, binary, release, channels, shares, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
+    return { commit: r.commit, binary, release, channels, shares, counts, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
   });
 }
 

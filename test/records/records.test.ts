@@ -1,13 +1,15 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { binaryVerify, binaryWhich, addBinary, digestFile } from "../../src/records/binaries.js";
 import { renderBuildInfo } from "../../src/records/buildinfo.js";
-import { channelHistory, inRollout, promoteChannel, releaseFor, rollbackChannel, showChannel } from "../../src/records/channels.js";
+import { channelHistory, promoteChannel, rollbackChannel, showChannel } from "../../src/records/channels.js";
 import { decodeRecord, encodeRecord, encodeRecordBinary, recordType } from "../../src/records/codec.js";
 import { listInstances, reportInstance } from "../../src/records/instances.js";
 import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf, withoutCredentials } from "../../src/records/releases.js";
+import { rolloutOf } from "../../src/records/rollout.js";
 import { withReader } from "../../src/records/store.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";
@@ -209,17 +211,6 @@ describe("channels", () => {
     expect(lost).toHaveLength(1);
     expect(lost[0]?.reason).toMatchObject({ code: "CHANNEL_CONFLICT", message: expect.stringMatching(/points at .*-1\.[12], not .*-1\.0/) });
   });
-
-  it("decides rollouts deterministically from the instance id", () => {
-    const ids = Array.from({ length: 2000 }, (_, i) => `web-${i}`);
-    const inA = ids.filter((id) => inRollout(id, "rel-a", 10));
-    expect(inA.length).toBeGreaterThan(100);
-    expect(inA.length).toBeLessThan(300);
-    expect(ids.filter((id) => inRollout(id, "rel-a", 10))).toEqual(inA);
-    expect(ids.filter((id) => inRollout(id, "rel-a", 50)).length).toBeGreaterThan(inA.length);
-    const c = { project: "shop", name: "stable", releaseId: "new", rollout: { percent: 10, previousReleaseId: "old" }, updatedAt: "" };
-    expect(new Set(ids.map((id) => releaseFor(id, c)))).toEqual(new Set(["new", "old"]));
-  });
 });
 
 describe("binaries", () => {
@@ -271,30 +262,65 @@ describe("binaries", () => {
 });
 
 describe("instances", () => {
-  it("write only on change and list the fleet by release", async () => {
+  it("write only on change, at a path sharded by sha256 of the id, and list the fleet by release", async () => {
     const dir = await recordsRepo();
     const repos = [parseCommitSpec(`app=https://x/app@${HASH}`)];
     const a = (await createRelease(dir, "shop", { version: "1.0", repos, now: "2026-01-01T00:00:00Z" })).value;
     const b = (await createRelease(dir, "shop", { version: "1.1", repos, now: "2026-01-02T00:00:00Z" })).value;
+    // On a channel that does not exist: refused, naming it and the channels there are.
+    const head = git(dir, "rev-parse", "HEAD");
+    await expect(reportInstance(dir, "shop", "web-1", { channel: "stable", release: a.id })).rejects.toMatchObject({ code: "CHANNEL_NOT_FOUND", message: expect.stringContaining("there is no such channel (shop/channels/stable.json); shop has no channel yet") });
+    await promoteChannel(dir, "shop", "stable", b.id);
+    await expect(reportInstance(dir, "shop", "web-1", { channel: "stabel", release: a.id })).rejects.toMatchObject({ code: "CHANNEL_NOT_FOUND", message: expect.stringContaining("its channels are stable") });
+    await expect(reportInstance(dir, "shop", "web-1", { channel: "../stable", release: a.id })).rejects.toMatchObject({ code: "META_INVALID_NAME" });
+    expect(git(dir, "log", "--format=%s", `${head}..HEAD`)).toMatch(/^channel: shop\/stable/);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+
     expect((await reportInstance(dir, "shop", "web-1", { channel: "stable", release: a.id, status: "running" })).commit).toBeDefined();
     expect((await reportInstance(dir, "shop", "web-1", { channel: "stable", release: a.id, status: "running" })).commit).toBeUndefined();
+    const shard = (id: string) => createHash("sha256").update(id).digest("hex").slice(0, 2);
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "shop/instances")).toBe(`shop/instances/${shard("web-1")}/web-1.json`);
     await reportInstance(dir, "shop", "web-2", { channel: "stable", release: b.id, status: "running" });
     await reportInstance(dir, "shop", "web-1", { channel: "stable", release: b.id, status: "running" });
     const fleet = await listInstances(dir, "shop");
     expect(Object.keys(fleet.byRelease)).toEqual([b.id]);
     expect(fleet.byRelease[b.id]?.map((i) => i.id).sort()).toEqual(["web-1", "web-2"]);
-    expect(fleet.lagging).toEqual([]); // no stable channel yet: nothing to lag behind
+    expect(fleet.lagging).toEqual([]);
     // stable goes back to 1.0: both now run something their channel does not give them.
     await promoteChannel(dir, "shop", "stable", a.id);
     expect((await listInstances(dir, "shop")).lagging).toEqual([
       { id: "web-1", channel: "stable", runs: b.id, wants: a.id },
       { id: "web-2", channel: "stable", runs: b.id, wants: a.id },
     ]);
-    // 1.1 to half the fleet: exactly those outside the rollout lag, as releaseFor decides.
+    // 1.1 to half the fleet: exactly one of the two, the one the rollout ranks first.
     await promoteChannel(dir, "shop", "stable", b.id, { percent: 50 });
     const c = (await showChannel(dir, "shop", "stable")).channel;
-    const want = ["web-1", "web-2"].filter((id) => releaseFor(id, c) !== b.id);
-    expect((await listInstances(dir, "shop")).lagging.map((l) => l.id)).toEqual(want);
+    const ro = rolloutOf(c, ["web-1", "web-2"]);
+    expect(ro.onRelease.size).toBe(1);
+    expect((await listInstances(dir, "shop")).lagging.map((l) => l.id)).toEqual(["web-1", "web-2"].filter((id) => ro.releaseFor(id) !== b.id));
+  });
+
+  it("read a record in the flat layout of before and move it on its next change; refuse one in another shard", async () => {
+    const dir = await recordsRepo();
+    const rel = (await createRelease(dir, "shop", { version: "1.0", repos: [parseCommitSpec(`app=https://x/app@${HASH}`)], now: "2026-01-01T00:00:00Z" })).value;
+    await promoteChannel(dir, "shop", "stable", rel.id);
+    mkdirSync(join(dir, "shop/instances"), { recursive: true });
+    const old = { id: "web-9", project: "shop", channel: "stable", releaseId: rel.id, status: "running", changedAt: "2026-01-01T00:00:00Z" };
+    writeFileSync(join(dir, "shop/instances/web-9.json"), `${JSON.stringify(old, null, 2)}\n`);
+    git(dir, "add", "-A");
+    git(dir, "commit", "-qm", "an instance in the old layout");
+    expect((await listInstances(dir, "shop")).byRelease[rel.id]?.map((i) => i.id)).toEqual(["web-9"]);
+    expect((await showChannel(dir, "shop", "stable", { instance: "web-9" })).instance).toEqual({ id: "web-9", releaseId: rel.id, recorded: true });
+    expect((await reportInstance(dir, "shop", "web-9", { channel: "stable", release: rel.id, status: "running" })).commit).toBeUndefined();
+    await reportInstance(dir, "shop", "web-9", { channel: "stable", release: rel.id, status: "upgrading" });
+    const shard = createHash("sha256").update("web-9").digest("hex").slice(0, 2);
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "shop/instances")).toBe(`shop/instances/${shard}/web-9.json`);
+    // Moved by hand into another shard: refused, naming the file and where it belongs.
+    const wrong = shard === "00" ? "01" : "00";
+    mkdirSync(join(dir, `shop/instances/${wrong}`));
+    git(dir, "mv", `shop/instances/${shard}/web-9.json`, `shop/instances/${wrong}/web-9.json`);
+    git(dir, "commit", "-qm", "moved by hand");
+    await expect(listInstances(dir, "shop")).rejects.toMatchObject({ code: "RECORD_INVALID", message: expect.stringContaining(`shop/instances/${wrong}/web-9.json is not where an instance record belongs`) });
   });
 });
 
