@@ -9,12 +9,60 @@ import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
-import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
+import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "./sshsig.js";
 import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { BinaryRecord, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
 export const SIGNERS_DIR = "keys/signers";
+
+/**
+ * The ed25519 keys of one signer: each `ssh-ed25519 AAAA…` line of keys/signers/<name>.pub
+ * (several while a key is being replaced; `#` comments and other key types are skipped).
+ * undefined when there is no such signer.
+ */
+async function signerKeys(r: Reader, name: string): Promise<Buffer[] | undefined> {
+  const bytes = await r.read(`${SIGNERS_DIR}/${name}.pub`);
+  if (!bytes) return undefined;
+  const keys: Buffer[] = [];
+  for (const line of Buffer.from(bytes).toString("utf8").split("\n")) {
+    if (!line.trim() || line.trim().startsWith("#")) continue;
+    try {
+      keys.push(parseSshPublicKey(line));
+    } catch {
+      /* not an ed25519 key: it signs nothing here */
+    }
+  }
+  return keys;
+}
+
+/** Every trusted signing key (hex) with the names of the signers that hold it. */
+async function trustedSigners(r: Reader): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
+    const name = n.slice(0, -".pub".length);
+    for (const k of (await signerKeys(r, name)) ?? []) out.set(k.toString("hex"), [...(out.get(k.toString("hex")) ?? []), name]);
+  }
+  return out;
+}
+
+/** A signature names a signer only when it is made with one of that signer's keys. */
+async function checkSigner(r: Reader, name: string, key: Buffer, keyFile: string): Promise<void> {
+  const keys = await signerKeys(r, name);
+  const file = `${SIGNERS_DIR}/${name}.pub`;
+  if (keys === undefined) {
+    throw new BootMetaError("SIGNER_UNKNOWN", `--signer ${name}: there is no such signer (${file} does not exist), so a signature cannot be attributed to it`, ExitCode.General, {
+      data: { signer: name, file },
+      suggestions: [`commit the signer's public key as ${file} first (the key in ${keyFile} is ${sshFingerprint(key)})`, "or leave out --signer: `binary verify` then names the signer by its key"],
+    });
+  }
+  if (!keys.some((k) => k.equals(key))) {
+    throw new BootMetaError("SIGNER_KEY_MISMATCH", `--signer ${name}: the key in ${keyFile} (${sshFingerprint(key)}) is not ${name}'s; ${file} holds ${keys.map(sshFingerprint).join(", ") || "no ed25519 key"}`, ExitCode.InvalidArgument, {
+      data: { signer: name, file, key: sshFingerprint(key) },
+      suggestions: [`sign with ${name}'s key, or name the signer whose key this is`],
+    });
+  }
+}
 
 /**
  * SHA-256 and size of a file, streamed (binaries can be large), with the digests an SSH
@@ -62,14 +110,17 @@ export async function addBinary(repoDir: string, project: string, file: string, 
   for (const u of o.urls) if (!URL_RE.test(u)) throw new BootMetaError("INVALID_ARGUMENT", `--url ${JSON.stringify(u)} must be an s3://, https://, http://, gs:// or file:// URL`, ExitCode.InvalidArgument);
   if (!/^[a-z0-9_]+$/.test(o.os) || !/^[a-z0-9_]+$/.test(o.arch)) throw new BootMetaError("INVALID_ARGUMENT", "--os and --arch are lower-case words like linux and amd64", ExitCode.InvalidArgument);
   const { sha256, size, digests } = await digestFile(file);
-  const signatures: Signature[] = [];
-  if (o.signKey) {
-    const key = parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey);
-    signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, digests) });
+  if (o.signer !== undefined) {
+    validateName("principal", o.signer);
+    if (!o.signKey) throw new BootMetaError("INVALID_ARGUMENT", `--signer ${o.signer} names who signs the binary; give the key to sign with as --sign-key`, ExitCode.InvalidArgument);
   }
+  const signatures: Signature[] = [];
+  const key = o.signKey ? parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey) : undefined;
+  if (key) signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, digests) });
   return commitRecords(repoDir, o, `binary: ${project} ${o.os}/${o.arch} ${sha256.slice(0, 12)} for ${o.release}`, async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
+    if (key && o.signer !== undefined) await checkSigner(tx, o.signer, key.publicKey, o.signKey as string);
     const index = recordPath.binaryIndex(sha256);
     for (const p of [index, recordPath.binary(project, sha256), recordPath.sealedBinary(project, sha256)]) if (await tx.read(p)) throw recordExists(`binary ${sha256}`, p);
     const sealedEnv = typeof o.secret === "string" ? validateName("env", o.secret) : undefined;
@@ -189,33 +240,48 @@ export interface VerifyResult {
   file: string;
   sha256: string;
   recorded: boolean;
-  signatures: { signer: string | null; trusted: boolean; valid: boolean }[];
+  /**
+   * Each recorded signature: `signer` is the name the record gives, else the signer whose key
+   * made it; `trusted` when that key is in keys/signers/ and is the named signer's; `problem`
+   * says why a signature that names a signer is not trusted.
+   */
+  signatures: { signer: string | null; trusted: boolean; valid: boolean; problem?: string }[];
   ok: boolean;
 }
 
 /** `boot-meta binary verify FILE`: the digest is recorded and a trusted signer signed these bytes. */
 export async function binaryVerify(repoDir: string, file: string): Promise<VerifyResult> {
   const { sha256, digests } = await digestFile(file);
-  const { binary, trusted } = await withReader(repoDir, undefined, async (r) => {
+  const { binary, trusted, named } = await withReader(repoDir, undefined, async (r) => {
     const binary = await binaryByDigest(r, sha256).then((b) => b.record, (e: unknown) => {
       if (e instanceof BootMetaError && e.code === "RECORD_NOT_FOUND") return undefined;
       throw e;
     });
-    const trusted = new Map<string, string>();
-    for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
-      const line = Buffer.from((await r.read(`${SIGNERS_DIR}/${n}`)) ?? new Uint8Array()).toString("utf8");
-      try {
-        trusted.set(parseSshPublicKey(line).toString("hex"), n.replace(/\.pub$/, ""));
-      } catch {
-        /* not an ed25519 key: not trusted */
-      }
+    const named = new Map<string, Buffer[] | undefined>();
+    for (const s of binary?.signatures ?? []) {
+      if (!s.signer || named.has(s.signer)) continue;
+      // A name that could not be a signer's file (a path, say) is simply no signer.
+      const valid = (() => {
+        try {
+          return validateName("principal", s.signer) === s.signer;
+        } catch {
+          return false;
+        }
+      })();
+      named.set(s.signer, valid ? await signerKeys(r, s.signer) : undefined);
     }
-    return { binary, trusted };
+    return { binary, trusted: await trustedSigners(r), named };
   });
   const signatures = (binary?.signatures ?? []).map((s) => {
     const v = sshVerify(s.signature, digests);
-    const signer = trusted.get(v.publicKey.toString("hex"));
-    return { signer: signer ?? s.signer ?? null, trusted: signer !== undefined, valid: v.valid };
+    const holders = trusted.get(v.publicKey.toString("hex")) ?? [];
+    let problem: string | undefined;
+    if (s.signer) {
+      const keys = named.get(s.signer);
+      if (keys === undefined) problem = `it names ${s.signer}, who is not a signer (no ${SIGNERS_DIR}/${s.signer}.pub)`;
+      else if (!keys.some((k) => k.equals(v.publicKey))) problem = `it names ${s.signer}, but was made with ${sshFingerprint(v.publicKey)}, which is not ${s.signer}'s key (${SIGNERS_DIR}/${s.signer}.pub)`;
+    }
+    return { signer: s.signer ?? holders[0] ?? null, trusted: holders.length > 0 && problem === undefined, valid: v.valid, ...(problem ? { problem } : {}) };
   });
   return { file, sha256, recorded: binary !== undefined, signatures, ok: binary !== undefined && signatures.some((s) => s.valid && s.trusted) };
 }

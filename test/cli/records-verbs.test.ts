@@ -99,7 +99,13 @@ describe("records through the CLI", () => {
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", join(work, "ci-key")]);
     const bin = join(work, "shop");
     writeFileSync(bin, "\x7fELF a build of 1.0");
-    const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
+    // Named as ci's before ci is a signer: refused, nothing written. Unnamed, it is recorded.
+    const head0 = git(meta, "rev-parse", "HEAD");
+    const unknown = await cli(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
+    expect(unknown.exitCode).toBe(1);
+    expect(err(unknown)).toMatch(/SIGNER_UNKNOWN.*--signer ci: there is no such signer \(keys\/signers\/ci.pub does not exist\)/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head0);
+    const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), ...m]);
     const which = await json(["binary", "which", bin, ...m]);
     expect(which).toMatchObject({ binary: { sha256: added.sha256, urls: ["s3://artifacts/shop/1.0/shop"] }, release: { id: r1.id, repos: [{ commit: appHead }] } });
     // Mid-rollout, 1.0 is what the other half of stable runs.
@@ -335,4 +341,34 @@ describe("records through the CLI", () => {
       [1, null],
     ]);
   }, 300_000);
+
+  it("a binary signed with a key that is not the named signer's is refused, at add and at verify", async () => {
+    const meta = await metaRepo();
+    const m = ["--meta", meta];
+    await ok(["release", "create", "shop", "--version", "1.0", "--commit", "app=https://x/app@3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c", ...m]);
+    const work = tempDir();
+    for (const k of ["ci", "other"]) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", k, "-f", join(work, `${k}-key`)]);
+    mkdirSync(join(meta, "keys/signers"), { recursive: true });
+    writeFileSync(join(meta, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
+    git(meta, "add", "keys/signers/ci.pub");
+    git(meta, "commit", "-qm", "trust the ci signer");
+    const bin = join(work, "shop");
+    writeFileSync(bin, "\x7fELF a build");
+    const add = ["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://b/shop", "--signer", "ci", ...m];
+    const head = git(meta, "rev-parse", "HEAD");
+    const wrong = await cli([...add, "--sign-key", join(work, "other-key")]);
+    expect(wrong.exitCode).toBe(2);
+    expect(err(wrong)).toMatch(/SIGNER_KEY_MISMATCH.*--signer ci: the key in .*other-key \(SHA256:\S+\) is not ci's; keys\/signers\/ci.pub holds SHA256:/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head);
+    expect(git(meta, "status", "--porcelain")).toBe("");
+    await ok([...add, "--sign-key", join(work, "ci-key")]);
+    expect(out(await ok(["binary", "verify", bin, ...m]))).toContain("valid signature by ci (trusted)");
+    // ci's key is replaced: the signature still checks, but it is no longer ci's.
+    writeFileSync(join(meta, "keys/signers/ci.pub"), readFileSync(join(work, "other-key.pub")));
+    git(meta, "commit", "-qam", "ci has a new key");
+    const verify = await cli(["binary", "verify", bin, ...m]);
+    expect(verify.exitCode).toBe(1);
+    expect(out(verify)).toMatch(/valid signature by ci \(refused: it names ci, but was made with SHA256:\S+, which is not ci's key/);
+    expect(err(verify)).toMatch(/BINARY_UNVERIFIED.*has no valid signature by a trusted signer: it names ci/);
+  }, 120_000);
 });

@@ -223,19 +223,30 @@ describe("binaries", () => {
     await promoteChannel(dir, "shop", "stable", rel.id);
     const bin = join(work, "shop-linux-amd64");
     writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
-    const rec = (await addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://artifacts/shop/1.0/shop-linux-amd64"], signKey: join(work, "ci-key"), signer: "ci" })).value;
+    const add = { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://artifacts/shop/1.0/shop-linux-amd64"], signKey: join(work, "ci-key"), signer: "ci" };
+    // A signature names its signer only with that signer's key: no keys/signers/ci.pub yet, refused.
+    const head = git(dir, "rev-parse", "HEAD");
+    await expect(addBinary(dir, "shop", bin, add)).rejects.toMatchObject({ code: "SIGNER_UNKNOWN", message: expect.stringContaining("keys/signers/ci.pub does not exist") });
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+    mkdirSync(join(dir, "keys/signers"), { recursive: true });
+    writeFileSync(join(dir, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
+    git(dir, "add", "keys/signers/ci.pub");
+    git(dir, "commit", "-qm", "trust ci's signing key");
+    // Someone else's key, named as ci's: refused, nothing written.
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mallory", "-f", join(work, "other-key")]);
+    const trusted = git(dir, "rev-parse", "HEAD");
+    await expect(addBinary(dir, "shop", bin, { ...add, signKey: join(work, "other-key") })).rejects.toMatchObject({ code: "SIGNER_KEY_MISMATCH", message: expect.stringMatching(/the key in .*other-key \(SHA256:.*\) is not ci's; keys\/signers\/ci.pub holds SHA256:/) });
+    expect(git(dir, "rev-parse", "HEAD")).toBe(trusted);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    await expect(addBinary(dir, "shop", bin, { ...add, signKey: undefined })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining("--sign-key") });
+    await expect(addBinary(dir, "shop", bin, { ...add, signer: "../ci" })).rejects.toMatchObject({ code: "META_INVALID_NAME" });
+    const rec = (await addBinary(dir, "shop", bin, add)).value;
     expect(rec.sha256).toBe((await digestFile(bin)).sha256);
     // The stock ssh-keygen checks our signature.
     const sig = join(work, "sig");
     writeFileSync(sig, rec.signatures?.[0]?.signature as string);
     writeFileSync(join(work, "allowed"), `ci ${readFileSync(join(work, "ci-key.pub"), "utf8")}`);
     expect(execFileSync("ssh-keygen", ["-Y", "verify", "-f", join(work, "allowed"), "-I", "ci", "-n", "boot-meta", "-s", sig], { input: readFileSync(bin) }).toString()).toMatch(/Good "boot-meta" signature for ci/);
-    // Not trusted until the signer's key is in the repo.
-    expect((await binaryVerify(dir, bin)).ok).toBe(false);
-    mkdirSync(join(dir, "keys/signers"), { recursive: true });
-    writeFileSync(join(dir, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
-    git(dir, "add", "keys/signers/ci.pub");
-    git(dir, "commit", "-qm", "trust ci's signing key");
     expect(await binaryVerify(dir, bin)).toMatchObject({ ok: true, signatures: [{ signer: "ci", trusted: true, valid: true }] });
     // ssh-keygen's own signature verifies with us too.
     execFileSync("ssh-keygen", ["-Y", "sign", "-f", join(work, "ci-key"), "-n", "boot-meta", bin], { stdio: "ignore" });
@@ -258,6 +269,38 @@ describe("binaries", () => {
     writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://x/y"] })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["ftp://x"] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+
+  it("verify refuses a signature that names a signer whose key did not make it, even a trusted key", async () => {
+    const dir = await recordsRepo();
+    const work = tempDir();
+    for (const k of ["ci", "release"]) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", k, "-f", join(work, `${k}-key`)]);
+    mkdirSync(join(dir, "keys/signers"), { recursive: true });
+    for (const k of ["ci", "release"]) writeFileSync(join(dir, `keys/signers/${k}.pub`), readFileSync(join(work, `${k}-key.pub`)));
+    git(dir, "add", "keys");
+    git(dir, "commit", "-qm", "two signers");
+    await createRelease(dir, "shop", { version: "1.0", repos: [parseCommitSpec(`app=https://x/app@${HASH}`)] });
+    const bin = join(work, "shop");
+    writeFileSync(bin, "\x7fELF build");
+    // Signed with release's key and named by it: trusted, as release.
+    const rec = (await addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://b/shop"], signKey: join(work, "release-key") })).value;
+    expect(await binaryVerify(dir, bin)).toMatchObject({ ok: true, signatures: [{ signer: "release", trusted: true, valid: true }] });
+    // A writer edits the record to say ci signed it: the signature still checks, but it is not ci's.
+    const path = join(dir, `shop/binaries/${rec.sha256.slice(0, 2)}/${rec.sha256}.json`);
+    const doc = JSON.parse(readFileSync(path, "utf8"));
+    doc.signatures[0].signer = "ci";
+    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+    git(dir, "commit", "-qam", "claim ci signed it");
+    const v = await binaryVerify(dir, bin);
+    expect(v).toMatchObject({ ok: false, recorded: true, signatures: [{ signer: "ci", trusted: false, valid: true }] });
+    expect(v.signatures[0]?.problem).toMatch(/^it names ci, but was made with SHA256:\S+, which is not ci's key \(keys\/signers\/ci.pub\)$/);
+    // A name that is no signer at all (nor could be one) is refused the same way.
+    for (const name of ["nobody", "../ci"]) {
+      doc.signatures[0].signer = name;
+      writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+      git(dir, "commit", "-qam", `claim ${name} signed it`);
+      expect((await binaryVerify(dir, bin)).signatures[0]).toMatchObject({ trusted: false, problem: expect.stringContaining(`it names ${name}, who is not a signer`) });
+    }
   });
 });
 
