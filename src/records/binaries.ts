@@ -8,12 +8,61 @@ import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
-import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshSign, sshVerify } from "./sshsig.js";
+import { readChannels, readInstances, rollouts } from "./fleet.js";
+import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "./sshsig.js";
 import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
-import type { BinaryRecord, Channel, Release, Signature } from "./types.js";
+import type { BinaryRecord, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
 export const SIGNERS_DIR = "keys/signers";
+
+/**
+ * The ed25519 keys of one signer: each `ssh-ed25519 AAAA…` line of keys/signers/<name>.pub
+ * (several while a key is being replaced; `#` comments and other key types are skipped).
+ * undefined when there is no such signer.
+ */
+async function signerKeys(r: Reader, name: string): Promise<Buffer[] | undefined> {
+  const bytes = await r.read(`${SIGNERS_DIR}/${name}.pub`);
+  if (!bytes) return undefined;
+  const keys: Buffer[] = [];
+  for (const line of Buffer.from(bytes).toString("utf8").split("\n")) {
+    if (!line.trim() || line.trim().startsWith("#")) continue;
+    try {
+      keys.push(parseSshPublicKey(line));
+    } catch {
+      /* not an ed25519 key: it signs nothing here */
+    }
+  }
+  return keys;
+}
+
+/** Every trusted signing key (hex) with the names of the signers that hold it. */
+async function trustedSigners(r: Reader): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
+    const name = n.slice(0, -".pub".length);
+    for (const k of (await signerKeys(r, name)) ?? []) out.set(k.toString("hex"), [...(out.get(k.toString("hex")) ?? []), name]);
+  }
+  return out;
+}
+
+/** A signature names a signer only when it is made with one of that signer's keys. */
+async function checkSigner(r: Reader, name: string, key: Buffer, keyFile: string): Promise<void> {
+  const keys = await signerKeys(r, name);
+  const file = `${SIGNERS_DIR}/${name}.pub`;
+  if (keys === undefined) {
+    throw new BootMetaError("SIGNER_UNKNOWN", `--signer ${name}: there is no such signer (${file} does not exist), so a signature cannot be attributed to it`, ExitCode.General, {
+      data: { signer: name, file },
+      suggestions: [`commit the signer's public key as ${file} first (the key in ${keyFile} is ${sshFingerprint(key)})`, "or leave out --signer: `binary verify` then names the signer by its key"],
+    });
+  }
+  if (!keys.some((k) => k.equals(key))) {
+    throw new BootMetaError("SIGNER_KEY_MISMATCH", `--signer ${name}: the key in ${keyFile} (${sshFingerprint(key)}) is not ${name}'s; ${file} holds ${keys.map(sshFingerprint).join(", ") || "no ed25519 key"}`, ExitCode.InvalidArgument, {
+      data: { signer: name, file, key: sshFingerprint(key) },
+      suggestions: [`sign with ${name}'s key, or name the signer whose key this is`],
+    });
+  }
+}
 
 /**
  * SHA-256 and size of a file, streamed (binaries can be large), with the digests an SSH
@@ -61,14 +110,17 @@ export async function addBinary(repoDir: string, project: string, file: string, 
   for (const u of o.urls) if (!URL_RE.test(u)) throw new BootMetaError("INVALID_ARGUMENT", `--url ${JSON.stringify(u)} must be an s3://, https://, http://, gs:// or file:// URL`, ExitCode.InvalidArgument);
   if (!/^[a-z0-9_]+$/.test(o.os) || !/^[a-z0-9_]+$/.test(o.arch)) throw new BootMetaError("INVALID_ARGUMENT", "--os and --arch are lower-case words like linux and amd64", ExitCode.InvalidArgument);
   const { sha256, size, digests } = await digestFile(file);
-  const signatures: Signature[] = [];
-  if (o.signKey) {
-    const key = parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey);
-    signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, digests) });
+  if (o.signer !== undefined) {
+    validateName("principal", o.signer);
+    if (!o.signKey) throw new BootMetaError("INVALID_ARGUMENT", `--signer ${o.signer} names who signs the binary; give the key to sign with as --sign-key`, ExitCode.InvalidArgument);
   }
+  const signatures: Signature[] = [];
+  const key = o.signKey ? parseOpenSshPrivateKey(await readFile(o.signKey, "utf8"), o.signKey) : undefined;
+  if (key) signatures.push({ format: "sshsig", signer: o.signer, publicKey: key.publicLine, signature: sshSign(key, digests) });
   return commitRecords(repoDir, o, `binary: ${project} ${o.os}/${o.arch} ${sha256.slice(0, 12)} for ${o.release}`, async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
+    if (key && o.signer !== undefined) await checkSigner(tx, o.signer, key.publicKey, o.signKey as string);
     const index = recordPath.binaryIndex(sha256);
     for (const p of [index, recordPath.binary(project, sha256), recordPath.sealedBinary(project, sha256)]) if (await tx.read(p)) throw recordExists(`binary ${sha256}`, p);
     const sealedEnv = typeof o.secret === "string" ? validateName("env", o.secret) : undefined;
@@ -162,8 +214,10 @@ export interface Provenance {
   release: Release;
   /** channels whose instances run this binary's release now (during a rollout, on either side of it) */
   channels: string[];
-  /** per channel in `channels`: the percentage of its instances that run this release */
+  /** per channel in `channels`: the percentage of its instances that are to run this release */
   shares: Record<string, number>;
+  /** per channel with recorded instances: how many of them are to run this release, of how many */
+  counts: Record<string, { instances: number; of: number }>;
   /** The storage URLs are encrypted in the meta repo: "opened" with your key, or "no-key". */
   sealed?: "opened" | "no-key";
 }
@@ -176,20 +230,23 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
     const urls = found.sealed ? await unsealUrls(found.sealed, found.path, o) : undefined;
     const binary = found.sealed ? { ...found.record, urls: urls ?? [] } : found.record;
     const release = await getRelease(r, binary.project, binary.releaseId);
-    const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
-    const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
-    const shares: Record<string, number> = {};
-    for (const n of names) {
-      const path = `${binary.project}/channels/${n}`;
-      const b = files.get(path);
-      if (!b) continue;
-      const c = decodeAt<Channel>("Channel", b, path, { project: binary.project, name: n.replace(/\.json$/, "") }).value;
-      const pct = c.rollout?.previousReleaseId ? c.rollout.percent : 100;
-      const share = c.releaseId === release.id ? pct : c.rollout?.previousReleaseId === release.id ? 100 - pct : 0;
-      if (share > 0) shares[n.replace(/\.json$/, "")] = share;
+    // The same decision the instances get (rollout.ts): counted over each channel's recorded
+    // fleet; a channel with no recorded instance yet has its percentage.
+    const shares: Record<string, number> = Object.create(null);
+    const counts: Record<string, { instances: number; of: number }> = Object.create(null);
+    for (const [name, ro] of rollouts(await readChannels(r, binary.project), await readInstances(r, binary.project))) {
+      if (ro.fleet > 0) {
+        const k = ro.countOf(release.id);
+        if (k === 0) continue;
+        shares[name] = Math.round((k * 10_000) / ro.fleet) / 100;
+        counts[name] = { instances: k, of: ro.fleet };
+      } else {
+        const share = release.id === ro.releaseId ? ro.percent : release.id === ro.previousReleaseId ? 100 - ro.percent : 0;
+        if (share > 0) shares[name] = share;
+      }
     }
     const channels = Object.keys(shares);
-    return { commit: r.commit, binary, release, channels, shares, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
+    return { commit: r.commit, binary, release, channels, shares, counts, ...(found.sealed ? { sealed: urls ? ("opened" as const) : ("no-key" as const) } : {}) };
   });
 }
 
@@ -197,33 +254,48 @@ export interface VerifyResult {
   file: string;
   sha256: string;
   recorded: boolean;
-  signatures: { signer: string | null; trusted: boolean; valid: boolean }[];
+  /**
+   * Each recorded signature: `signer` is the name the record gives, else the signer whose key
+   * made it; `trusted` when that key is in keys/signers/ and is the named signer's; `problem`
+   * says why a signature that names a signer is not trusted.
+   */
+  signatures: { signer: string | null; trusted: boolean; valid: boolean; problem?: string }[];
   ok: boolean;
 }
 
 /** `boot-meta binary verify FILE`: the digest is recorded and a trusted signer signed these bytes. */
 export async function binaryVerify(repoDir: string, file: string): Promise<VerifyResult> {
   const { sha256, digests } = await digestFile(file);
-  const { binary, trusted } = await withReader(repoDir, undefined, async (r) => {
+  const { binary, trusted, named } = await withReader(repoDir, undefined, async (r) => {
     const binary = await binaryByDigest(r, sha256).then((b) => b.record, (e: unknown) => {
       if (e instanceof BootMetaError && e.code === "RECORD_NOT_FOUND") return undefined;
       throw e;
     });
-    const trusted = new Map<string, string>();
-    for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
-      const line = Buffer.from((await r.read(`${SIGNERS_DIR}/${n}`)) ?? new Uint8Array()).toString("utf8");
-      try {
-        trusted.set(parseSshPublicKey(line).toString("hex"), n.replace(/\.pub$/, ""));
-      } catch {
-        /* not an ed25519 key: not trusted */
-      }
+    const named = new Map<string, Buffer[] | undefined>();
+    for (const s of binary?.signatures ?? []) {
+      if (!s.signer || named.has(s.signer)) continue;
+      // A name that could not be a signer's file (a path, say) is simply no signer.
+      const valid = (() => {
+        try {
+          return validateName("principal", s.signer) === s.signer;
+        } catch {
+          return false;
+        }
+      })();
+      named.set(s.signer, valid ? await signerKeys(r, s.signer) : undefined);
     }
-    return { binary, trusted };
+    return { binary, trusted: await trustedSigners(r), named };
   });
   const signatures = (binary?.signatures ?? []).map((s) => {
     const v = sshVerify(s.signature, digests);
-    const signer = trusted.get(v.publicKey.toString("hex"));
-    return { signer: signer ?? s.signer ?? null, trusted: signer !== undefined, valid: v.valid };
+    const holders = trusted.get(v.publicKey.toString("hex")) ?? [];
+    let problem: string | undefined;
+    if (s.signer) {
+      const keys = named.get(s.signer);
+      if (keys === undefined) problem = `it names ${s.signer}, who is not a signer (no ${SIGNERS_DIR}/${s.signer}.pub)`;
+      else if (!keys.some((k) => k.equals(v.publicKey))) problem = `it names ${s.signer}, but was made with ${sshFingerprint(v.publicKey)}, which is not ${s.signer}'s key (${SIGNERS_DIR}/${s.signer}.pub)`;
+    }
+    return { signer: s.signer ?? holders[0] ?? null, trusted: holders.length > 0 && problem === undefined, valid: v.valid, ...(problem ? { problem } : {}) };
   });
   return { file, sha256, recorded: binary !== undefined, signatures, ok: binary !== undefined && signatures.some((s) => s.valid && s.trusted) };
 }

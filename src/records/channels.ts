@@ -1,62 +1,151 @@
-import { createHash } from "node:crypto";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
-import { decodeRecord } from "./codec.js";
-import { getRelease } from "./releases.js";
-import { commitRecords, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import { Git } from "../meta/git.js";
-import type { Channel } from "./types.js";
+import { decodeRecord } from "./codec.js";
+import { fleetOf, readInstances } from "./fleet.js";
+import { getRelease } from "./releases.js";
+import { type Rollout as RolloutDecision, rolloutOf } from "./rollout.js";
+import { commitRecords, decodeAt, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import type { Channel, Rollout } from "./types.js";
 
 export interface PromoteOptions extends WriteOpts {
   /** Compare-and-swap: the release the channel must point at now ("" = the channel must not exist). */
   expect?: string;
-  /** Roll out to this percentage of instances; the rest stay on the previous release. */
+  /**
+   * Roll out to this percentage of the channel's instances (1-100); the others run the
+   * channel's last release that had all of them. The same release again with another percent
+   * widens (or narrows) its rollout; without a percent, or at 100, it has all of them.
+   */
   percent?: number;
   now?: string;
 }
 
+function conflict(project: string, channel: string, expected: string, current: string): BootMetaError {
+  return new BootMetaError("CHANNEL_CONFLICT", `${project}/${channel} points at ${current || "nothing (it does not exist)"}, not ${expected || "nothing"}: another promotion got there first`, ExitCode.Conflict, {
+    data: { channel, expected, current: current || null },
+    suggestions: [`look at \`boot-meta channel history ${project} ${channel}\`, then promote again with --expect ${current || '""'}`],
+  });
+}
+
+/** The rollout a promotion writes, from what the channel has now. */
+function nextRollout(project: string, channel: string, current: Channel | undefined, releaseId: string, percent: number | undefined): Rollout | undefined {
+  if (percent !== undefined && (!Number.isInteger(percent) || percent < 1 || percent > 100)) {
+    throw new BootMetaError("INVALID_ARGUMENT", `--percent must be a whole number from 1 to 100, got ${percent}`, ExitCode.InvalidArgument);
+  }
+  if (percent === undefined || percent === 100) return undefined;
+  const invalid = (why: string, fix: string) =>
+    new BootMetaError("CHANNEL_ROLLOUT_INVALID", `cannot roll ${releaseId} out to ${percent}% of ${project}/${channel}: ${why}`, ExitCode.InvalidArgument, { data: { channel, release: releaseId, percent }, suggestions: [fix] });
+  if (!current) throw invalid("the channel is new, so the other instances would have no release to stay on", `promote it without --percent first: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
+  const stays = current.rollout?.previousReleaseId;
+  if (current.releaseId === releaseId) {
+    // Widening (or narrowing) the rollout under way: the same instances keep the release.
+    if (stays) return { percent, previousReleaseId: stays };
+    throw invalid("the channel already gives it to all its instances", `to go back, \`boot-meta channel rollback ${project} ${channel}\``);
+  }
+  // A new release during a rollout: the rest stay on the release that had all of them.
+  return { percent, previousReleaseId: stays && stays !== releaseId ? stays : current.releaseId };
+}
+
+/**
+ * The generation of a channel state. Records written before generations were recorded count
+ * their place in the channel file's history instead.
+ */
+async function generationOf(repoDir: string, commit: string | undefined, path: string, c: Channel): Promise<number> {
+  if (c.generation) return c.generation;
+  if (!commit) return 1;
+  const git = await Git.at(repoDir);
+  return Number((await git.run(["rev-list", "--count", commit, "--", path])).stdout.trim()) || 1;
+}
+
+/** Where a state stands: its own generation, or, for a rollback, the generation it restored. */
+const positionOf = (c: Channel, generation: number) => c.restores || generation;
+
 /**
  * Points a channel at a release. With `expect`, a compare-and-swap: the check runs inside
  * the commit (and again after a rebase), so when another promotion got there first this
- * fails with CHANNEL_CONFLICT naming what the channel points at now.
+ * fails with CHANNEL_CONFLICT naming what the channel points at now. Promoting what the
+ * channel has already (same release, same rollout) writes nothing.
  */
 export async function promoteChannel(repoDir: string, project: string, channel: string, release: string, o: PromoteOptions = {}) {
   validateName("env", channel);
-  if (o.percent !== undefined && (!Number.isInteger(o.percent) || o.percent < 1 || o.percent > 100)) {
-    throw new BootMetaError("INVALID_ARGUMENT", `--percent must be a whole number from 1 to 100, got ${o.percent}`, ExitCode.InvalidArgument);
-  }
   return commitRecords(repoDir, o, (v: { from: string | null; channel: Channel }) => `channel: ${project}/${channel} → ${v.channel.releaseId}${v.channel.rollout ? ` (${v.channel.rollout.percent}%)` : ""}\n\nfrom ${v.from ?? "(new channel)"}\n`, async (tx) => {
     await requireProject(tx, project);
     const rel = await getRelease(tx, project, release);
     const path = recordPath.channel(project, channel);
     const current = await readRecord<Channel>(tx, "Channel", path, { project, name: channel });
-    const now = current?.value.releaseId ?? "";
-    if (o.expect !== undefined && o.expect !== now) {
-      throw new BootMetaError("CHANNEL_CONFLICT", `${project}/${channel} points at ${now || "nothing (it does not exist)"}, not ${o.expect || "nothing"}: another promotion got there first`, ExitCode.Conflict, {
-        data: { channel, expected: o.expect, current: now || null },
-        suggestions: [`look at \`boot-meta channel history ${project} ${channel}\`, then promote again with --expect ${now || '""'}`],
-      });
+    const cur = current?.value;
+    const now = cur?.releaseId ?? "";
+    if (o.expect !== undefined && o.expect !== now) throw conflict(project, channel, o.expect, now);
+    const rollout = nextRollout(project, channel, cur, rel.id, o.percent);
+    if (cur && cur.releaseId === rel.id && cur.rollout?.percent === rollout?.percent && cur.rollout?.previousReleaseId === rollout?.previousReleaseId) {
+      return { from: now, channel: cur, changed: false };
     }
+    const generation = cur ? await generationOf(repoDir, tx.base, path, cur) : 0;
     const next: Channel = {
       project,
       name: channel,
       releaseId: rel.id,
-      rollout: o.percent !== undefined && o.percent < 100 && now && now !== rel.id ? { percent: o.percent, previousReleaseId: now } : undefined,
+      rollout,
       updatedBy: tx.author,
       updatedAt: o.now ?? nowIso(),
+      generation: generation + 1,
+      backTo: cur ? positionOf(cur, generation) : undefined,
     };
     writeRecord(tx, "Channel", path, next, current?.unknown);
-    return { from: now || null, channel: next };
+    return { from: now || null, channel: next, changed: true };
   });
 }
 
-export async function showChannel(repoDir: string, project: string, channel: string, at?: string): Promise<{ commit: string; channel: Channel }> {
+export interface ShowChannelResult {
+  commit: string;
+  channel: Channel;
+  /** The recorded instances of the channel, and how many of them get its release. */
+  fleet: { instances: number; onRelease: number };
+  /** With `instance`: the release that instance is to run, and whether it has a record on this channel. */
+  instance?: { id: string; releaseId: string; recorded: boolean };
+}
+
+/** `boot-meta channel show`: the channel, its rollout over its fleet, and optionally what one instance gets. */
+export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string } = {}): Promise<ShowChannelResult> {
   validateName("project", project);
   validateName("env", channel);
-  return withReader(repoDir, at, async (r) => {
+  if (o.instance !== undefined) validateName("principal", o.instance);
+  return withReader(repoDir, o.at, async (r) => {
     const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel), { project, name: channel });
     if (!c) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
-    return { commit: r.commit, channel: c.value };
+    const fleet = fleetOf(await readInstances(r, project), channel);
+    const rollout: RolloutDecision = rolloutOf(c.value, fleet);
+    const instance = o.instance === undefined ? undefined : { id: o.instance, releaseId: rollout.releaseFor(o.instance), recorded: fleet.includes(o.instance) };
+    return { commit: r.commit, channel: c.value, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}) };
+  });
+}
+
+/** One state of a channel in its history, newest first. */
+interface ChannelState {
+  commit: string;
+  author: string;
+  date: string;
+  /** undefined where the commit removed the channel file */
+  channel: Channel | undefined;
+  bytes: Uint8Array | undefined;
+  generation: number;
+  /** The generation a rollback from this state restores (0: none). */
+  backTo: number;
+}
+
+/** The states of a channel from `git log` of its file, newest first (the newest `limit`, or all). */
+async function channelStates(repoDir: string, project: string, channel: string, limit?: number): Promise<ChannelState[]> {
+  const git = await Git.at(repoDir);
+  const path = recordPath.channel(project, channel);
+  const log = await git.log({ path, limit });
+  const files = await git.readBlobs(log.map((e) => `${e.hash}:${path}`));
+  const decoded = files.map((bytes) => (bytes ? decodeRecord<Channel>("Channel", bytes, path).value : undefined));
+  // Records from before generations: their place in the file's history is their generation.
+  const total = decoded.some((c) => c && !c.generation) ? (limit === undefined || log.length < limit ? log.length : Number((await git.run(["rev-list", "--count", "HEAD", "--", path])).stdout.trim())) : 0;
+  return log.map((e, i) => {
+    const c = decoded[i];
+    const generation = c?.generation || total - i;
+    return { commit: e.hash, author: `${e.author} <${e.email}>`, date: e.date, channel: c, bytes: files[i], generation, backTo: c?.generation ? (c.backTo ?? 0) : generation - 1 };
   });
 }
 
@@ -67,50 +156,107 @@ export interface ChannelChange {
   from: string | null;
   to: string | null;
   percent?: number;
+  /** During a rollout, the release the other instances stay on. */
+  previousReleaseId?: string;
+  generation: number;
+  /** A rollback's: the generation whose release and rollout it restored. */
+  restores?: number;
 }
 
-/** Every promotion of a channel, newest first, from git history. */
+/** Every promotion (and rollback) of a channel, newest first, from git history. */
 export async function channelHistory(repoDir: string, project: string, channel: string, o: { limit?: number } = {}): Promise<ChannelChange[]> {
   if (o.limit !== undefined && (!Number.isInteger(o.limit) || o.limit < 1)) throw new BootMetaError("INVALID_ARGUMENT", `--limit must be 1 or more, got ${o.limit}`, ExitCode.InvalidArgument);
   validateName("project", project);
   validateName("env", channel);
-  const git = await Git.at(repoDir);
-  const path = recordPath.channel(project, channel);
   // One more than asked for: the oldest entry shown needs the one before it for its "from".
-  const log = await git.log({ path, limit: o.limit === undefined ? undefined : o.limit + 1 });
-  const files = await git.readBlobs(log.map((e) => `${e.hash}:${path}`));
-  const out: ChannelChange[] = log.map((entry, i) => {
-    const bytes = files[i];
-    const c = bytes ? decodeRecord<Channel>("Channel", bytes, path).value : undefined;
-    return { commit: entry.hash, author: `${entry.author} <${entry.email}>`, date: entry.date, from: null, to: c?.releaseId ?? null, percent: c?.rollout?.percent };
-  });
-  for (let i = 0; i < out.length; i++) (out[i] as ChannelChange).from = out[i + 1]?.to ?? null;
+  const states = await channelStates(repoDir, project, channel, o.limit === undefined ? undefined : o.limit + 1);
+  const out: ChannelChange[] = states.map((s, i) => ({
+    commit: s.commit,
+    author: s.author,
+    date: s.date,
+    from: states[i + 1]?.channel?.releaseId ?? null,
+    to: s.channel?.releaseId ?? null,
+    percent: s.channel?.rollout?.previousReleaseId ? s.channel.rollout.percent : undefined,
+    previousReleaseId: s.channel?.rollout?.previousReleaseId || undefined,
+    generation: s.generation,
+    restores: s.channel?.restores || undefined,
+  }));
   return o.limit === undefined ? out : out.slice(0, o.limit);
 }
 
-/** Promotes the release the channel pointed at before the current one (a recorded promotion). */
-export async function rollbackChannel(repoDir: string, project: string, channel: string, o: WriteOpts = {}) {
-  // The recent history is almost always enough; the whole of it only when it is not.
-  let h = await channelHistory(repoDir, project, channel, { limit: 50 });
-  const current = h[0]?.to;
-  if (h.length === 50 && !h.some((c) => c.to !== current)) h = await channelHistory(repoDir, project, channel);
-  const previous = h.find((c) => c.to !== current)?.to;
-  if (!current || !previous) throw new BootMetaError("CHANNEL_NO_PREVIOUS", `${project}/${channel} has no earlier release to roll back to`, ExitCode.General);
-  return promoteChannel(repoDir, project, channel, previous, { ...o, expect: current });
+export interface RollbackOptions extends WriteOpts {
+  /** Compare-and-swap: the release the channel must point at now. */
+  expect?: string;
+  /** Jump to the newest earlier point at which the channel pointed at this release (id or version). */
+  to?: string;
+  now?: string;
 }
 
 /**
- * Whether an instance runs the channel's new release during a rollout: a stable bucket from
- * sha256(instanceId:releaseId), so the answer never changes for the same instance and release.
+ * `boot-meta channel rollback`: one step back through the channel's history, restoring that
+ * point's release and rollout; each further rollback steps one further back (a promotion
+ * after a rollback starts a new line from where it stands, like an undo). With `to`, a jump to
+ * the newest earlier point at which the channel pointed at that release; a release the
+ * channel never had is refused (CHANNEL_NO_SUCH_POINT) rather than promoted: a rollback only
+ * goes where the channel has been. Recorded as a new state of the channel, by
+ * compare-and-swap: when the channel changed after its history was read, CHANNEL_CONFLICT.
  */
-export function inRollout(instanceId: string, releaseId: string, percent: number): boolean {
-  const h = createHash("sha256").update(`${instanceId}:${releaseId}`).digest();
-  return h.readUInt32BE(0) % 100 < percent;
+export async function rollbackChannel(repoDir: string, project: string, channel: string, o: RollbackOptions = {}) {
+  validateName("project", project);
+  validateName("env", channel);
+  const toId = o.to === undefined ? undefined : await withReader(repoDir, undefined, async (r) => (await getRelease(r, project, o.to as string)).id);
+  const pick = (states: ChannelState[]): ChannelState | undefined => {
+    const [cur, ...earlier] = states;
+    if (toId === undefined) return cur?.backTo ? earlier.find((s) => s.channel && s.generation === cur.backTo) : undefined;
+    return earlier.find((s) => s.channel?.releaseId === toId);
+  };
+  // The recent history is almost always enough; the whole of it only when it is not.
+  let states = await channelStates(repoDir, project, channel, 50);
+  if (states.length === 50 && !pick(states)) states = await channelStates(repoDir, project, channel);
+  const cur = states[0];
+  if (!cur?.channel) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
+  const target = pick(states);
+  if (!target?.channel) {
+    if (toId !== undefined) {
+      throw new BootMetaError("CHANNEL_NO_SUCH_POINT", `${project}/${channel} has not pointed at ${toId} before: --to jumps only to a point in the channel's history`, ExitCode.General, {
+        data: { channel, release: toId },
+        suggestions: [`see where it has been: \`boot-meta channel history ${project} ${channel}\``, `to give it that release anyway: \`boot-meta channel promote ${project} ${channel} ${o.to} --expect ${cur.channel.releaseId}\``],
+      });
+    }
+    throw new BootMetaError("CHANNEL_NO_PREVIOUS", `${project}/${channel} has no earlier point in its history to step back to (it is at ${cur.channel.releaseId}, as at the first point of its history)`, ExitCode.General, {
+      data: { channel, current: cur.channel.releaseId },
+      suggestions: [`see \`boot-meta channel history ${project} ${channel}\`; to go elsewhere, \`boot-meta channel promote ${project} ${channel} RELEASE\``],
+    });
+  }
+  const from = cur.channel;
+  const to = target.channel;
+  return commitRecords(repoDir, o, (v: { channel: Channel }) => `channel: ${project}/${channel} → ${v.channel.releaseId}${v.channel.rollout ? ` (${v.channel.rollout.percent}%)` : ""}, rolled back\n\nfrom ${from.releaseId}; restores the state of ${target.commit} (generation ${positionOf(to, target.generation)})\n`, async (tx) => {
+    await requireProject(tx, project);
+    const path = recordPath.channel(project, channel);
+    const bytes = await tx.read(path);
+    const current = bytes ? decodeAt<Channel>("Channel", bytes, path, { project, name: channel }) : undefined;
+    const now = current?.value.releaseId ?? "";
+    if (o.expect !== undefined && o.expect !== now) throw conflict(project, channel, o.expect, now);
+    // The step was planned from the history read above: if the channel moved since, so would the step.
+    if (!bytes || !cur.bytes || Buffer.compare(Buffer.from(bytes), Buffer.from(cur.bytes)) !== 0) {
+      throw new BootMetaError("CHANNEL_CONFLICT", `${project}/${channel} changed while its history was read (it now points at ${now || "nothing"}${current?.value.rollout ? ` for ${current.value.rollout.percent}%` : ""}): nothing was rolled back`, ExitCode.Conflict, {
+        data: { channel, current: now || null },
+        suggestions: [`look at \`boot-meta channel history ${project} ${channel}\`, then run the rollback again`],
+      });
+    }
+    await getRelease(tx, project, to.releaseId);
+    const next: Channel = {
+      project,
+      name: channel,
+      releaseId: to.releaseId,
+      rollout: to.rollout,
+      updatedBy: tx.author,
+      updatedAt: o.now ?? nowIso(),
+      generation: cur.generation + 1,
+      backTo: target.backTo || undefined,
+      restores: positionOf(to, target.generation),
+    };
+    writeRecord(tx, "Channel", path, next, current?.unknown);
+    return { from: from.releaseId, channel: next, restored: { commit: target.commit, generation: positionOf(to, target.generation) } };
+  });
 }
-
-/** The release an instance should run on a channel. */
-export function releaseFor(instanceId: string, c: Channel): string {
-  if (!c.rollout || !c.rollout.previousReleaseId) return c.releaseId;
-  return inRollout(instanceId, c.releaseId, c.rollout.percent) ? c.releaseId : c.rollout.previousReleaseId;
-}
-

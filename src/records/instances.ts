@@ -1,20 +1,33 @@
+import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
+import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { getRelease } from "./releases.js";
-import { commitRecords, decodeAt, namesIn, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
-import { releaseFor } from "./channels.js";
-import type { Channel, Instance } from "./types.js";
+import { channelsDir, commitRecords, instancesDir, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import type { Instance } from "./types.js";
 
 /**
  * `boot-meta instance report`: what an instance runs. Only a change of channel, release or
- * status writes (and commits); a heartbeat that says the same thing is a no-op.
+ * status writes (and commits); a heartbeat that says the same thing is a no-op. The channel
+ * must exist: an instance on a misspelt channel would follow nothing, and would count in no
+ * channel's rollout.
  */
 export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; labels?: Record<string, string>; now?: string }) {
   validateName("principal", id);
+  if (o.channel !== undefined) validateName("env", o.channel);
   return commitRecords(repoDir, o, `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`, async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
+    if (o.channel !== undefined && !(await tx.read(recordPath.channel(project, o.channel)))) {
+      const known = (await tx.list(channelsDir(project))).filter((p) => p.endsWith(".json")).map((p) => p.slice(channelsDir(project).length + 1, -".json".length));
+      throw new BootMetaError("CHANNEL_NOT_FOUND", `cannot record ${id} on channel ${o.channel} of ${project}: there is no such channel (${recordPath.channel(project, o.channel)}); ${known.length ? `its channels are ${known.join(", ")}` : `${project} has no channel yet`}`, ExitCode.General, {
+        data: { project, channel: o.channel, channels: known },
+        suggestions: known.length ? ["check the name (--channel)", `or create it: \`boot-meta channel promote ${project} ${o.channel} RELEASE\``] : [`create it: \`boot-meta channel promote ${project} ${o.channel} RELEASE\``],
+      });
+    }
     const path = recordPath.instance(project, id);
-    const current = await readRecord<Instance>(tx, "Instance", path, { id, project });
+    // A record from before instances were sharded is read where it is, and moved on its next change.
+    const flat = `${instancesDir(project)}/${id}.json`;
+    const current = (await readRecord<Instance>(tx, "Instance", path, { id, project })) ?? (await readRecord<Instance>(tx, "Instance", flat, { id, project }));
     const same =
       current &&
       current.value.releaseId === release.id &&
@@ -24,6 +37,7 @@ export async function reportInstance(repoDir: string, project: string, id: strin
     if (same) return { instance: current.value, changed: false };
     const next: Instance = { id, project, channel: o.channel, releaseId: release.id, status: o.status, changedAt: o.now ?? nowIso(), labels: o.labels };
     writeRecord(tx, "Instance", path, next, current?.unknown);
+    if (await tx.read(flat)) tx.remove(flat);
     return { instance: next, changed: true };
   });
 }
@@ -40,20 +54,15 @@ export interface Lagging {
 export async function listInstances(repoDir: string, project: string): Promise<{ commit: string; byRelease: Record<string, Instance[]>; lagging: Lagging[] }> {
   return withReader(repoDir, undefined, async (r) => {
     await requireProject(r, project);
-    const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
-    const files = await r.readMany(names.map((n) => `${project}/instances/${n}`));
-    const byRelease: Record<string, Instance[]> = {};
-    const channels = new Map<string, Channel | undefined>();
+    const instances = await readInstances(r, project);
+    const byChannel = rollouts(await readChannels(r, project), instances);
+    // Keyed by what the records say: no inherited name (`__proto__`) may answer.
+    const byRelease: Record<string, Instance[]> = Object.create(null);
     const lagging: Lagging[] = [];
-    for (const n of names) {
-      const path = `${project}/instances/${n}`;
-      const i = decodeAt<Instance>("Instance", files.get(path) as Uint8Array, path, { id: n.replace(/\.json$/, ""), project }).value;
+    for (const i of instances) {
       (byRelease[i.releaseId] ??= []).push(i);
-      if (!i.channel) continue;
-      if (!channels.has(i.channel)) channels.set(i.channel, (await readRecord<Channel>(r, "Channel", recordPath.channel(project, i.channel), { project, name: i.channel }))?.value);
-      const c = channels.get(i.channel);
-      const wants = c ? releaseFor(i.id, c) : undefined;
-      if (wants && wants !== i.releaseId) lagging.push({ id: i.id, channel: i.channel, runs: i.releaseId, wants });
+      const wants = i.channel ? byChannel.get(i.channel)?.releaseFor(i.id) : undefined;
+      if (wants && wants !== i.releaseId) lagging.push({ id: i.id, channel: i.channel as string, runs: i.releaseId, wants });
     }
     return { commit: r.commit, byRelease, lagging };
   });

@@ -66,6 +66,16 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
   return commitRecords(repoDir, o, `release: ${project} ${o.version} (${id})\n\n${o.repos.map((r) => `- ${r.name} ${r.commit}${r.dirty ? " (dirty)" : ""}`).join("\n")}\n`, async (tx) => {
     await requireProject(tx, project);
     const path = recordPath.release(project, id);
+    // Checked inside the commit, so a release of the same version pushed first by another
+    // writer is seen when this one is re-planned on top of it.
+    const existing = await newestWithVersion(tx, project, o.version);
+    if (existing) {
+      const at = recordPath.release(project, existing);
+      throw new BootMetaError("RELEASE_VERSION_EXISTS", `${project} already has a release of version ${o.version}: ${existing} (${at}); a version is recorded once, so that the version names one build`, ExitCode.General, {
+        data: { project, version: o.version, existing, path: at },
+        suggestions: [`if ${existing} is the build you mean, use it (\`boot-meta release show ${project} ${existing}\`)`, "otherwise give this build a new version (e.g. a patch or build number)"],
+      });
+    }
     if (await tx.read(path)) throw recordExists(`release ${id}`, path);
     const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes };
     writeRecord(tx, "Release", path, release);
@@ -86,22 +96,29 @@ const idsIn = async (r: Reader, project: string, month: string) =>
   (await namesIn(r, `${releasesDir(project)}/${month}`)).filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)).filter((id) => RELEASE_ID.test(id));
 
 /**
- * A release by id (one read), or the newest with that version: months are searched newest
- * first, and the search stops at the first month that has it.
+ * The id of the newest release whose version reads as `version` in an id (versions that
+ * differ only in characters an id cannot hold count as the same). Months are searched
+ * newest first, and the search stops at the first month that has it.
  */
+async function newestWithVersion(r: Reader, project: string, version: string): Promise<string | undefined> {
+  const slug = versionSlug(version);
+  for (const month of await monthsNewestFirst(r, project)) {
+    const last = (await idsIn(r, project, month)).filter((id) => RELEASE_ID.exec(id)?.[4] === slug).sort().at(-1);
+    if (last) return last;
+  }
+  return undefined;
+}
+
+/** A release by id (one read), or by version (see {@link newestWithVersion}). */
 export async function getRelease(r: Reader, project: string, idOrVersion: string): Promise<Release> {
   validateName("project", project);
   if (RELEASE_ID.test(idOrVersion)) {
     const direct = await readRecord<Release>(r, "Release", recordPath.release(project, idOrVersion), { id: idOrVersion, project });
     if (direct) return direct.value;
   }
-  const suffix = `-${versionSlug(idOrVersion)}`;
-  for (const month of await monthsNewestFirst(r, project)) {
-    const last = (await idsIn(r, project, month)).filter((id) => id.endsWith(suffix)).sort().at(-1);
-    if (!last) continue;
-    const rec = await readRecord<Release>(r, "Release", recordPath.release(project, last), { id: last, project });
-    if (rec) return rec.value;
-  }
+  const id = await newestWithVersion(r, project, idOrVersion);
+  const rec = id ? await readRecord<Release>(r, "Release", recordPath.release(project, id), { id, project }) : undefined;
+  if (rec) return rec.value;
   throw recordNotFound(`release ${idOrVersion} of ${project}`, `list them with \`boot-meta release list ${project}\``);
 }
 

@@ -126,6 +126,12 @@ export function parseSshPublicKey(line: string): Buffer {
   return Buffer.from(pk);
 }
 
+/** An ed25519 public key's fingerprint as `ssh-keygen -l` prints it: `SHA256:` and the unpadded base64 of its blob's sha256. */
+export function sshFingerprint(publicKey: Buffer): string {
+  const blob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
+
 /** Checks an armored SSH signature over `message`; returns the signer's raw public key when valid. */
 export function sshVerify(signature: string, message: Buffer | Digests, namespace = NAMESPACE): { valid: boolean; publicKey: Buffer } {
   const r = new Reader(unarmor(signature, "SSH SIGNATURE"));

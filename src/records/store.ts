@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { projectFile, SEALED_SUFFIX, validateName } from "../meta/layout.js";
 import type { Reader } from "../meta/reader.js";
@@ -13,7 +14,9 @@ export const RELEASE_ID = /^((\d{4})(\d{2})\d{2}T\d{6}Z)-([A-Za-z0-9._-]+)$/;
  * scanning each tree on the way, so a lookup in one directory of 100,000 files costs
  * ~100 ms and in a sharded one well under one. Releases go by the month of their id
  * (`releases/2026/11/…`: `release list` reads the newest months only), binaries by the
- * first two hex digits of their digest (256 directories).
+ * first two hex digits of their digest (256 directories), instances by the first two hex
+ * digits of sha256(id) (DESIGN.md "New paths"; ids like web-1…web-9999 would pile up in a few
+ * shards if cut by their own first characters).
  */
 export const recordPath = {
   release: (project: string, id: string) => {
@@ -21,13 +24,17 @@ export const recordPath = {
     if (!m) throw new BootMetaError("INVALID_ARGUMENT", `${JSON.stringify(id)} is not a release id (like 20261125T101500Z-1.4.0)`, ExitCode.InvalidArgument);
     return `${releasesDir(project)}/${m[2]}/${m[3]}/${id}.json`;
   },
-  channel: (project: string, name: string) => `${project}/channels/${name}.json`,
+  channel: (project: string, name: string) => `${channelsDir(project)}/${name}.json`,
   binary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}.json`,
   /** A binary record with secret storage details (a SOPS file; see layout.ts SEALED_SUFFIX). */
   sealedBinary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}${SEALED_SUFFIX}`,
   binaryIndex: (sha256: string) => `binaries/${sha256.slice(0, 2)}/${sha256}.json`,
-  instance: (project: string, id: string) => `${project}/instances/${id}.json`,
+  instance: (project: string, id: string) => `${instancesDir(project)}/${instanceShard(id)}/${id}.json`,
 };
+
+export const channelsDir = (project: string) => `${project}/channels`;
+export const instancesDir = (project: string) => `${project}/instances`;
+export const instanceShard = (id: string) => createHash("sha256").update(id).digest("hex").slice(0, 2);
 
 export const releasesDir = (project: string) => `${project}/releases`;
 

@@ -26,6 +26,10 @@ export interface Channel {
   rollout?: Rollout;
   updatedBy?: string;
   updatedAt: string;
+  /** Where this state stands in the channel's history (see records.proto). */
+  generation?: number;
+  backTo?: number;
+  restores?: number;
 }
 export interface Signature {
   format: "sshsig";

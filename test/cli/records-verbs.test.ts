@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { releaseFor } from "../../src/records/channels.js";
 import { recordType } from "../../src/records/codec.js";
+import { rolloutOf } from "../../src/records/rollout.js";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
 import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
 import { sourceRepo } from "../helpers/records.js";
@@ -81,13 +82,13 @@ describe("records through the CLI", () => {
     expect(history.map((h: { to: string }) => h.to)).toEqual([r1.id, r2.id, r1.id]);
     expect(history[0].from).toBe(r2.id);
     expect((await json(["channel", "history", "shop", "stable", "--limit", "2", ...m])).history).toEqual(history.slice(0, 2));
-    // A rollout: each instance's answer comes from its id, and is the same every time.
+    // A rollout before any instance has reported: each one is placed by its hash, the same every time.
     await ok(["channel", "promote", "shop", "stable", r2.id, "--percent", "50", ...m]);
     const answers = new Map<string, string>();
     for (const id of ["web-1", "web-2", "web-3", "web-4", "web-1"]) {
       const shown = await json(["channel", "show", "shop", "stable", "--instance", id, ...m]);
       expect(shown.channel.rollout).toEqual({ percent: 50, previousReleaseId: r1.id });
-      expect(shown.instance.releaseId).toBe(releaseFor(id, shown.channel));
+      expect(shown.instance).toEqual({ id, releaseId: rolloutOf(shown.channel, []).releaseFor(id), recorded: false });
       if (answers.has(id)) expect(shown.instance.releaseId).toBe(answers.get(id));
       answers.set(id, shown.instance.releaseId);
     }
@@ -98,7 +99,13 @@ describe("records through the CLI", () => {
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", join(work, "ci-key")]);
     const bin = join(work, "shop");
     writeFileSync(bin, "\x7fELF a build of 1.0");
-    const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
+    // Named as ci's before ci is a signer: refused, nothing written. Unnamed, it is recorded.
+    const head0 = git(meta, "rev-parse", "HEAD");
+    const unknown = await cli(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), "--signer", "ci", ...m]);
+    expect(unknown.exitCode).toBe(1);
+    expect(err(unknown)).toMatch(/SIGNER_UNKNOWN.*--signer ci: there is no such signer \(keys\/signers\/ci.pub does not exist\)/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head0);
+    const added = await json(["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://artifacts/shop/1.0/shop", "--sign-key", join(work, "ci-key"), ...m]);
     const which = await json(["binary", "which", bin, ...m]);
     expect(which).toMatchObject({ binary: { sha256: added.sha256, urls: ["s3://artifacts/shop/1.0/shop"] }, release: { id: r1.id, repos: [{ commit: appHead }] } });
     // Mid-rollout, 1.0 is what the other half of stable runs.
@@ -227,5 +234,141 @@ describe("records through the CLI", () => {
     expect(tampered.exitCode).not.toBe(0);
     expect(err(tampered)).toMatch(/MAC/);
 
+  }, 120_000);
+
+  it("widening a rollout from 10% to 50% gives 50%; show, instance list and binary which agree with what each instance gets; rollback steps back through it", async () => {
+    const meta = await metaRepo();
+    const m = ["--meta", meta];
+    const at = (v: string) => `app=https://x/app@${createHash("sha1").update(v).digest("hex")}`;
+    const ids: string[] = [];
+    for (const v of ["1.0", "1.1", "1.2", "1.3"]) ids.push((await json(["release", "create", "shop", "--version", v, "--commit", at(v), ...m])).id);
+    const [v10, v11, v12, v13] = ids as [string, string, string, string];
+
+    // Refusals leave the repo as it was: a version recorded twice, an instance on a channel that does not exist.
+    const head = git(meta, "rev-parse", "HEAD");
+    const again = await cli(["release", "create", "shop", "--version", "1.1", "--commit", at("1.1b"), ...m]);
+    expect(again.exitCode).toBe(1);
+    expect(err(again)).toContain(`RELEASE_VERSION_EXISTS]: shop already has a release of version 1.1: ${v11}`);
+    const nowhere = await cli(["instance", "report", "shop", "web-1", "--channel", "canary", "--release", "1.0", ...m]);
+    expect(nowhere.exitCode).toBe(1);
+    expect(err(nowhere)).toMatch(/CHANNEL_NOT_FOUND.*cannot record web-1 on channel canary of shop: there is no such channel/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head);
+    expect(git(meta, "status", "--porcelain")).toBe("");
+
+    await ok(["channel", "promote", "shop", "canary", "1.0", ...m]);
+    const fleet = Array.from({ length: 8 }, (_, i) => `web-${i + 1}`);
+    for (const id of fleet) await ok(["instance", "report", "shop", id, "--channel", "canary", "--release", "1.0", ...m]);
+    const shard = (id: string) => createHash("sha256").update(id).digest("hex").slice(0, 2);
+    expect(git(meta, "ls-tree", "-r", "--name-only", "HEAD", "shop/instances").split("\n").sort()).toEqual(fleet.map((id) => `shop/instances/${shard(id)}/${id}.json`).sort());
+    const work = tempDir();
+    const bins: Record<string, string> = {};
+    for (const v of ["1.0", "1.1"]) {
+      bins[v] = join(work, `shop-${v}`);
+      writeFileSync(bins[v] as string, `a build of ${v}`);
+      await ok(["binary", "add", "shop", bins[v] as string, "--release", v, "--os", "linux", "--arch", "amd64", "--url", `s3://b/shop-${v}`, ...m]);
+    }
+
+    /** What every instance of the fleet is told, one `channel show --instance` each. */
+    const told = async () => {
+      const out = new Map<string, string>();
+      for (const id of fleet) {
+        const shown = await json(["channel", "show", "shop", "canary", "--instance", id, ...m]);
+        expect(shown.instance.recorded).toBe(true);
+        out.set(id, shown.instance.releaseId);
+      }
+      return out;
+    };
+    const on = (answers: Map<string, string>, rel: string) => [...answers].filter(([, r]) => r === rel).map(([id]) => id).sort();
+
+    await ok(["channel", "promote", "shop", "canary", "1.1", "--percent", "10", ...m]);
+    const at10 = await told();
+    expect(on(at10, v11)).toHaveLength(1); // ceil(10 × 8 / 100)
+    await ok(["channel", "promote", "shop", "canary", "1.1", "--percent", "50", ...m]);
+    const shown = await json(["channel", "show", "shop", "canary", ...m]);
+    expect(shown.channel).toMatchObject({ releaseId: v11, rollout: { percent: 50, previousReleaseId: v10 } });
+    expect(shown.fleet).toEqual({ instances: 8, onRelease: 4 });
+    const at50 = await told();
+    expect(on(at50, v11)).toHaveLength(4);
+    expect(on(at50, v11)).toEqual(expect.arrayContaining(on(at10, v11)));
+    expect(on(at50, v10)).toHaveLength(4);
+    // instance list: those told 1.1 lag (they all still run 1.0), and no one else.
+    const list = await json(["instance", "list", "shop", ...m]);
+    expect(list.lagging.map((l: { id: string }) => l.id).sort()).toEqual(on(at50, v11));
+    expect(new Set(list.lagging.map((l: { wants: string }) => l.wants))).toEqual(new Set([v11]));
+    // binary which: exactly the instances that get each build.
+    expect(await json(["binary", "which", bins["1.1"] as string, ...m])).toMatchObject({ channels: ["canary"], shares: { canary: 50 }, counts: { canary: { instances: 4, of: 8 } } });
+    expect(await json(["binary", "which", bins["1.0"] as string, ...m])).toMatchObject({ channels: ["canary"], counts: { canary: { instances: 4, of: 8 } } });
+    expect(out(await ok(["binary", "which", bins["1.1"] as string, ...m]))).toContain("canary (4 of its 8 instances)");
+
+    // Rollback: one step back at a time, each restoring the release and the rollout of that point.
+    await ok(["channel", "promote", "shop", "canary", "1.2", ...m]);
+    const back = async () => (await json(["channel", "rollback", "shop", "canary", ...m])).channel;
+    const fleetOn = async () => (await json(["channel", "show", "shop", "canary", ...m])).fleet;
+    expect(await back()).toMatchObject({ releaseId: v11, rollout: { percent: 50, previousReleaseId: v10 } });
+    expect(await fleetOn()).toEqual({ instances: 8, onRelease: 4 });
+    expect(await back()).toMatchObject({ releaseId: v11, rollout: { percent: 10, previousReleaseId: v10 } });
+    expect(await fleetOn()).toEqual({ instances: 8, onRelease: 1 });
+    // The same instance as before the widening: the ranking does not change with the promotions.
+    expect((await json(["channel", "show", "shop", "canary", "--instance", on(at10, v11)[0] as string, ...m])).instance.releaseId).toBe(v11);
+    const first = await back();
+    expect(first.releaseId).toBe(v10);
+    expect(first.rollout).toBeUndefined();
+    const before = git(meta, "rev-parse", "HEAD");
+    const none = await cli(["channel", "rollback", "shop", "canary", ...m]);
+    expect(none.exitCode).toBe(1);
+    expect(err(none)).toMatch(/CHANNEL_NO_PREVIOUS.*shop\/canary has no earlier point in its history/);
+    // --to: the newest earlier point with that release; never to a release the channel did not have.
+    const never = await cli(["channel", "rollback", "shop", "canary", "--to", "1.3", ...m]);
+    expect(never.exitCode).toBe(1);
+    expect(err(never)).toContain(`CHANNEL_NO_SUCH_POINT]: shop/canary has not pointed at ${v13} before`);
+    const stale = await cli(["channel", "rollback", "shop", "canary", "--to", "1.2", "--expect", v12, ...m]);
+    expect(stale.exitCode).toBe(3);
+    expect(err(stale)).toContain(`CHANNEL_CONFLICT]: shop/canary points at ${v10}, not ${v12}`);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(before);
+    expect((await json(["channel", "rollback", "shop", "canary", "--to", "1.2", "--expect", v10, ...m])).channel).toMatchObject({ releaseId: v12 });
+    // The newest point with 1.1 is the rollback to 1.1 at 10%.
+    expect((await json(["channel", "rollback", "shop", "canary", "--to", "1.1", ...m])).channel).toMatchObject({ releaseId: v11, rollout: { percent: 10 } });
+    const history = (await json(["channel", "history", "shop", "canary", ...m])).history;
+    expect(history.map((h: { generation: number; restores?: number }) => [h.generation, h.restores ?? null])).toEqual([
+      [9, 2],
+      [8, 4],
+      [7, 1],
+      [6, 2],
+      [5, 3],
+      [4, null],
+      [3, null],
+      [2, null],
+      [1, null],
+    ]);
+  }, 300_000);
+
+  it("a binary signed with a key that is not the named signer's is refused, at add and at verify", async () => {
+    const meta = await metaRepo();
+    const m = ["--meta", meta];
+    await ok(["release", "create", "shop", "--version", "1.0", "--commit", "app=https://x/app@3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c", ...m]);
+    const work = tempDir();
+    for (const k of ["ci", "other"]) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", k, "-f", join(work, `${k}-key`)]);
+    mkdirSync(join(meta, "keys/signers"), { recursive: true });
+    writeFileSync(join(meta, "keys/signers/ci.pub"), readFileSync(join(work, "ci-key.pub")));
+    git(meta, "add", "keys/signers/ci.pub");
+    git(meta, "commit", "-qm", "trust the ci signer");
+    const bin = join(work, "shop");
+    writeFileSync(bin, "\x7fELF a build");
+    const add = ["binary", "add", "shop", bin, "--release", "1.0", "--os", "linux", "--arch", "amd64", "--url", "s3://b/shop", "--signer", "ci", ...m];
+    const head = git(meta, "rev-parse", "HEAD");
+    const wrong = await cli([...add, "--sign-key", join(work, "other-key")]);
+    expect(wrong.exitCode).toBe(2);
+    expect(err(wrong)).toMatch(/SIGNER_KEY_MISMATCH.*--signer ci: the key in .*other-key \(SHA256:\S+\) is not ci's; keys\/signers\/ci.pub holds SHA256:/);
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head);
+    expect(git(meta, "status", "--porcelain")).toBe("");
+    await ok([...add, "--sign-key", join(work, "ci-key")]);
+    expect(out(await ok(["binary", "verify", bin, ...m]))).toContain("valid signature by ci (trusted)");
+    // ci's key is replaced: the signature still checks, but it is no longer ci's.
+    writeFileSync(join(meta, "keys/signers/ci.pub"), readFileSync(join(work, "other-key.pub")));
+    git(meta, "commit", "-qam", "ci has a new key");
+    const verify = await cli(["binary", "verify", bin, ...m]);
+    expect(verify.exitCode).toBe(1);
+    expect(out(verify)).toMatch(/valid signature by ci \(refused: it names ci, but was made with SHA256:\S+, which is not ci's key/);
+    expect(err(verify)).toMatch(/BINARY_UNVERIFIED.*has no valid signature by a trusted signer: it names ci/);
   }, 120_000);
 });

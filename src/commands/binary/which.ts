@@ -16,7 +16,12 @@ export default class BinaryWhich extends BaseCommand {
     if (writeProto(flags, "Binary", p.binary)) return p;
     this.log(`${p.binary.sha256}  ${p.binary.project} ${p.binary.os}/${p.binary.arch}`);
     this.log(`release  ${p.release.id} (${p.release.version})`);
-    this.log(`channels ${p.channels.map((c) => (p.shares[c] === 100 ? c : `${c} (${p.shares[c]}% of its instances)`)).join(", ") || "(none points at it now)"}`);
+    const share = (c: string) => {
+      const n = p.counts[c];
+      if (n) return n.instances === n.of ? `${c} (all ${n.of} of its instances)` : `${c} (${n.instances} of its ${n.of} instances)`;
+      return p.shares[c] === 100 ? c : `${c} (${p.shares[c]}% of its instances)`;
+    };
+    this.log(`channels ${p.channels.map(share).join(", ") || "(none points at it now)"}`);
     if (p.sealed === "no-key") this.log("stored   (encrypted: your key does not open the storage details)");
     else for (const u of p.binary.urls ?? []) this.log(`stored   ${u}`);
     for (const r of p.release.repos) this.log(`  ${r.name.padEnd(20)} ${r.commit}  ${r.url ?? ""}`);
