@@ -12,6 +12,12 @@ export const KEYS_DIR = "keys";
 export const PROJECT_FILE = "project.yaml";
 export const CONFIG_FILE = "config.sops.yaml";
 
+/**
+ * The first line of a private key file that is a test fixture and protects nothing real
+ * (test/fixtures/keys/): the only private keys a commit may carry.
+ */
+export const TEST_ONLY_KEY_MARKER = "# boot-meta: test-only key";
+
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 function invalidName(kind: string, value: string, why: string): BootMetaError {

@@ -65,7 +65,7 @@ export function parseMetaConfig(text: string): MetaConfig {
 export function renderMetaConfig(c: MetaConfig): string {
   return `# boot-meta repository settings: groups of principals (keys/<name>.txt) and who reads what.
 # Readers are principals or groups; $owner is the developer a dev/<name> folder belongs to.
-# After editing, run \`boot-meta access sync\` to regenerate .sops.yaml and re-key files.
+# After editing, commit, then run \`boot-meta access sync\` to regenerate .sops.yaml and re-key files.
 ${stringify(c, { indent: 2, lineWidth: 0 })}`;
 }
 
