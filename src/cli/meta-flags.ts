@@ -14,12 +14,14 @@ export const writeFlags = {
 };
 
 export const identityFlag = {
+  // Non-greedy: `--identity a.txt KEY` must leave KEY an argument (repeat the flag for more).
   identity: Flags.string({
     multiple: true,
+    multipleNonGreedy: true,
     description:
       "age identity file to use instead of every other: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SSH keys, the bootstrap file's and ~/.config/sops/age/keys.txt are not read, so you see what that key sees (repeatable)",
   }),
-  "add-identity": Flags.string({ multiple: true, description: "age identity file to use as well as those found in SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, the bootstrap file and ~/.config/sops/age/keys.txt (repeatable)" }),
+  "add-identity": Flags.string({ multiple: true, multipleNonGreedy: true, description: "age identity file to use as well as those found in SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, the bootstrap file and ~/.config/sops/age/keys.txt (repeatable)" }),
 };
 
 export const targetFlags = {

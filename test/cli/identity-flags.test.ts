@@ -49,6 +49,10 @@ describe("--identity and --add-identity", () => {
     const dev = await show("dev", ["--identity", alice.file], asAdmin);
     expect(dev.exitCode, err(dev)).toBe(0);
     expect(JSON.parse(out(dev)).config.db.url).toBe("postgres://dev-db");
+    // The flag repeats rather than swallowing the argument after it.
+    const get = await cli(["config", "get", "--identity", alice.file, "db.url", "-p", "shop", "-e", "dev", "--meta", meta], { env: asAdmin });
+    expect(get.exitCode, err(get)).toBe(0);
+    expect(out(get)).toBe("postgres://dev-db\n");
   });
 
   it("--identity also replaces SOPS_AGE_KEY, SOPS_AGE_KEY_CMD and the default keys.txt", async () => {
