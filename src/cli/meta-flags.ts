@@ -14,7 +14,14 @@ export const writeFlags = {
 };
 
 export const identityFlag = {
-  identity: Flags.string({ description: "age identity file (default: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, the bootstrap file, ~/.config/sops/age/keys.txt)" }),
+  // Non-greedy: `--identity a.txt KEY` must leave KEY an argument (repeat the flag for more).
+  identity: Flags.string({
+    multiple: true,
+    multipleNonGreedy: true,
+    description:
+      "age identity file to use instead of every other: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SSH keys, the bootstrap file's and ~/.config/sops/age/keys.txt are not read, so you see what that key sees (repeatable)",
+  }),
+  "add-identity": Flags.string({ multiple: true, multipleNonGreedy: true, description: "age identity file to use as well as those found in SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, the bootstrap file and ~/.config/sops/age/keys.txt (repeatable)" }),
 };
 
 export const targetFlags = {
@@ -27,11 +34,18 @@ export async function repoOf(flags: { meta?: string }): Promise<string> {
   return s.repo ?? process.cwd();
 }
 
-export async function identitiesOf(flags: { identity?: string }): Promise<IdentitySet> {
-  const s = await resolveSettings({ identity: flags.identity });
+/**
+ * The identities a command decrypts with: only the `--identity` files when given (an admin
+ * asking "what can alice see"), else the sops lookup and the bootstrap file's identity; the
+ * `--add-identity` files join either.
+ */
+export async function identitiesOf(flags: { identity?: string[]; "add-identity"?: string[] }): Promise<IdentitySet> {
   // Loaded here, not at the top: commands that never decrypt start without the crypto modules.
-  const { loadIdentities } = await import("../sops/identities.js");
-  return loadIdentities({ extraIdentityFiles: s.identity ? [s.identity] : [] });
+  const { identitiesFromFiles, loadIdentities } = await import("../sops/identities.js");
+  const added = flags["add-identity"] ?? [];
+  if (flags.identity?.length) return identitiesFromFiles([...flags.identity, ...added]);
+  const s = await resolveSettings({});
+  return loadIdentities({ extraIdentityFiles: [...added, ...(s.identity ? [s.identity] : [])] });
 }
 
 export async function targetOf(flags: { project?: string; env?: string }, opts: { envRequired?: boolean } = {}): Promise<{ project: string; env?: string }> {

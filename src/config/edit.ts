@@ -7,7 +7,6 @@ import { commitChanges } from "../meta/store.js";
 import { openBytes, sealBytes } from "../sops/engine.js";
 import { editInEditor } from "../sops/files.js";
 import type { IdentitySet } from "../sops/identities.js";
-import { resolvePlain } from "../sops/stores/go-yaml-scalars.js";
 import { yamlStore } from "../sops/stores/yaml.js";
 import { Branch, type Value } from "../sops/tree.js";
 import { getPath, parseDottedPath, setPath, unsetPath } from "../sops/tree-path.js";
@@ -21,13 +20,6 @@ export interface ConfigTarget {
 export function targetPath(t: ConfigTarget): string {
   validateName("project", t.project);
   return t.env === undefined ? defaultsFile(t.project) : envFile(t.project, validateName("env", t.env));
-}
-
-/** A CLI value typed as YAML would type it: 8080 is an int, true a bool, 1.5 a float; else a string. */
-export function typedValue(text: string, asString = false): Value {
-  if (asString) return text;
-  const r = resolvePlain(text);
-  return r.kind === "str" ? text : r.kind === "null" ? null : r.value;
 }
 
 async function change(repoDir: string, t: ConfigTarget, o: WriteOptions & { identities: IdentitySet }, message: string, mutate: (root: Branch) => boolean | Promise<boolean>) {

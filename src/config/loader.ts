@@ -11,7 +11,7 @@ import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
 import { bindingMismatch, openedBinding, withoutBinding } from "../meta/binding.js";
 import { openBytes } from "../sops/engine.js";
-import { type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
+import { combineIdentitySets, type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
 import { Branch, toPlain } from "../sops/tree.js";
 import { isUrl, resolveSettings } from "./bootstrap.js";
 import { mergeLayers, type Plain } from "./merge.js";
@@ -24,9 +24,16 @@ export interface LoadConfigOptions {
   env?: string;
   /** A commit or ref to read at (default: HEAD; for a URL, the remote's default branch). */
   at?: string;
-  /** Identities instead of the sops lookup: `AGE-SECRET-KEY-1…` strings or a loaded set. */
+  /**
+   * The identities to decrypt with, replacing every other source: SOPS_AGE_KEY,
+   * SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SSH keys, the bootstrap file's identity and the default
+   * keys.txt are not read. `AGE-SECRET-KEY-1…` strings (or whole identity files' text), or a
+   * loaded set. Load as one principal sees it: `{ identities: [aliceKey] }`.
+   */
   identities?: string[] | IdentitySet;
-  /** An identity file (as the bootstrap file's `identity`). */
+  /** Identities used as well as those found (the sops lookup, or `identities` when given): `AGE-SECRET-KEY-1…` strings. */
+  addIdentities?: string[];
+  /** An identity file added to the sops lookup, as the bootstrap file's `identity` (which it overrides). */
   identityFile?: string;
   /** Where git URLs are cloned (default: $XDG_CACHE_HOME/boot-meta/repos). */
   cacheDir?: string;
@@ -108,9 +115,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   }
   const git = await Git.at(dir);
   const commit = await git.resolve(at);
-  const identities = Array.isArray(o.identities)
-    ? await identitySetFrom(o.identities)
-    : (o.identities ?? (await loadIdentities({ env: environment, extraIdentityFiles: s.identity ? [s.identity] : [] })));
+  const identities = await readerIdentities(o, environment, s.identity);
   const specs = layersFor(project, env);
   const files = await git.readFiles(specs.map((l) => l.path), commit);
   const layers: ConfigLayer[] = [];
@@ -139,6 +144,14 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   const { value, origins } = mergeLayers(values);
   const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
   return { config: value, flags, commit, repo: git.dir, project, env, layers, origins };
+}
+
+/** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */
+async function readerIdentities(o: LoadConfigOptions, env: NodeJS.ProcessEnv, identityFile: string | undefined): Promise<IdentitySet> {
+  const added = o.addIdentities ?? [];
+  if (o.identities === undefined) return loadIdentities({ env, extraIdentities: added, extraIdentityFiles: identityFile ? [identityFile] : [] });
+  const base = Array.isArray(o.identities) ? await identitySetFrom(o.identities) : o.identities;
+  return added.length ? combineIdentitySets(base, await identitySetFrom(added, "the added identities")) : base;
 }
 
 /** "cannot decrypt prod/config.sops.yaml: it is encrypted to admin, prod-server; your identity (…) is alice". */

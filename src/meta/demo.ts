@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { setConfigValue } from "../config/edit.js";
 import { loadConfig } from "../config/loader.js";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { generateAgeKey } from "../sops/age.js";
 import { identitySetFrom } from "../sops/identities.js";
+import { shellQuote } from "../sops/shell.js";
 import type { Value } from "../sops/tree.js";
 import { addBinary, binaryWhich } from "../records/binaries.js";
 import { promoteChannel } from "../records/channels.js";
@@ -112,6 +113,27 @@ export async function runDemo(dirIn: string, progress: (line: string) => void = 
   const provenance = await demoRecords(dir, project, o, (who) => [keys[who]?.identity as string]);
   progress(`records: releases 1.0 and 1.1, channel stable, a build of 1.1 (storage sealed to prod)`);
   return { dir, project, identities: Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, v.file])), checks, provenance };
+}
+
+/**
+ * What to try next, as shell lines to run in order: the first changes into the demo, and
+ * every other one, run there, exits 0 — the refusal it shows ends in `|| echo …`, so the
+ * lines also run as a script. `cli` is how the shell runs boot-meta (`boot-meta` when it is
+ * on PATH).
+ */
+export function demoHints(r: Pick<DemoResult, "dir" | "project" | "provenance">, cli: string): string[] {
+  const p = r.project;
+  return [
+    `cd ${shellQuote(r.dir)}`,
+    `SOPS_AGE_KEY_FILE=.identities/alice.txt ${cli} config show -p ${p} -e dev/alice --origin`,
+    `SOPS_AGE_KEY_FILE=.identities/alice.txt ${cli} config show -p ${p} -e prod || echo "refused, as it should be: alice does not read prod"`,
+    `${cli} access show`,
+    `${cli} access check`,
+    `${cli} release list ${p}`,
+    `${cli} channel show ${p} stable --instance web-1`,
+    `${cli} instance list ${p}`,
+    `SOPS_AGE_KEY_FILE=.identities/prod-server.txt ${cli} binary which ${shellQuote(relative(r.dir, r.provenance.file))}`,
+  ];
 }
 
 /**

@@ -90,9 +90,10 @@ export class IvStash {
   readonly #ivs = new Map<string, Uint8Array>();
 
   static key(aad: string, v: Plain): string {
+    // A comment's place on its line (inline or not) is not part of what is encrypted: the
+    // same text under the same path is the same plaintext, so it keeps its ciphertext.
     const { type, bytes } = plainBytes(v);
-    const inline = v instanceof Comment && v.inline ? "i" : "";
-    return `${aad}\u0000${type}${inline}\u0000${Buffer.from(bytes).toString("latin1")}`;
+    return `${aad}\u0000${type}\u0000${Buffer.from(bytes).toString("latin1")}`;
   }
 
   remember(aad: string, v: Plain, iv: Uint8Array): void {

@@ -110,6 +110,22 @@ class Collector {
     this.searched.push({ source, found: 1 });
   }
 
+  /** An identity file the caller named: age keys or an SSH private key; any problem is fatal. */
+  async addFile(file: string): Promise<void> {
+    const text = await readSource(file, "the identity option");
+    if (isSshPrivateKey(text)) await this.addSsh({ kind: "explicit", where: file }, text, file);
+    else {
+      await this.addAge({ kind: "explicit", where: file }, text, file);
+      if (this.searched.at(-1)?.found === 0) throw invalidIdentity(file, "it holds no age secret key");
+    }
+  }
+
+  /** Every identity of an already loaded set, with where it was found. */
+  addSet(s: IdentitySet): void {
+    s.identities.forEach((id, i) => this.push(id, s.recipients[i] as string));
+    this.searched.push(...s.searched);
+  }
+
   private push(identity: string, recipient: string): void {
     if (this.identities.includes(identity)) return;
     this.identities.push(identity);
@@ -139,6 +155,26 @@ export async function identitySetFrom(identities: string[], where = "the given i
     if (isSshPrivateKey(text)) await c.addSsh({ kind: "explicit", where }, text, label);
     else await c.addAge({ kind: "explicit", where }, text, label, true);
   }
+  return c.set();
+}
+
+/**
+ * The identities in the given files and nothing else: what `--identity` means. The sops
+ * lookup (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SSH keys, the default keys.txt)
+ * is not consulted, so an admin holding every key can still see the repository as one
+ * principal does. Throws `SOPS_INVALID_IDENTITY` naming a file that is missing or holds no
+ * usable identity (never its content).
+ */
+export async function identitiesFromFiles(files: readonly string[]): Promise<IdentitySet> {
+  const c = new Collector();
+  for (const f of files) await c.addFile(f);
+  return c.set();
+}
+
+/** Several identity sets as one (each identity once, every source kept in `searched`). */
+export function combineIdentitySets(...sets: IdentitySet[]): IdentitySet {
+  const c = new Collector();
+  for (const s of sets) c.addSet(s);
   return c.set();
 }
 
@@ -222,11 +258,7 @@ export async function loadIdentities(
     if (isSshPrivateKey(id)) await c.addSsh({ kind: "explicit", where: "option" }, id, "the given identity");
     else await c.addAge({ kind: "explicit", where: "option" }, id, "the given identity", true);
   }
-  for (const f of opts.extraIdentityFiles ?? []) {
-    const text = await readSource(f, "the identity option");
-    if (isSshPrivateKey(text)) await c.addSsh({ kind: "explicit", where: f }, text, f);
-    else await c.addAge({ kind: "explicit", where: f }, text, f);
-  }
+  for (const f of opts.extraIdentityFiles ?? []) await c.addFile(f);
 
   const attempt = async (source: IdentitySource, load: () => Promise<void>) => {
     try {

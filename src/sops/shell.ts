@@ -28,3 +28,8 @@ export function shellSplit(s: string): string[] {
   if (cur || any) out.push(cur);
   return out;
 }
+
+/** One word for a POSIX shell: as it is when it needs no quoting, else in single quotes. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}

@@ -100,7 +100,12 @@ export function setPath(root: Branch, path: readonly PathPart[], value: Value): 
   }
 }
 
-/** Removes the value at a path; false when it was not there. */
+/**
+ * Removes the value at a path, with the line comment on its line (`key: v # c`); false when
+ * it was not there. Comments on lines of their own stay where they are. A line comment is
+ * stored just before its item, so left behind it would be written at the end of the next
+ * item's line: the minimal diff of an unset is the removed lines, nothing moved.
+ */
 export function unsetPath(root: Branch, path: readonly PathPart[]): boolean {
   let parent: Value;
   try {
@@ -109,12 +114,27 @@ export function unsetPath(root: Branch, path: readonly PathPart[]): boolean {
     return false;
   }
   const p = path[path.length - 1] as PathPart;
-  if (parent instanceof Branch && typeof p === "string") return parent.delete(p);
+  if (parent instanceof Branch && typeof p === "string") {
+    const at = parent.items.findIndex((it) => "key" in it && it.key === p);
+    if (at < 0) return false;
+    let from = at;
+    while (from > 0 && isLineComment(parent.items[from - 1])) from--;
+    parent.items.splice(from, at - from + 1);
+    return true;
+  }
   if (Array.isArray(parent) && typeof p === "number") {
     const item = listItems(parent)[p];
     if (item === undefined) return false;
-    parent.splice(parent.indexOf(item), 1);
+    const at = parent.indexOf(item);
+    let from = at;
+    while (from > 0 && isLineComment(parent[from - 1])) from--;
+    parent.splice(from, at - from + 1);
     return true;
   }
   return false;
+}
+
+function isLineComment(x: unknown): boolean {
+  const c = x instanceof Comment ? x : typeof x === "object" && x !== null && "comment" in x ? (x as { comment: Comment }).comment : undefined;
+  return c?.inline === true;
 }

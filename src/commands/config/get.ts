@@ -1,7 +1,7 @@
 import { Args } from "@oclif/core";
 import { stringify } from "yaml";
 import { BaseCommand } from "../../cli/base.js";
-import { identityFlag, repoFlags, repoOf, targetFlags } from "../../cli/meta-flags.js";
+import { identitiesOf, identityFlag, repoFlags, repoOf, targetFlags } from "../../cli/meta-flags.js";
 import { loadConfig } from "../../config/loader.js";
 import { getDotted } from "../../config/merge.js";
 import { BootMetaError, ExitCode } from "../../errors.js";
@@ -14,7 +14,7 @@ export default class ConfigGet extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(ConfigGet);
-    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identityFile: flags.identity });
+    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags) });
     const value = getDotted(c.config, args.key);
     if (value === undefined) throw new BootMetaError("CONFIG_KEY_NOT_FOUND", `${args.key} is not set for ${c.project} ${c.env}`, ExitCode.General, { data: { key: args.key } });
     this.log(typeof value === "object" ? stringify(value).trimEnd() : String(value));

@@ -2,13 +2,15 @@ import { readFile } from "node:fs/promises";
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
 import { identitiesOf, identityFlag, repoFlags, repoOf, targetFlags, targetOf, writeFlags } from "../../cli/meta-flags.js";
-import { setConfigValue, typedValue } from "../../config/edit.js";
+import { setConfigValue } from "../../config/edit.js";
+import { describeValue, parseCliValue, type TypedValue } from "../../config/value.js";
 import { BootMetaError, ExitCode } from "../../errors.js";
 
 export default class ConfigSet extends BaseCommand {
   static override summary = "Set a value in the env's config layer (or --defaults), encrypted and committed.";
-  static override description = "VALUE is typed as YAML types it: 8080 is an int, true a bool, 1.5 a float, anything else a string; --string keeps it a string, --file reads it from a file. Every other value keeps its ciphertext, so the commit's diff is one line.";
-  static override examples = ["<%= config.bin %> config set database.url postgres://db/app -p maintemplatev2 -e prod", "<%= config.bin %> config set flags.new_checkout true -e dev/alice", "<%= config.bin %> config set tls.key --file key.pem -e prod"];
+  static override description =
+    "VALUE is typed as YAML types it: 8080 is an int, 1.5 a float, true a bool, null null, [1, 2] a list, {a: 1} a map, anything else a string, and the type stored is printed. A number that would not read back as the text given (1.10 would become 1.1, 0755 would become 493) is kept as a string, with a note; --string keeps any VALUE a string, --file reads it from a file. Every other value keeps its ciphertext, so the commit's diff is one line.";
+  static override examples = ["<%= config.bin %> config set database.url postgres://db/app -p maintemplatev2 -e prod", "<%= config.bin %> config set flags.new_checkout true -e dev/alice", "<%= config.bin %> config set tls.key --file key.pem -e prod", "<%= config.bin %> config set allowed_ports '[80, 443]' -e prod", "<%= config.bin %> config set app.version 1.10 -e dev   # kept as the string \"1.10\""];
   static override args = { key: Args.string({ description: "dotted key", required: true }), value: Args.string({ description: "the value (or --file)" }) };
   static override flags = {
     ...repoFlags,
@@ -23,10 +25,11 @@ export default class ConfigSet extends BaseCommand {
   async run() {
     const { args, flags } = await this.parse(ConfigSet);
     if ((args.value === undefined) === (flags.file === undefined)) throw new BootMetaError("INVALID_ARGUMENT", "give the value either as an argument or with --file", ExitCode.InvalidArgument);
-    const value = flags.file !== undefined ? await readFile(flags.file, "utf8") : typedValue(args.value as string, flags.string);
+    const typed: TypedValue = flags.file !== undefined ? { value: await readFile(flags.file, "utf8"), type: "string", notes: [] } : parseCliValue(args.value as string, { asString: flags.string });
     const t = await targetOf(flags, { envRequired: !flags.defaults });
-    const r = await setConfigValue(await repoOf(flags), { project: t.project, env: flags.defaults ? undefined : t.env }, args.key, value, { identities: await identitiesOf(flags), author: flags.author, push: flags.push });
-    this.note(`set ${args.key} in ${r.value.path}${r.commit ? ` (${r.commit.slice(0, 12)})` : " (unchanged)"}`);
-    return { key: args.key, path: r.value.path, commit: r.commit ?? null, pushed: r.pushed };
+    const r = await setConfigValue(await repoOf(flags), { project: t.project, env: flags.defaults ? undefined : t.env }, args.key, typed.value, { identities: await identitiesOf(flags), author: flags.author, push: flags.push });
+    for (const n of typed.notes) this.note(`note: ${n}`);
+    this.note(`set ${args.key} ${describeValue(typed)} in ${r.value.path}${r.commit ? ` (${r.commit.slice(0, 12)})` : " (unchanged)"}`);
+    return { key: args.key, type: typed.type, notes: typed.notes, path: r.value.path, commit: r.commit ?? null, pushed: r.pushed };
   }
 }

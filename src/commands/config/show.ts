@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { stringify } from "yaml";
 import { BaseCommand } from "../../cli/base.js";
-import { identityFlag, repoFlags, repoOf, targetFlags } from "../../cli/meta-flags.js";
+import { identitiesOf, identityFlag, repoFlags, repoOf, targetFlags } from "../../cli/meta-flags.js";
 import { loadConfig, type LoadedConfig } from "../../config/loader.js";
 
 export default class ConfigShow extends BaseCommand {
@@ -11,7 +11,7 @@ export default class ConfigShow extends BaseCommand {
 
   async run(): Promise<LoadedConfig> {
     const { flags } = await this.parse(ConfigShow);
-    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identityFile: flags.identity, at: flags.at });
+    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), at: flags.at });
     if (flags.origin) {
       for (const [k, layer] of Object.entries(c.origins).sort()) {
         const v = k.split(".").reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], c.config);
