@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { releaseFor } from "../../src/records/channels.js";
 import { recordType } from "../../src/records/codec.js";
-import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { ageKeyFile, cliWith, err, out, spawnCliWith } from "../helpers/cli.js";
 import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
 import { sourceRepo } from "../helpers/records.js";
 
@@ -138,9 +138,11 @@ describe("records through the CLI", () => {
     git(seed, "push", "-q", "origin", "main");
     for (const c of [a, b]) git(c, "pull", "-q", "--ff-only", "origin", "main");
 
+    // Two processes, so the two promotions really race (in-process commands take turns).
+    const racer = spawnCliWith();
     const [ra, rb] = await Promise.all([
-      cli(["channel", "promote", "shop", "stable", "2.0", "--expect", ids[0] as string, "--push", "--meta", a]),
-      cli(["channel", "promote", "shop", "stable", "3.0", "--expect", ids[0] as string, "--push", "--meta", b]),
+      racer(["channel", "promote", "shop", "stable", "2.0", "--expect", ids[0] as string, "--push", "--meta", a]),
+      racer(["channel", "promote", "shop", "stable", "3.0", "--expect", ids[0] as string, "--push", "--meta", b]),
     ]);
     const codes = [ra.exitCode, rb.exitCode].sort();
     expect(codes, `${err(ra)}\n${err(rb)}`).toEqual([0, 3]);
