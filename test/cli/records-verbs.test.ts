@@ -124,7 +124,7 @@ describe("records through the CLI", () => {
     expect(git(meta, "rev-parse", "HEAD")).toBe(before);
     const fleet = await json(["instance", "list", "shop", ...m]);
     expect(Object.keys(fleet.byRelease)).toEqual([r1.id]);
-  }, 120_000);
+  });
 
   it("two promotions with the same --expect at once, from two clones of one remote: one wins, the other names the winner", async () => {
     const { remote, clones } = bareRemoteWithClones(3);
@@ -154,7 +154,7 @@ describe("records through the CLI", () => {
     const loserDir = loser === ra ? a : b;
     expect(git(loserDir, "status", "--porcelain")).toBe("");
     expect(git(remote, "merge-base", "--is-ancestor", git(loserDir, "rev-parse", "HEAD"), "main")).toBe("");
-  }, 120_000);
+  });
 
   it("a binary whose storage is secret: its URLs are SOPS-encrypted to the env's readers, the rest stays answerable", async () => {
     const root = tempDir();
@@ -229,5 +229,5 @@ describe("records through the CLI", () => {
     expect(tampered.exitCode).not.toBe(0);
     expect(err(tampered)).toMatch(/MAC/);
 
-  }, 120_000);
+  });
 });
