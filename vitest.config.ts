@@ -1,12 +1,41 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+// Two suites (README "Development"):
+// - unit: the quick loop, `npm test` — every test/**/*.test.ts that is not an integration test,
+//   so a new test file lands here unless it says otherwise.
+// - integration: many processes at once, kill -9, servers — `npm run test:integration`. A file
+//   joins it by its name (`*.int.test.ts`) or its folder (test/integration/).
+const integration = ["test/**/*.int.test.ts", "test/integration/**/*.test.ts"];
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    // Integration tests spawn git, age and the CLI; two cores are all CI has.
+    // Tests spawn git and age and change the working directory of their process while a CLI
+    // command runs in it (test/helpers/cli.ts): forks, not threads, where process.chdir works.
     pool: "forks",
+    // Two cores are all CI has.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...integration],
+          // Sized for a busy 2-core machine (load ~10): a test that takes 5 s alone may take a
+          // minute there. A timeout is for a hang, not for a slow machine.
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: integration,
+          testTimeout: 1_200_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
   },
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { recordType } from "../../src/records/codec.js";
 import { rolloutOf } from "../../src/records/rollout.js";
-import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { ageKeyFile, cliWith, err, out, spawnCliWith } from "../helpers/cli.js";
 import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
 import { sourceRepo } from "../helpers/records.js";
 
@@ -131,7 +131,7 @@ describe("records through the CLI", () => {
     expect(git(meta, "rev-parse", "HEAD")).toBe(before);
     const fleet = await json(["instance", "list", "shop", ...m]);
     expect(Object.keys(fleet.byRelease)).toEqual([r1.id]);
-  }, 120_000);
+  });
 
   it("two promotions with the same --expect at once, from two clones of one remote: one wins, the other names the winner", async () => {
     const { remote, clones } = bareRemoteWithClones(3);
@@ -145,9 +145,11 @@ describe("records through the CLI", () => {
     git(seed, "push", "-q", "origin", "main");
     for (const c of [a, b]) git(c, "pull", "-q", "--ff-only", "origin", "main");
 
+    // Two processes, so the two promotions really race (in-process commands take turns).
+    const racer = spawnCliWith();
     const [ra, rb] = await Promise.all([
-      cli(["channel", "promote", "shop", "stable", "2.0", "--expect", ids[0] as string, "--push", "--meta", a]),
-      cli(["channel", "promote", "shop", "stable", "3.0", "--expect", ids[0] as string, "--push", "--meta", b]),
+      racer(["channel", "promote", "shop", "stable", "2.0", "--expect", ids[0] as string, "--push", "--meta", a]),
+      racer(["channel", "promote", "shop", "stable", "3.0", "--expect", ids[0] as string, "--push", "--meta", b]),
     ]);
     const codes = [ra.exitCode, rb.exitCode].sort();
     expect(codes, `${err(ra)}\n${err(rb)}`).toEqual([0, 3]);
@@ -159,7 +161,7 @@ describe("records through the CLI", () => {
     const loserDir = loser === ra ? a : b;
     expect(git(loserDir, "status", "--porcelain")).toBe("");
     expect(git(remote, "merge-base", "--is-ancestor", git(loserDir, "rev-parse", "HEAD"), "main")).toBe("");
-  }, 120_000);
+  });
 
   it("a binary whose storage is secret: its URLs are SOPS-encrypted to the env's readers, the rest stays answerable", async () => {
     const root = tempDir();
@@ -234,7 +236,7 @@ describe("records through the CLI", () => {
     expect(tampered.exitCode).not.toBe(0);
     expect(err(tampered)).toMatch(/MAC/);
 
-  }, 120_000);
+  });
 
   it("widening a rollout from 10% to 50% gives 50%; show, instance list and binary which agree with what each instance gets; rollback steps back through it", async () => {
     const meta = await metaRepo();
@@ -370,5 +372,5 @@ describe("records through the CLI", () => {
     expect(verify.exitCode).toBe(1);
     expect(out(verify)).toMatch(/valid signature by ci \(refused: it names ci, but was made with SHA256:\S+, which is not ci's key/);
     expect(err(verify)).toMatch(/BINARY_UNVERIFIED.*has no valid signature by a trusted signer: it names ci/);
-  }, 120_000);
+  });
 });

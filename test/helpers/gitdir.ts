@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,18 +6,26 @@ import { afterAll } from "vitest";
 
 /**
  * The one temp-dir / real-git fixture for tests (changesets' `gitdir()` habit): every
- * directory made here is removed after the test file. No mocks: these are real repos and
- * bare remotes on disk.
+ * directory made here lies under one root per test file, removed after the file. No mocks:
+ * these are real repos and bare remotes on disk.
  */
-const made: string[] = [];
+let root: string | undefined;
 afterAll(() => {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  if (root === undefined) return;
+  const dir = root;
+  root = undefined;
+  // Removed by a process of its own that the tests do not wait for: a file's repos can hold
+  // hundreds of MB, and deleting them on a busy disk must not hold up, or time out, the run.
+  try {
+    spawn("rm", ["-rf", "--", dir], { detached: true, stdio: "ignore" }).unref();
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 export function tempDir(prefix = "boot-meta-test-"): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
+  root ??= mkdtempSync(join(tmpdir(), "boot-meta-tests-"));
+  return mkdtempSync(join(root, prefix));
 }
 
 /** Runs git with a fixed test identity and no user/system config leaking in. */

@@ -4,8 +4,11 @@ import { join } from "node:path";
 import { Branch, type Tree, toPlain } from "../../src/sops/tree.js";
 import { tempDir } from "./gitdir.js";
 
-/** Files written by the real sops binary, with their keys and expected plaintexts (shared/vectors). */
-export const VECTORS = join(import.meta.dirname, "../../../shared/vectors/sops-upstream");
+/**
+ * Files written by the real sops binary, with their keys and expected plaintexts: copied
+ * byte for byte into test/fixtures/sops-upstream, each file's origin in its provenance.json.
+ */
+export const VECTORS = join(import.meta.dirname, "../fixtures/sops-upstream");
 
 export interface VectorEntry {
   file: string;
@@ -21,7 +24,7 @@ export const manifest: VectorEntry[] = JSON.parse(readFileSync(join(VECTORS, "ma
 
 /**
  * The files from sops' own repository, whose data key is wrapped for PGP with the
- * functional-tests key (getsops-sops/README in shared/vectors): name → [format, expected].
+ * functional-tests key (README.md in test/fixtures/sops-upstream): name → [format, expected].
  */
 export const pgpVectors: { file: string; format: VectorEntry["format"]; expected?: string; expect: "ok" | "no-mac" }[] = [
   { file: "getsops-sops/example.yaml", format: "yaml", expected: "expected/example.yaml.json", expect: "ok" },

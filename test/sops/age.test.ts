@@ -9,8 +9,8 @@ import { describe, expect, it } from "vitest";
 import { generateAgeKey, parseRecipients, parseSshIdentity, unwrapDataKey, wrapDataKey } from "../../src/sops/age.js";
 import { identitySetFrom, parseIdentityFile } from "../../src/sops/identities.js";
 import { tempDir } from "../helpers/gitdir.js";
+import { VECTORS } from "../helpers/vectors.js";
 
-const VECTORS = join(import.meta.dirname, "../../../shared/vectors/sops-upstream");
 const runs = process.env.SLOW ? 300 : 15;
 
 /** The age entries of a YAML vector's sops metadata (top level, or every key group). */
@@ -158,7 +158,7 @@ describe("post-quantum hybrid (age1pq1…)", () => {
   });
 });
 
-// Every key file shipped with the vectors, and a YAML vector it opens (shared/vectors README).
+// Every key file shipped with the vectors, and a YAML vector it opens (README.md in test/fixtures/sops-upstream).
 const keyVectors: [key: string, vector: string][] = [
   ["getsops-sops-pr1031/keys.txt", "getsops-sops-pr1031/example.yaml"],
   ["fluxcd-kustomize-controller/age.txt", "fluxcd-kustomize-controller/age.yaml"],

@@ -5,8 +5,8 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { decryptValue, encryptValue, formatGoFloat, IvStash, parseGoFloat } from "../../src/sops/cipher.js";
 import { Comment, SopsTime } from "../../src/sops/tree.js";
+import { VECTORS } from "../helpers/vectors.js";
 
-const VECTORS = join(import.meta.dirname, "../../../shared/vectors/sops-upstream");
 const runs = process.env.SLOW ? 1000 : 50;
 const key = new Uint8Array(32).fill(7);
 

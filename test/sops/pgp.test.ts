@@ -9,7 +9,7 @@ import { tempDir } from "../helpers/gitdir.js";
 import { gnupgHomeWithTestKey, killGpgAgent, VECTORS } from "../helpers/vectors.js";
 
 // sops' own example files wrap their data key for the functional-tests PGP key
-// (getsops/sops pgp/sops_functional_tests_key.asc, copied to shared/vectors).
+// (getsops/sops pgp/sops_functional_tests_key.asc, copied to test/fixtures/sops-upstream).
 
 interface PgpEntry {
   fp: string;

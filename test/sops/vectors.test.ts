@@ -20,7 +20,7 @@ function actualOf(tree: Parameters<typeof plainOf>[0], format: string): unknown 
   return Buffer.from(tree[0]?.get("data") as Uint8Array);
 }
 
-describe("files written by the sops binary (shared/vectors manifest)", () => {
+describe("files written by the sops binary (test/fixtures/sops-upstream manifest)", () => {
   for (const v of manifest) {
     for (const key of v.keys) {
       it(`${v.expect === "ok" ? "opens" : "refuses"} ${v.file} (sops ${v.sops_version}) with ${key}`, async () => {
