@@ -301,10 +301,23 @@ export async function secretEnv(file: string, o: { inputType?: Format; ignoreMac
   return out;
 }
 
-/** sops `exec-env FILE COMMAND`: runs COMMAND in a shell with the file's values in its environment. */
-export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean } = {}, c: Context = {}): Promise<number> {
+/**
+ * The variables that name or hold the reader's own age identity. `exec-env` keeps them from
+ * the command unless asked: the command needs the file's values, not the key that opens every
+ * file (sops, by contrast, passes its whole environment on).
+ */
+export const KEY_ENV_VARS = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_CMD"] as const;
+
+/**
+ * sops `exec-env FILE COMMAND`: runs COMMAND in a shell with the file's values in its
+ * environment, without the identity variables ({@link KEY_ENV_VARS}) unless `keepKeyEnv`.
+ * A variable of that name that the file itself holds is passed: it is the file's value.
+ */
+export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean } = {}, c: Context = {}): Promise<number> {
   const vars = await secretEnv(file, o, c);
-  const env = o.pristine ? vars : { ...envOf(c), ...vars };
+  const inherited = { ...envOf(c) };
+  if (!o.keepKeyEnv) for (const k of KEY_ENV_VARS) delete inherited[k];
+  const env = o.pristine ? vars : { ...inherited, ...vars };
   const r = await execa("/bin/sh", ["-c", command], { stdio: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
   return r.exitCode ?? 1;
 }
