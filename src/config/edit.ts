@@ -33,14 +33,29 @@ function noProject(project: string): BootMetaError {
   return new BootMetaError("META_NO_PROJECT", `there is no project ${project} in this meta repository`, ExitCode.General, { suggestions: [`create it with \`boot-meta project create ${project}\``] });
 }
 
-async function change(repoDir: string, t: ConfigTarget, o: WriteOptions & { identities: IdentitySet }, message: string, mutate: (root: Branch) => boolean | Promise<boolean>) {
+/**
+ * One change to a layer, committed: `mutate` gets the layer's root (the layer is created when
+ * missing) and says whether it changed anything. `expectCurrent`, when given, is a
+ * compare-and-swap for a change planned on an earlier read (config edit): it sees the layer's
+ * bytes in the commit this attempt builds on, and throws to refuse.
+ */
+async function change(
+  repoDir: string,
+  t: ConfigTarget,
+  o: WriteOptions & { identities: IdentitySet },
+  message: string,
+  mutate: (root: Branch) => boolean | Promise<boolean>,
+  expectCurrent?: (current: Uint8Array | undefined, commit: string | undefined) => Promise<void>,
+): Promise<CommitResult<{ path: string; changed: boolean }>> {
   const path = targetPath(t);
   return commitChanges(repoDir, { message, author: o.author, push: o.push }, async (tx) => {
     const state = await readState(tx);
     if (!(await tx.read(`${t.project}/project.yaml`))) {
       throw noProject(t.project);
     }
-    const bytes = (await tx.read(path)) ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
+    const existing = await tx.read(path);
+    await expectCurrent?.(existing, tx.base);
+    const bytes = existing ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
     const f = await openBytes(bytes, { format: "yaml", identities: o.identities, path, pgp: false });
     const tree = f.tree.map((b) => new Branch(b.items.map((i) => ({ ...i }))));
     const root = tree[0] ?? new Branch();
@@ -127,19 +142,21 @@ export async function editConfig(
     const edit = await editInEditor(text, "yaml", { editor: o.editor, env: o.env, ext: ".yaml", what: path, baseline: base.plain, onInvalid: o.onInvalid });
     if (!edit) return { value: { path, changed: false }, commit: undefined, pushed: false, attempts: 0 };
     try {
-      return await commitChanges(repoDir, { message: `config: edit ${path}`, author: o.author, push: o.push }, async (tx) => {
-        const now = await tx.read(path);
-        if (!sameBytes(now, base.bytes)) {
-          const theirs = now ? ((await openBytes(now, { format: "yaml", identities: o.identities, path, pgp: false })).tree[0] ?? new Branch()) : new Branch();
-          throw editConflict(path, base, tx.base, changedKeys(base.root, theirs));
-        }
-        const state = await readState(tx);
-        const bytes = now ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
-        const f = await openBytes(bytes, { format: "yaml", identities: o.identities, path, pgp: false });
-        // Re-sealing keeps the ciphertext of every value the edit did not change.
-        tx.write(path, sealBytes(f, edit.tree));
-        return { path, changed: true };
-      });
+      return await change(
+        repoDir,
+        t,
+        o,
+        `config: edit ${path}`,
+        (root) => {
+          root.items = edit.tree[0]?.items ?? [];
+          return true;
+        },
+        async (current, commit) => {
+          if (sameBytes(current, base.bytes)) return;
+          const theirs = current ? ((await openBytes(current, { format: "yaml", identities: o.identities, path, pgp: false })).tree[0] ?? new Branch()) : new Branch();
+          throw editConflict(path, base, commit, changedKeys(base.root, theirs));
+        },
+      );
     } catch (e) {
       if (!isBootMetaError(e, "CONFIG_EDIT_CONFLICT") || !o.onConflict || !(await o.onConflict(e))) throw e;
       base = await readForEdit(repoDir, t, path, o.identities);
