@@ -9,8 +9,8 @@ import { join } from "node:path";
  * - On a tmpfs when there is one (`/dev/shm`, else `$XDG_RUNTIME_DIR`, else the temp dir), so
  *   the plaintext is in memory, not on a disk that keeps it after the file is removed.
  * - Mode 0700, named `boot-meta-edit-<pid>-<random>` after the process that owns it.
- * - Removed when the work is done, and on SIGINT, SIGTERM and SIGHUP (then the signal is raised
- *   again, so the process still ends as the signal says).
+ * - Removed when the work is done, when the process exits, and on SIGINT, SIGTERM and SIGHUP
+ *   (then the signal is raised again, so the process still ends as the signal says).
  * - One left by a process killed outright (SIGKILL, a power cut on a disk) is removed by the
  *   next one made in the same place: its owner's pid is no longer running.
  */
@@ -88,8 +88,13 @@ export async function withScratchDir<T>(fn: (dir: string) => Promise<T>, o: { ro
     process.on(signal, handler);
     return [signal, handler] as const;
   });
+  // A process that ends with `fn` still pending (its last handle closed, process.exit
+  // called elsewhere) never runs the finally below.
+  const onExit = () => rmSync(dir, { recursive: true, force: true });
+  process.on("exit", onExit);
   const uninstall = () => {
     for (const [signal, handler] of handlers) process.removeListener(signal, handler);
+    process.removeListener("exit", onExit);
   };
   try {
     return await fn(dir);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ResultPromise } from "execa";
+import { execa, type ResultPromise } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { editConfig } from "../../src/config/edit.js";
 import { isBootMetaError } from "../../src/errors.js";
@@ -110,6 +110,16 @@ describe("plaintext scratch files", () => {
       }
     });
   }
+
+  it("are removed when the process exits with the edit still pending", async () => {
+    // dist/, as the CLI runs it: a process that calls exit() while the scratch directory is in use.
+    const script = `import { withScratchDir } from ${JSON.stringify(join(BIN, "../../dist/scratch.js"))};
+await withScratchDir(async (dir) => { console.log(dir); setTimeout(() => process.exit(0), 10); await new Promise(() => {}); });`;
+    const r = await execa(process.execPath, ["--input-type=module", "-e", script], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/boot-meta-edit-\d+-/);
+    expect(existsSync(r.stdout.trim())).toBe(false);
+  });
 
   it("left behind by a SIGKILL are removed by the next edit", async () => {
     const file = await encryptedFile("sigkill.yaml");
