@@ -1,11 +1,15 @@
+import { redactDeep, redactSecrets } from "./redact.js";
+
 /**
  * One error family for the whole library, CLI and server.
  *
  * Every expected failure is a {@link BootMetaError} with a stable `code` that scripts and
  * tests match on, a message that names the thing, the value, the rule and the fix, and an
  * `exitCode` for the CLI (sops' own exit codes where sops has one). `toJSON()` is what
- * `--json` prints. Messages never carry secret material.
+ * `--json` prints. Messages never carry secret material: call sites do not interpolate it,
+ * and any private key that slips into a message, a suggestion or `data` is redacted here.
  */
+
 export interface ErrorDetails {
   /** Structured context (paths, recipients, expected values): never secrets. */
   data?: Record<string, unknown>;
@@ -22,16 +26,17 @@ export class BootMetaError extends Error {
   readonly suggestions: string[];
 
   constructor(code: string, message: string, exitCode = 1, details: ErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(redactSecrets(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "BootMetaError";
     this.code = code;
     this.exitCode = exitCode;
-    this.data = details.data ?? {};
-    this.suggestions = details.suggestions ?? [];
+    this.data = redactDeep(details.data ?? {});
+    this.suggestions = (details.suggestions ?? []).map(redactSecrets);
   }
 
   toJSON(): { code: string; message: string; data: Record<string, unknown>; suggestions: string[] } {
-    return { code: this.code, message: this.message, data: this.data, suggestions: this.suggestions };
+    // Again here: `data` is readonly, not frozen, and a caller may have added to it since.
+    return redactDeep({ code: this.code, message: this.message, data: this.data, suggestions: this.suggestions });
   }
 }
 

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BootMetaError, ExitCode } from "./errors.js";
 
@@ -39,14 +38,4 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
     if (code === "EACCES") throw new BootMetaError("FILE_NOT_READABLE", `${path} cannot be read: permission denied`, ExitCode.General, { data: { file: path } });
     throw e;
   }
-}
-
-/**
- * A private scratch directory (0700) for plaintext the user asked to see in an editor;
- * `dispose` removes it and everything in it.
- */
-export async function privateTempDir(): Promise<{ dir: string; dispose: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), "boot-meta-"));
-  await chmod(dir, 0o700);
-  return { dir, dispose: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -1,10 +1,12 @@
 import { Command, Flags } from "@oclif/core";
-import { BootMetaError, internalError } from "../errors.js";
+import { BootMetaError, ExitCode, internalError } from "../errors.js";
+import { redactError, redactSecrets } from "../redact.js";
 
 /**
  * The base of every boot-meta command: `--json` (oclif's: the value `run()` returns is
  * printed as JSON), errors from the library turned into a clear message and the error's
- * exit code, no stack trace for expected failures.
+ * exit code, no stack trace for expected failures. Nothing printed here repeats a private
+ * key, whatever the user passed where (see redact.ts).
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
@@ -16,18 +18,30 @@ export abstract class BaseCommand extends Command {
 
   /** Progress and notes go to stderr so stdout carries only the result. */
   protected note(line: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`${line}\n`);
+    if (!this.jsonEnabled()) process.stderr.write(`${redactSecrets(line)}\n`);
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
-    const known = err instanceof BootMetaError ? err : isOclifUsageError(err) ? undefined : internalError(err);
-    if (known === undefined) return super.catch(err);
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    if (isOclifError(err)) {
+      // `this.exit(code)` from a command: not a failure to report.
+      if ((err as { code?: unknown }).code === "EEXIT") return super.catch(err);
+      redactError(err);
+      if (!this.jsonEnabled()) return super.catch(err);
+      // oclif's own --json form of a parse error dumps the whole parse context, argv included.
+      const usage = new BootMetaError("INVALID_ARGUMENT", err.message.replace(/\nSee more help with --help$/, ""), err.oclif?.exit ?? ExitCode.InvalidArgument, {
+        suggestions: [`see \`${this.config.bin} ${this.id?.replaceAll(":", " ") ?? ""} --help\``],
+      });
+      process.stdout.write(`${JSON.stringify({ error: usage.toJSON() }, null, 2)}\n`);
+      process.exitCode = usage.exitCode;
+      this.exit(usage.exitCode);
+    }
+    const known = err instanceof BootMetaError ? err : internalError(err);
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify({ error: known.toJSON() }, null, 2)}\n`);
     } else {
       const lines = [`Error [${known.code}]: ${known.message}`];
       for (const s of known.suggestions) lines.push(`  → ${s}`);
-      if (known.code === "INTERNAL" && err.stack && process.env.DEBUG) lines.push(err.stack);
+      if (known.code === "INTERNAL" && err.stack && process.env.DEBUG) lines.push(redactSecrets(err.stack));
       process.stderr.write(`${lines.join("\n")}\n`);
     }
     process.exitCode = known.exitCode;
@@ -35,8 +49,8 @@ export abstract class BaseCommand extends Command {
   }
 }
 
-function isOclifUsageError(err: unknown): boolean {
-  // oclif's parse errors (unknown flag, missing arg) carry `oclif.exit` and already say what to do.
+function isOclifError(err: unknown): boolean {
+  // oclif's parse errors (unknown flag, missing arg) and exits carry `oclif.exit`; the former already say what to do.
   return typeof err === "object" && err !== null && "oclif" in err;
 }
 

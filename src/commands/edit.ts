@@ -7,7 +7,7 @@ import { editFile } from "../sops/files.js";
 export default class Edit extends BaseCommand {
   static override summary = "Edit an encrypted file in $EDITOR; only changed values get new ciphertext.";
   static override description =
-    "Decrypts into a private temporary file (mode 0600 in a 0700 directory, removed afterwards), opens $SOPS_EDITOR or $EDITOR, and re-encrypts only when the content changed. Values you did not change keep their exact ciphertext, so the git diff shows only your edit. A file that does not exist yet is created with the recipients of the matching .sops.yaml rule (or --age).";
+    "Decrypts into a private scratch file (mode 0600 in a 0700 directory, on a tmpfs when there is one: /dev/shm, else $XDG_RUNTIME_DIR), removed afterwards and on Ctrl-C, SIGTERM or SIGHUP (one left by a SIGKILL is removed by the next edit), opens $SOPS_EDITOR or $EDITOR, and re-encrypts only when the content changed. Values you did not change keep their exact ciphertext, so the git diff shows only your edit. A file that does not exist yet is created with the recipients of the matching .sops.yaml rule (or --age).";
   static override examples = ["EDITOR=nano <%= config.bin %> edit prod/config.sops.yaml", "<%= config.bin %> edit --age age1… new-secrets.yaml"];
   static override args = { file: Args.string({ description: "the encrypted file (created when missing)", required: true }) };
   static override flags = { ...fileFlags, ...ignoreMacFlag, ...creationFlags };

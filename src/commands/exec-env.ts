@@ -5,18 +5,24 @@ import { execEnv } from "../sops/files.js";
 
 export default class ExecEnv extends BaseCommand {
   static override summary = "Run a command with a file's values in its environment (nothing written to disk).";
-  static override description = "The top-level keys of the first document become environment variables; nested values are an error. The command runs in /bin/sh and its exit code is passed on.";
+  static override description =
+    "The top-level keys of the first document become environment variables; nested values are an error. The command runs in /bin/sh and its exit code is passed on. Unlike sops, the variables that point at your age identity (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_CMD) are not passed on unless --keep-key-env.";
   static override examples = [`<%= config.bin %> exec-env secrets.env 'echo "$DATABASE_URL" | wc -c'`, "<%= config.bin %> exec-env --pristine app.env ./server"];
   static override args = {
     file: Args.string({ description: "the encrypted file", required: true }),
     command: Args.string({ description: "the command line to run", required: true }),
   };
-  static override flags = { ...fileFlags, ...ignoreMacFlag, pristine: Flags.boolean({ description: "give the command only the file's variables, none of the current environment" }) };
+  static override flags = {
+    ...fileFlags,
+    ...ignoreMacFlag,
+    pristine: Flags.boolean({ description: "give the command only the file's variables, none of the current environment" }),
+    "keep-key-env": Flags.boolean({ description: "also pass on SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and the SSH key variables (sops passes them; boot-meta does not by default)" }),
+  };
   static override enableJsonFlag = false;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ExecEnv);
-    const code = await execEnv(args.file, args.command, { inputType: formatFlag(flags["input-type"]), pristine: flags.pristine, ignoreMac: flags["ignore-mac"] }, contextFrom(flags));
+    const code = await execEnv(args.file, args.command, { inputType: formatFlag(flags["input-type"]), pristine: flags.pristine, ignoreMac: flags["ignore-mac"], keepKeyEnv: flags["keep-key-env"] }, contextFrom(flags));
     if (code !== 0) this.exit(code);
   }
 }

@@ -73,6 +73,11 @@ export async function resolveSettings(o: Omit<Bootstrap, "env"> & { envName?: st
 
 /** `boot-meta bootstrap`: writes the file and makes sure git ignores it. */
 export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): Promise<{ file: string; gitignore: string; added: boolean }> {
+  if (b.identity !== undefined) {
+    // Loaded here: every command reads bootstrap settings, few write them, and this module pulls in the crypto.
+    const { requireIdentityPath } = await import("../sops/identities.js");
+    requireIdentityPath(b.identity, "--identity");
+  }
   const file = join(resolve(dir), BOOTSTRAP_FILE);
   const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)))}`;
   await writeFileAtomic(file, body, { mode: 0o600 });

@@ -1,9 +1,10 @@
-import { BootMetaError, ExitCode } from "../errors.js";
+import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { defaultsFile, envFile, validateName } from "../meta/layout.js";
 import { checkWritable } from "../meta/access.js";
 import { BINDING_KEY, withBinding, withoutBinding } from "../meta/binding.js";
 import { newConfigFile, readState, type WriteOptions } from "../meta/repo.js";
-import { commitChanges } from "../meta/store.js";
+import { withReader } from "../meta/reader.js";
+import { type CommitResult, commitChanges } from "../meta/store.js";
 import { openBytes, sealBytes } from "../sops/engine.js";
 import { editInEditor } from "../sops/files.js";
 import type { IdentitySet } from "../sops/identities.js";
@@ -22,14 +23,32 @@ export function targetPath(t: ConfigTarget): string {
   return t.env === undefined ? defaultsFile(t.project) : envFile(t.project, validateName("env", t.env));
 }
 
-async function change(repoDir: string, t: ConfigTarget, o: WriteOptions & { identities: IdentitySet }, message: string, mutate: (root: Branch) => boolean | Promise<boolean>) {
+function noProject(project: string): BootMetaError {
+  return new BootMetaError("META_NO_PROJECT", `there is no project ${project} in this meta repository`, ExitCode.General, { suggestions: [`create it with \`boot-meta project create ${project}\``] });
+}
+
+/**
+ * One change to a layer, committed: `mutate` gets the layer's root (the layer is created when
+ * missing) and says whether it changed anything. `expectCurrent`, when given, is a
+ * compare-and-swap for a change planned on an earlier read (config edit): it sees the layer's
+ * bytes in the commit this attempt builds on, and throws to refuse.
+ */
+async function change(
+  repoDir: string,
+  t: ConfigTarget,
+  o: WriteOptions & { identities: IdentitySet },
+  message: string,
+  mutate: (root: Branch) => boolean | Promise<boolean>,
+  expectCurrent?: (current: Uint8Array | undefined, commit: string | undefined) => Promise<void>,
+): Promise<CommitResult<{ path: string; changed: boolean }>> {
   const path = targetPath(t);
   return commitChanges(repoDir, { message, author: o.author, push: o.push }, async (tx) => {
     const state = await readState(tx);
     if (!(await tx.read(`${t.project}/project.yaml`))) {
-      throw new BootMetaError("META_NO_PROJECT", `there is no project ${t.project} in this meta repository`, ExitCode.General, { suggestions: [`create it with \`boot-meta project create ${t.project}\``] });
+      throw noProject(t.project);
     }
     const existing = await tx.read(path);
+    await expectCurrent?.(existing, tx.base);
     const bytes = existing ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
     const f = await openBytes(bytes, { format: "yaml", identities: o.identities, path, pgp: false });
     // Never write a value into a file that someone the rules do not give this path could open.
@@ -65,12 +84,96 @@ export async function unsetConfigValue(repoDir: string, t: ConfigTarget, key: st
   });
 }
 
-/** `boot-meta config edit`: the layer in $EDITOR (private temp file), committed when changed. */
-export async function editConfig(repoDir: string, t: ConfigTarget, o: WriteOptions & { identities: IdentitySet; editor?: string; env?: NodeJS.ProcessEnv }) {
-  return change(repoDir, t, o, `config: edit ${targetPath(t)}`, async (root) => {
-    const tree = await editInEditor(yamlStore.emitPlain([root]), "yaml", { editor: o.editor, env: o.env, ext: ".yaml", what: targetPath(t) });
-    if (!tree) return false;
-    root.items = tree[0]?.items ?? [];
-    return true;
+/** A layer as a `config edit` started from it: where, at which commit, its bytes (none: new) and plaintext. */
+interface EditBase {
+  commit: string;
+  bytes: Uint8Array | undefined;
+  root: Branch;
+  plain: Uint8Array;
+}
+
+async function readForEdit(repoDir: string, t: ConfigTarget, path: string, identities: IdentitySet): Promise<EditBase> {
+  return withReader(repoDir, undefined, async (r) => {
+    if (!(await r.read(`${t.project}/project.yaml`))) throw noProject(t.project);
+    const bytes = await r.read(path);
+    // The path binding is not config: the editor never shows it (change() keeps it).
+    const root = bytes ? (withoutBinding((await openBytes(bytes, { format: "yaml", identities, path, pgp: false })).tree)[0] ?? new Branch()) : new Branch();
+    return { commit: r.commit, bytes, root, plain: yamlStore.emitPlain([root]) };
   });
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : Buffer.compare(a, b) === 0;
+}
+
+/** Dotted keys whose values differ between two versions of a layer (maps recursed; lists and scalars compared whole). */
+export function changedKeys(a: Branch, b: Branch, prefix = ""): string[] {
+  const entries = (x: Branch) => new Map(x.items.flatMap((i) => ("key" in i ? [[i.key, i.value] as const] : [])));
+  const ea = entries(a);
+  const eb = entries(b);
+  const out: string[] = [];
+  for (const key of new Set([...ea.keys(), ...eb.keys()])) {
+    const va = ea.get(key);
+    const vb = eb.get(key);
+    const at = `${prefix}${key}`;
+    if (va instanceof Branch && vb instanceof Branch) out.push(...changedKeys(va, vb, `${at}.`));
+    else if (va === undefined || vb === undefined || !sameBytes(yamlStore.emitValue(va), yamlStore.emitValue(vb))) out.push(at);
+  }
+  return out;
+}
+
+/**
+ * `boot-meta config edit`: the layer in $EDITOR (a private scratch file), committed when it
+ * changed. The repository's write lock is not held while the editor is open: the layer is
+ * read, edited, then committed by compare-and-swap on its bytes. If it changed meanwhile
+ * (another `config set`, a pull), the edit is refused with `CONFIG_EDIT_CONFLICT`, or —
+ * when `onConflict` says so — the editor re-opens on the user's text, to be saved over the
+ * new version. The edit lives only in memory and the scratch file between the two.
+ */
+export async function editConfig(
+  repoDir: string,
+  t: ConfigTarget,
+  o: WriteOptions & { identities: IdentitySet; editor?: string; env?: NodeJS.ProcessEnv; onInvalid?: (e: BootMetaError) => Promise<boolean>; onConflict?: (e: BootMetaError) => Promise<boolean> },
+): Promise<CommitResult<{ path: string; changed: boolean }>> {
+  const path = targetPath(t);
+  let base = await readForEdit(repoDir, t, path, o.identities);
+  let text = base.plain;
+  for (;;) {
+    const edit = await editInEditor(text, "yaml", { editor: o.editor, env: o.env, ext: ".yaml", what: path, baseline: base.plain, onInvalid: o.onInvalid });
+    if (!edit) return { value: { path, changed: false }, commit: undefined, pushed: false, attempts: 0 };
+    try {
+      return await change(
+        repoDir,
+        t,
+        o,
+        `config: edit ${path}`,
+        (root) => {
+          root.items = edit.tree[0]?.items ?? [];
+          return true;
+        },
+        async (current, commit) => {
+          if (sameBytes(current, base.bytes)) return;
+          const theirs = current ? (withoutBinding((await openBytes(current, { format: "yaml", identities: o.identities, path, pgp: false })).tree)[0] ?? new Branch()) : new Branch();
+          throw editConflict(path, base, commit, changedKeys(base.root, theirs));
+        },
+      );
+    } catch (e) {
+      if (!isBootMetaError(e, "CONFIG_EDIT_CONFLICT") || !o.onConflict || !(await o.onConflict(e))) throw e;
+      base = await readForEdit(repoDir, t, path, o.identities);
+      text = edit.text;
+    }
+  }
+}
+
+function editConflict(path: string, base: EditBase, now: string | undefined, keys: string[]): BootMetaError {
+  const which = keys.length ? `: ${keys.slice(0, 10).join(", ")}${keys.length > 10 ? ", …" : ""} changed` : "";
+  return new BootMetaError(
+    "CONFIG_EDIT_CONFLICT",
+    `your edit of ${path} was not saved: the file changed while the editor was open${which} (you started from commit ${base.commit.slice(0, 12)}; it is now at ${now?.slice(0, 12) ?? "no commit"})`,
+    ExitCode.Conflict,
+    {
+      data: { path, startedAt: base.commit, now: now ?? null, changedKeys: keys },
+      suggestions: ["run `boot-meta config edit` again to edit the new version: your edit was discarded, as boot-meta keeps no copy of plaintext"],
+    },
+  );
 }

@@ -14,6 +14,7 @@ import {
 } from "node:crypto";
 import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, type Identity, identityToRecipient, type Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { looksLikePrivateKey } from "../redact.js";
 import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
@@ -24,10 +25,21 @@ import type { IdentitySet } from "./identities.js";
 // are implemented here after filippo.io/age's agessh package, which sops uses since 3.10.
 
 function invalidRecipient(r: string, why: string): BootMetaError {
+  // A private key given where a recipient belongs is the one value here that is not public.
+  if (looksLikePrivateKey(r)) return privateKeyAsRecipient();
   // Recipients are public: naming them in a message is fine and helps.
   return new BootMetaError("SOPS_INVALID_RECIPIENT", `${JSON.stringify(r)} is not a usable age recipient: ${why}`, ExitCode.InvalidArgument, {
     data: { recipient: r },
     suggestions: ["an age recipient looks like age1… (X25519), age1pq1… (post-quantum hybrid) or a whole `ssh-ed25519 AAAA…` public key line; `age-keygen -y key.txt` prints yours"],
+  });
+}
+
+function privateKeyAsRecipient(): BootMetaError {
+  return new BootMetaError("SOPS_INVALID_RECIPIENT", "a private key was given where an age recipient (a public key) belongs; it is not repeated here", ExitCode.InvalidArgument, {
+    suggestions: [
+      "give the public key instead: `age-keygen -y key.txt` prints it (age1…), `ssh-keygen -y -f key` for an SSH key",
+      "if the private key was pasted somewhere others can see (a shell history, a CI log), treat it as leaked: rotate it",
+    ],
   });
 }
 

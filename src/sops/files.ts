@@ -1,9 +1,10 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { extname, resolve } from "node:path";
+import { extname, join, resolve } from "node:path";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { privateTempDir, readUserFile, writeFileAtomic } from "../io.js";
+import { readUserFile, writeFileAtomic } from "../io.js";
+import { withScratchDir } from "../scratch.js";
 import { parseRecipients } from "./age.js";
 import { valueToEnvString } from "./env-value.js";
 import { decryptBytes, encryptBytes, fileStatus, openBytes, type OpenOptions, rotateBytes, sealBytes, updateKeysBytes } from "./engine.js";
@@ -180,25 +181,29 @@ export interface EditOptions extends CreationOptions, FileIO {
 }
 
 /**
- * Opens `initial` in the editor on a private temporary file (0600 in a 0700 directory,
- * removed afterwards whatever happens) and returns the parsed result, or undefined when the
- * text did not change. Invalid text re-opens the editor when `onInvalid` says so.
+ * Opens `initial` in the editor on a private scratch file (0600 in a 0700 directory on a tmpfs
+ * when there is one, removed afterwards whatever happens — see scratch.ts) and returns the
+ * edited text and its tree, or undefined when the text is the same as `baseline` (default:
+ * `initial`). Invalid text re-opens the editor when `onInvalid` says so.
  */
-export async function editInEditor(initial: Uint8Array, format: Format, o: { editor?: string; env?: NodeJS.ProcessEnv; ext?: string; what: string; onInvalid?: (e: BootMetaError) => Promise<boolean> }): Promise<Tree | undefined> {
+export async function editInEditor(
+  initial: Uint8Array,
+  format: Format,
+  o: { editor?: string; env?: NodeJS.ProcessEnv; ext?: string; what: string; baseline?: Uint8Array; onInvalid?: (e: BootMetaError) => Promise<boolean> },
+): Promise<{ tree: Tree; text: Uint8Array } | undefined> {
   const store = storeFor(format);
   const env = o.env ?? process.env;
-  const tmp = await privateTempDir();
-  try {
-    const scratch = `${tmp.dir}/plaintext${o.ext ?? ""}`;
-    await writeFile(scratch, initial, { mode: 0o600 });
+  return withScratchDir(async (dir) => {
+    const scratch = join(dir, `plaintext${o.ext ?? ""}`);
+    await writeFile(scratch, initial, { mode: 0o600, flag: "wx" });
     for (;;) {
       await runEditor(o.editor ?? env.SOPS_EDITOR ?? env.EDITOR ?? "vi", scratch, env);
       const edited = await readFile(scratch);
-      if (Buffer.compare(edited, Buffer.from(initial)) === 0) return undefined;
+      if (Buffer.compare(edited, Buffer.from(o.baseline ?? initial)) === 0) return undefined;
       try {
         const tree = store.loadPlain(edited);
         if (store.hasMetadata(tree)) throw new BootMetaError("SOPS_INVALID_EDIT", "the edited file contains a top-level sops key, which is reserved for metadata", ExitCode.InvalidFormat);
-        return tree;
+        return { tree, text: new Uint8Array(edited) };
       } catch (e) {
         if (e instanceof BootMetaError && o.onInvalid && (await o.onInvalid(e))) continue;
         throw e instanceof BootMetaError
@@ -206,9 +211,7 @@ export async function editInEditor(initial: Uint8Array, format: Format, o: { edi
           : e;
       }
     }
-  } finally {
-    await tmp.dispose();
-  }
+  });
 }
 
 /**
@@ -223,8 +226,9 @@ export async function editFile(file: string, o: EditOptions = {}, c: Context = {
   const opened = exists ? await openBytes(await readUserFile(abs), openOptions(file, format, await identitiesFor(c), o.ignoreMac)) : undefined;
   const keys = exists ? undefined : await creationKeys(file, o, c);
   const original = opened ? storeFor(format).emitPlain(opened.tree) : new Uint8Array();
-  const tree = await editInEditor(original, format, { editor: o.editor, env: envOf(c), ext: extname(file), what: file, onInvalid: o.onInvalid });
-  if (!tree) return { changed: false };
+  const edit = await editInEditor(original, format, { editor: o.editor, env: envOf(c), ext: extname(file), what: file, onInvalid: o.onInvalid });
+  if (!edit) return { changed: false };
+  const { tree } = edit;
   const bytes = opened ? sealBytes(opened, tree, { bumpVersion: true }) : await encryptBytes(storeFor(format).emitPlain(tree), { format, ...(keys as NonNullable<typeof keys>), path: file });
   await writeFileAtomic(abs, bytes, exists ? {} : { mode: 0o644 });
   return { changed: true };
@@ -301,10 +305,23 @@ export async function secretEnv(file: string, o: { inputType?: Format; ignoreMac
   return out;
 }
 
-/** sops `exec-env FILE COMMAND`: runs COMMAND in a shell with the file's values in its environment. */
-export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean } = {}, c: Context = {}): Promise<number> {
+/**
+ * The variables that name or hold the reader's own age identity. `exec-env` keeps them from
+ * the command unless asked: the command needs the file's values, not the key that opens every
+ * file (sops, by contrast, passes its whole environment on).
+ */
+export const KEY_ENV_VARS = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_CMD"] as const;
+
+/**
+ * sops `exec-env FILE COMMAND`: runs COMMAND in a shell with the file's values in its
+ * environment, without the identity variables ({@link KEY_ENV_VARS}) unless `keepKeyEnv`.
+ * A variable of that name that the file itself holds is passed: it is the file's value.
+ */
+export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean } = {}, c: Context = {}): Promise<number> {
   const vars = await secretEnv(file, o, c);
-  const env = o.pristine ? vars : { ...envOf(c), ...vars };
+  const inherited = { ...envOf(c) };
+  if (!o.keepKeyEnv) for (const k of KEY_ENV_VARS) delete inherited[k];
+  const env = o.pristine ? vars : { ...inherited, ...vars };
   const r = await execa("/bin/sh", ["-c", command], { stdio: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
   return r.exitCode ?? 1;
 }

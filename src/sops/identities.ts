@@ -5,6 +5,7 @@ import { bech32 } from "@scure/base";
 import { identityToRecipient } from "age-encryption";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { looksLikePrivateKey } from "../redact.js";
 import { isSshPrivateKey, parseSshIdentity } from "./age.js";
 import { nativeIdentity } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
@@ -193,7 +194,23 @@ export function defaultKeysFile(env: NodeJS.ProcessEnv, home: string, platform: 
   return join(base, "sops", "age", "keys.txt");
 }
 
+/**
+ * Refuses a private key given where the path of a file holding one belongs (`--identity`,
+ * SOPS_AGE_KEY_FILE, the bootstrap file's identity), without repeating it.
+ */
+export function requireIdentityPath(path: string, named: string): void {
+  if (!looksLikePrivateKey(path)) return;
+  throw new BootMetaError("SOPS_INVALID_IDENTITY", `${named} names a file holding an age identity, but was given a private key itself; it is not repeated here`, ExitCode.CouldNotRetrieveKey, {
+    data: { where: named },
+    suggestions: [
+      "put the key in a file with mode 600 and give its path, or pass the key in SOPS_AGE_KEY",
+      "if the key was typed on a command line, it is in your shell history: remove it there, or rotate the key",
+    ],
+  });
+}
+
 async function readSource(path: string, named: string): Promise<string> {
+  requireIdentityPath(path, named);
   try {
     return await readFile(path, "utf8");
   } catch (e) {
@@ -214,11 +231,15 @@ async function runKeyCommand(command: string, named: string, env: NodeJS.Process
   } catch {
     argv = [];
   }
+  // The program's name only, never the rest of the line (or the whole line, which may be a
+  // key pasted into the wrong variable).
+  const program = argv[0] !== undefined && !looksLikePrivateKey(command) ? argv[0] : undefined;
   const fail = (why: string) =>
-    new BootMetaError("SOPS_INVALID_IDENTITY", `${named} (${argv[0] ?? command}) ${why}`, ExitCode.CouldNotRetrieveKey, {
-      data: { where: named, command: argv[0] },
+    new BootMetaError("SOPS_INVALID_IDENTITY", `${named}${program ? ` (${program})` : ""} ${why}`, ExitCode.CouldNotRetrieveKey, {
+      data: { where: named, ...(program ? { command: program } : {}) },
       suggestions: [`run the command by hand to see why, or unset ${named}`],
     });
+  if (looksLikePrivateKey(command)) throw fail("holds a private key, not a command line that prints one; put the key in SOPS_AGE_KEY or a key file");
   if (argv.length === 0) throw fail("is not a command line");
   // Its stderr is not repeated: a key command's diagnostics may echo what it handles.
   const r = await execa(argv[0] as string, argv.slice(1), { env, extendEnv: false, stdin: "ignore", reject: false, maxBuffer: 1 << 20 });
@@ -271,7 +292,7 @@ export async function loadIdentities(
   // SSH keys first, as loadAgeSSHIdentities runs before the age sources (3.10+).
   const sshFile = nonEmpty(env.SOPS_AGE_SSH_PRIVATE_KEY_FILE);
   if (sshFile) {
-    const source: IdentitySource = { kind: "ssh", where: sshFile };
+    const source: IdentitySource = { kind: "ssh", where: pathOrName(sshFile, "SOPS_AGE_SSH_PRIVATE_KEY_FILE") };
     await attempt(source, async () => c.addSsh(source, await readSource(sshFile, "SOPS_AGE_SSH_PRIVATE_KEY_FILE"), sshFile));
   }
   const sshCmd = nonEmpty(env.SOPS_AGE_SSH_PRIVATE_KEY_CMD);
@@ -293,13 +314,13 @@ export async function loadIdentities(
   }
   const keyFile = nonEmpty(env.SOPS_AGE_KEY_FILE);
   if (keyFile) {
-    const source: IdentitySource = { kind: "SOPS_AGE_KEY_FILE", where: keyFile };
+    const source: IdentitySource = { kind: "SOPS_AGE_KEY_FILE", where: pathOrName(keyFile, "SOPS_AGE_KEY_FILE") };
     await attempt(source, async () => c.addAge(source, await readSource(keyFile, "SOPS_AGE_KEY_FILE"), keyFile));
   }
   const keyCmd = nonEmpty(env.SOPS_AGE_KEY_CMD);
   if (keyCmd) {
     // sops passes SOPS_AGE_RECIPIENT per master key; a bulk load has no single recipient.
-    const source: IdentitySource = { kind: "SOPS_AGE_KEY_CMD", where: shellSplitSafe(keyCmd)[0] ?? keyCmd };
+    const source: IdentitySource = { kind: "SOPS_AGE_KEY_CMD", where: looksLikePrivateKey(keyCmd) ? "SOPS_AGE_KEY_CMD" : (shellSplitSafe(keyCmd)[0] ?? keyCmd) };
     await attempt(source, async () => c.addAge(source, await runKeyCommand(keyCmd, "SOPS_AGE_KEY_CMD", env), "the output of SOPS_AGE_KEY_CMD"));
   }
   const defaultFile = defaultKeysFile(env, home, opts.platform ?? process.platform);
@@ -323,6 +344,9 @@ export async function loadIdentities(
   }
   return c.set();
 }
+
+/** The path a variable names, or the variable's name when it holds a key instead of a path. */
+const pathOrName = (path: string, name: string) => (looksLikePrivateKey(path) ? name : path);
 
 function shellSplitSafe(s: string): string[] {
   try {
