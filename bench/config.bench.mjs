@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { loadConfig } from "../dist/config/loader.js";
-import { runDemo } from "../dist/meta/demo.js";
+import { runDemo } from "../dist/demo/demo.js";
 import { parseIdentityFile } from "../dist/sops/identities.js";
 import { identitySetFrom } from "../dist/sops/identities.js";
 import { fmtMs, measure, mem, table } from "./harness.mjs";

@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import { delimiter, join, relative } from "node:path";
 import { Args } from "@oclif/core";
 import { BaseCommand } from "../cli/base.js";
-import { type DemoResult, demoHints, runDemo } from "../meta/demo.js";
+import { type DemoResult, demoHints, runDemo } from "../demo/demo.js";
 import { shellQuote } from "../sops/shell.js";
 
 export default class Demo extends BaseCommand {

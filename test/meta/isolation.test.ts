@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/loader.js";
-import { runDemo, type DemoResult } from "../../src/meta/demo.js";
+import { runDemo, type DemoResult } from "../../src/demo/demo.js";
 import { accessCheck, addKey, createEnv, createProject, removeKey, syncAccess } from "../../src/meta/repo.js";
 import { encryptBytes, openBytes } from "../../src/sops/engine.js";
 import { generateAgeKey } from "../../src/sops/age.js";

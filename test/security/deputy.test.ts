@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { armor, Encrypter } from "age-encryption";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runDemo } from "../../src/meta/demo.js";
+import { runDemo } from "../../src/demo/demo.js";
 import { dataKeyOfBytes } from "../../src/sops/engine.js";
 import { identitySetFrom, parseIdentityFile } from "../../src/sops/identities.js";
 import { cliWith, err, out } from "../helpers/cli.js";

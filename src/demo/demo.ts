@@ -13,8 +13,8 @@ import { addBinary, binaryWhich } from "../records/binaries.js";
 import { promoteChannel } from "../records/channels.js";
 import { reportInstance } from "../records/instances.js";
 import { createRelease } from "../records/releases.js";
-import { addKey, createEnv, createProject, initRepo } from "./repo.js";
-import { commitChanges } from "./store.js";
+import { addKey, createEnv, createProject, initRepo } from "../meta/repo.js";
+import { commitChanges } from "../meta/store.js";
 
 export const DEMO_PRINCIPALS = [
   ["admin", "admins"],
