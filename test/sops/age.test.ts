@@ -210,7 +210,6 @@ describe("parseRecipients", () => {
 
   it.each([
     ["age1notakey", "bech32"],
-    ["AGE-SECRET-KEY-1XYZ", "does not start with age1"],
     ["gpg:ABC", "does not start with age1"],
     ["age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t", "age plugin"],
     ["ssh-dss AAAAB3NzaC1kc3MAAACBAP", "SSH public key"],
@@ -225,6 +224,18 @@ describe("parseRecipients", () => {
     expect(err).toMatchObject({ code: "SOPS_INVALID_RECIPIENT", data: { recipient: r } });
     expect((err as Error).message).toContain(JSON.stringify(r));
     expect((err as Error).message).toContain(why);
+  });
+
+  it("refuses a private key given as a recipient without repeating it", () => {
+    let err: unknown;
+    try {
+      parseRecipients("age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw,AGE-SECRET-KEY-1XYZ");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "SOPS_INVALID_RECIPIENT" });
+    expect(JSON.stringify(err) + (err as Error).message).not.toContain("AGE-SECRET-KEY-1XYZ");
+    expect((err as Error).message).toMatch(/private/i);
   });
 
   it("refuses SSH key types age cannot encrypt to, and RSA keys under 2048 bits", () => {
