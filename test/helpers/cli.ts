@@ -83,18 +83,31 @@ export function spawnCliWith(base: NodeJS.ProcessEnv = {}): Cli {
   return spawnWith(environment(base));
 }
 
+/**
+ * Like `spawnCliWith`, but hands back the running process itself (execa's), for tests that
+ * signal it or read its pid while it runs.
+ */
+export function spawnCliProcess(base: NodeJS.ProcessEnv = {}) {
+  const envOf = environment(base);
+  return (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}) => launch(envOf, args, opts);
+}
+
+function launch(envOf: (extra?: NodeJS.ProcessEnv) => NodeJS.ProcessEnv, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer }) {
+  ensureBuilt();
+  return execa(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd,
+    input: opts.input,
+    reject: false,
+    encoding: "buffer",
+    stripFinalNewline: false,
+    extendEnv: false,
+    env: envOf(opts.env),
+  });
+}
+
 function spawnWith(envOf: (extra?: NodeJS.ProcessEnv) => NodeJS.ProcessEnv): Cli {
   return async (args, opts = {}) => {
-    ensureBuilt();
-    const r = await execa(process.execPath, [BIN, ...args], {
-      cwd: opts.cwd,
-      input: opts.input,
-      reject: false,
-      encoding: "buffer",
-      stripFinalNewline: false,
-      extendEnv: false,
-      env: envOf(opts.env),
-    });
+    const r = await launch(envOf, args, opts);
     return { exitCode: r.exitCode ?? 1, stdout: Buffer.from(r.stdout), stderr: Buffer.from(r.stderr) };
   };
 }

@@ -7,14 +7,15 @@ import { editConfig } from "../../src/config/edit.js";
 import { isBootMetaError } from "../../src/errors.js";
 import { scratchRoot } from "../../src/scratch.js";
 import { loadIdentities } from "../../src/sops/identities.js";
-import { ageKeyFile, BIN, cliWith, err, out } from "../helpers/cli.js";
+import { ageKeyFile, BIN, err, out, spawnCliProcess } from "../helpers/cli.js";
 import { git, gitEnv, tempDir } from "../helpers/gitdir.js";
 
 // Plaintext scratch files of `edit` and `config edit`: where they live, that they go away on
 // SIGINT/SIGTERM/SIGHUP and after a SIGKILL, and that `config edit` holds no lock while the
 // editor is open. The editors are small node scripts that report what they saw.
 
-const cli = cliWith();
+// Real processes: these tests send signals to the CLI and its editor.
+const cli = spawnCliProcess();
 let root: string;
 let admin: Awaited<ReturnType<typeof ageKeyFile>>;
 let meta: string;
