@@ -1,0 +1,62 @@
+// Start-up is a feature: what a developer's `boot-meta decrypt` and a service's first
+// `loadConfig` cost, each a new process, beside a bare `node -e 0` run interleaved with them
+// in the same rounds (so machine noise hits all of them alike). Targets (issue 9): CLI
+// decrypt ≤ 2.5× node -e 0; import("boot-meta") + first loadConfig ≤ 2× node -e 0.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fmtMs, median, table } from "./harness.mjs";
+
+const root = join(import.meta.dirname, "..");
+const bin = join(root, "bin/run.js");
+const work = mkdtempSync(join(tmpdir(), "boot-meta-bench-startup-"));
+const { generateAgeKey } = await import(join(root, "dist/sops/age.js"));
+const { encryptBytes } = await import(join(root, "dist/sops/engine.js"));
+const { initRepo, addKey, createProject, createEnv } = await import(join(root, "dist/meta/repo.js"));
+const { setConfigValue } = await import(join(root, "dist/config/edit.js"));
+const { identitySetFrom } = await import(join(root, "dist/sops/identities.js"));
+
+const key = await generateAgeKey();
+const keyFile = join(work, "key.txt");
+writeFileSync(keyFile, `# bench-only key\n${key.identity}\n`, { mode: 0o600 });
+const small = join(work, "app.enc.yaml");
+writeFileSync(small, await encryptBytes(Buffer.from("db:\n    host: db.internal\n    port: 5432\n    user: app\n    password: hunter2\n"), { format: "yaml", keyGroups: [[key.recipient]] }));
+
+// A meta repo with one project and env, for loadConfig.
+const meta = join(work, "meta");
+const o = { author: "bench <bench@boot-meta.invalid>" };
+const ids = await identitySetFrom([key.identity]);
+await initRepo(meta, o);
+await addKey(meta, "svc", [key.recipient], { ...o, group: "admins", identities: ids });
+await createProject(meta, "shop", o);
+await createEnv(meta, "shop", "prod", o);
+for (const [k, v] of [["database.url", "postgres://prod-db/shop"], ["log.level", "info"], ["port", 8080n]]) {
+  await setConfigValue(meta, { project: "shop", env: "prod" }, k, v, { ...o, identities: ids });
+}
+const loadScript = join(work, "load.mjs");
+writeFileSync(loadScript, `const { loadConfig } = await import(${JSON.stringify(join(root, "dist/index.js"))});\nawait loadConfig({ repo: ${JSON.stringify(meta)}, project: "shop", env: "prod", environment: process.env });\n`);
+
+const env = { PATH: process.env.PATH, HOME: work, SOPS_AGE_KEY_FILE: keyFile, NO_COLOR: "1" };
+const contenders = {
+  "node -e 0 (baseline)": [process.execPath, ["-e", "0"]],
+  "boot-meta --version": [process.execPath, [bin, "--version"]],
+  "boot-meta decrypt (4 values)": [process.execPath, [bin, "decrypt", small]],
+  'import("boot-meta") + loadConfig': [process.execPath, [loadScript]],
+};
+const run = ([file, args]) => {
+  const t0 = performance.now();
+  const r = spawnSync(file, args, { env, cwd: work, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} failed: ${r.stderr}`);
+  return performance.now() - t0;
+};
+for (const c of Object.values(contenders)) run(c); // warm the page cache
+const rounds = Number(process.env.BENCH_ROUNDS ?? 21);
+const samples = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+for (let i = 0; i < rounds; i++) for (const [name, c] of Object.entries(contenders)) samples[name].push(run(c));
+const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+const base = med["node -e 0 (baseline)"];
+console.log(`start-up, a new process each, median of ${rounds} interleaved rounds:`);
+table([["command", "time", "vs node -e 0", "target"], ...Object.entries(med).map(([k, v]) => [k, fmtMs(v), `${(v / base).toFixed(2)}×`, k.includes("decrypt") ? "≤ 2.5×" : k.includes("loadConfig") ? "≤ 2×" : ""])]);
+rmSync(work, { recursive: true, force: true });
