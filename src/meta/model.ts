@@ -52,11 +52,13 @@ export function parseMetaConfig(text: string): MetaConfig {
   const o = doc as Record<string, unknown>;
   if (o.version !== 1) throw invalid(`version ${JSON.stringify(o.version)} is not supported (this boot-meta reads version 1)`);
   const groupsIn = (o.groups ?? {}) as Record<string, unknown>;
-  const groups: Record<string, string[]> = {};
+  // Names are data: `constructor` or `__proto__` is a group or env like any other, never a
+  // property every object inherits.
+  const groups: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [g, members] of Object.entries(groupsIn)) groups[validateName("group", g)] = names(members, `groups.${g}`);
   const access = (o.access ?? {}) as Record<string, unknown>;
   const envsIn = (access.envs ?? {}) as Record<string, unknown>;
-  const envs: Record<string, string[]> = {};
+  const envs: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [e, readers] of Object.entries(envsIn)) envs[e] = names(readers, `access.envs.${e}`);
   return { version: 1, groups, access: { project: names(access.project, "access.project"), envs } };
 }
@@ -70,10 +72,11 @@ ${stringify(c, { indent: 2, lineWidth: 0 })}`;
 
 /** The reader names (before group expansion) for an env. */
 export function envReaders(c: MetaConfig, env: string): string[] {
-  if (c.access.envs[env]) return c.access.envs[env] as string[];
-  if (developerOf(env) && c.access.envs["dev/*"]) return c.access.envs["dev/*"] as string[];
-  return c.access.envs["*"] ?? [];
+  return own(c.access.envs, env) ?? (developerOf(env) ? own(c.access.envs, "dev/*") : undefined) ?? own(c.access.envs, "*") ?? [];
 }
+
+/** A name's entry in a map of names; never an inherited property (`constructor`, `toString`). */
+export const own = <T>(map: Record<string, T>, name: string): T | undefined => (Object.hasOwn(map, name) ? map[name] : undefined);
 
 /** Expands groups and `$owner` into principal names (sorted, unique). */
 export function expandReaders(c: MetaConfig, readers: string[], owner?: string): string[] {
@@ -81,7 +84,7 @@ export function expandReaders(c: MetaConfig, readers: string[], owner?: string):
   for (const r of readers) {
     if (r === "$owner") {
       if (owner) out.add(owner);
-    } else if (c.groups[r]) for (const m of c.groups[r] as string[]) out.add(m);
+    } else if (own(c.groups, r)) for (const m of own(c.groups, r) as string[]) out.add(m);
     else out.add(r);
   }
   return [...out].sort();
@@ -179,9 +182,13 @@ export function renderSopsYaml(s: RepoState): string {
     const principals = expandReaders(s.config, r.readers, r.owner);
     const recipients = [...new Set(principals.flatMap((p) => s.keys.get(p) ?? []))].sort();
     if (recipients.length === 0) continue;
-    lines.push(`  # ${r.comment}: ${principals.join(", ")}`, `  - path_regex: ${JSON.stringify(r.regex)}`, "    age: >-");
+    // Names are written into a YAML comment: one with a line break would add lines of its own.
+    lines.push(`  # ${oneLine(`${r.comment}: ${principals.join(", ")}`)}`, `  - path_regex: ${JSON.stringify(r.regex)}`, "    age: >-");
     lines.push(`      ${recipients.join(",\n      ")}`);
   }
   if (lines.length === 3) lines[2] = "creation_rules: []";
   return `${lines.join("\n")}\n`;
 }
+
+/** Text for a one-line comment: control characters escaped as in JSON. */
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));

@@ -8,7 +8,7 @@ import type { IdentitySet } from "../sops/identities.js";
 import { withReader } from "./reader.js";
 import { Git } from "./git.js";
 import { CONFIG_FILE, defaultsFile, envFile, KEYS_DIR, META_CONFIG, PROJECT_DIRS, PROJECT_FILE, parseConfigPath, projectFile, SEALABLE_DIRS, SEALED_SUFFIX, SOPS_CONFIG, validateName } from "./layout.js";
-import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, parseMetaConfig, parsePrincipalKeys, principalsOf, recipientsOf, renderMetaConfig, renderSopsYaml, type RepoState, sealedReaders } from "./model.js";
+import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, own, parseMetaConfig, parsePrincipalKeys, principalsOf, recipientsOf, renderMetaConfig, renderSopsYaml, type RepoState, sealedReaders } from "./model.js";
 import { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./store.js";
 
 export interface WriteOptions {
@@ -262,8 +262,8 @@ export async function addKey(repoDir: string, name: string, keys: string[], o: W
     async (tx) => {
       const before = await readState(tx);
       tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
-      if (o.group && !(before.config.groups[o.group] ?? []).includes(name)) {
-        const groups = { ...before.config.groups, [o.group]: [...(before.config.groups[o.group] ?? []), name].sort() };
+      if (o.group && !(own(before.config.groups, o.group) ?? []).includes(name)) {
+        const groups = { ...before.config.groups, [o.group]: [...(own(before.config.groups, o.group) ?? []), name].sort() };
         tx.write(META_CONFIG, renderMetaConfig({ ...before.config, groups }));
       }
       const plan = await rekeyAll(tx, await readState(tx), o.identities, o.onProgress);

@@ -164,7 +164,8 @@ export async function binaryWhich(repoDir: string, fileOrDigest: string, o: Read
     const release = await getRelease(r, binary.project, binary.releaseId);
     const names = (await namesIn(r, `${binary.project}/channels`)).filter((n) => n.endsWith(".json"));
     const files = await r.readMany(names.map((n) => `${binary.project}/channels/${n}`));
-    const shares: Record<string, number> = {};
+    // Channel names are file names (`__proto__` is a valid one): no inherited property may answer.
+    const shares: Record<string, number> = Object.create(null) as Record<string, number>;
     for (const n of names) {
       const path = `${binary.project}/channels/${n}`;
       const b = files.get(path);

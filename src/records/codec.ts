@@ -77,8 +77,9 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw invalid(kind, where, "the top level must be an object");
   const type = recordType(kind);
   const names = new Set(type.fieldsArray.flatMap((f) => [f.name, snake(f.name)]));
-  const known: Record<string, unknown> = {};
-  const unknown: Record<string, unknown> = {};
+  // Keys are whatever the file holds: `__proto__` or `constructor` is a field name, not a property.
+  const known: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const unknown: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(obj)) (names.has(k) ? known : unknown)[camel(k)] = v;
   return { value: check<T>(kind, known, where), unknown };
 }
@@ -89,13 +90,13 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
  */
 export function encodeRecord<T>(kind: RecordKind, value: T, unknown: Record<string, unknown> = {}, where: string = kind): Uint8Array {
   const normal = check<Record<string, unknown>>(kind, value as Record<string, unknown>, where);
-  const ordered: Record<string, unknown> = {};
+  const ordered: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const f of recordType(kind).fieldsArray) {
     const v = normal[f.name];
     if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
     ordered[f.name] = f.resolvedType instanceof protobuf.Type && v !== null && typeof v === "object" && !Array.isArray(v) && !f.map ? orderNested(f.resolvedType, v as Record<string, unknown>) : Array.isArray(v) && f.resolvedType instanceof protobuf.Type ? v.map((x) => orderNested(f.resolvedType as protobuf.Type, x)) : v;
   }
-  for (const k of Object.keys(unknown).sort()) if (!(k in ordered)) ordered[k] = unknown[k];
+  for (const k of Object.keys(unknown).sort()) if (!Object.hasOwn(ordered, k)) ordered[k] = unknown[k];
   return Buffer.from(`${JSON.stringify(ordered, null, 2)}\n`, "utf8");
 }
 

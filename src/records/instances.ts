@@ -42,7 +42,8 @@ export async function listInstances(repoDir: string, project: string): Promise<{
     await requireProject(r, project);
     const names = (await namesIn(r, `${project}/instances`)).filter((n) => n.endsWith(".json"));
     const files = await r.readMany(names.map((n) => `${project}/instances/${n}`));
-    const byRelease: Record<string, Instance[]> = {};
+    // Keyed by what records say (any string): no inherited property may answer for a key.
+    const byRelease: Record<string, Instance[]> = Object.create(null) as Record<string, Instance[]>;
     const channels = new Map<string, Channel | undefined>();
     const lagging: Lagging[] = [];
     for (const n of names) {
