@@ -117,14 +117,13 @@ export class Git {
    * location variables of the caller would point it elsewhere). META_REMOTE_UNAVAILABLE when
    * git cannot.
    */
-  static async clone(url: string, dir: string): Promise<Git> {
+  static async clone(url: string, dir: string): Promise<void> {
     const g = await porcelain(dirname(resolve(dir)), isolatedEnv());
     try {
       await g.clone(url, resolve(dir), ["--no-checkout", "--quiet"]);
     } catch (e) {
       throw remoteFailed("clone", url, e);
     }
-    return Git.open(dir, { isolated: true });
   }
 
   /**
@@ -450,9 +449,31 @@ function envFor(d: Dirs, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined
 
 /** simple-git, loaded on first use (clone and fetch only; reads never need it). */
 let simpleGitModule: typeof import("simple-git") | undefined;
+
+/**
+ * simple-git guards against untrusted input: by default it strips or refuses environment
+ * variables that make git run programs (GIT_SSH_COMMAND, GIT_ASKPASS, EDITOR, …). Here the
+ * environment is the user's own — the one every git they run gets, and what a CI job's deploy
+ * key needs — so it is passed through as it is. The arguments stay guarded: boot-meta passes
+ * only its own options and refspecs, and a URL that isUrl() limited to plain transports.
+ */
+const TRUSTED_ENV = {
+  allowUnsafeEditor: true,
+  allowUnsafeAskPass: true,
+  allowUnsafeConfigPaths: true,
+  allowUnsafeConfigEnvCount: true,
+  allowUnsafeExec: true,
+  allowUnsafeDiffExternal: true,
+  allowUnsafePager: true,
+  allowUnsafeGitProxy: true,
+  allowUnsafeTemplateDir: true,
+  allowUnsafeSshCommand: true,
+};
+
 async function porcelain(baseDir: string, env: NodeJS.ProcessEnv): Promise<SimpleGit> {
   simpleGitModule ??= await import("simple-git");
-  return simpleGitModule.simpleGit({ baseDir }).env(env);
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  return simpleGitModule.simpleGit({ baseDir, allowEnvironment: Object.keys(vars), unsafe: TRUSTED_ENV }).env(vars);
 }
 
 function remoteFailed(verb: string, url: string, e: unknown): BootMetaError {
