@@ -81,7 +81,7 @@ export class Git {
    */
   static async open(dir: string, o: { isolated?: boolean } = {}): Promise<Git> {
     const abs = resolve(dir);
-    const base = o.isolated ? isolatedEnv() : process.env;
+    const base = o.isolated ? isolatedEnv() : absoluteLocation(process.env);
     const key = [abs, ...LOCATION_VARS.map((k) => base[k] ?? "")].join("\0");
     let found = opened.get(key);
     if (!found) {
@@ -435,6 +435,12 @@ async function locate(abs: string, env: NodeJS.ProcessEnv): Promise<Dirs> {
   return { dir, gitDir, commonDir, objectsDir };
 }
 
+/** Location variables that are paths, resolved from where this process runs: git runs elsewhere (the top of the work tree). */
+function absoluteLocation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const paths = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"].filter((k) => env[k]);
+  return paths.length === 0 ? env : { ...env, ...Object.fromEntries(paths.map((k) => [k, resolve(env[k] as string)])) };
+}
+
 /** `env` with the location variables of `from` (and none other): this repository's, whatever the caller's are. */
 function withLocationOf(env: NodeJS.ProcessEnv, from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out = isolatedEnv(env);
@@ -444,7 +450,7 @@ function withLocationOf(env: NodeJS.ProcessEnv, from: NodeJS.ProcessEnv): NodeJS
 
 function envFor(d: Dirs, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
   if (!LOCATION_VARS.some((k) => base[k])) return undefined;
-  return { ...base, GIT_DIR: d.gitDir, GIT_WORK_TREE: d.dir, ...(base.GIT_COMMON_DIR ? { GIT_COMMON_DIR: d.commonDir } : {}), ...(base.GIT_OBJECT_DIRECTORY ? { GIT_OBJECT_DIRECTORY: d.objectsDir } : {}) };
+  return { ...base, GIT_DIR: d.gitDir, GIT_WORK_TREE: d.dir };
 }
 
 /** simple-git, loaded on first use (clone and fetch only; reads never need it). */
