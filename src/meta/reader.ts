@@ -1,6 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { type CatFile, Git } from "./git.js";
-import { showPath } from "./names.js";
 import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
 
 /** What a read sees at one commit; a write's Tx has the same shape. */
@@ -43,16 +42,16 @@ const GITLINK = "160000";
  */
 export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined): TreeReader {
   const trees = new Map<string, Promise<Map<string, TreeEntry>>>();
-  const tree = (id: string, at: string) => {
+  const tree = (id: string) => {
     let t = trees.get(id);
     if (!t) {
       t = cat.object(id).then((o) => {
         if (o?.type !== "tree") throw missingObject(id);
         const entries = new Map<string, TreeEntry>();
         for (const e of parseTree(o.body, format)) {
-          // git itself refuses such trees (fsck: empty name, full path, . or ..): a path built
-          // from one could not name it again.
-          if (e.name === "" || e.name === "." || e.name === ".." || e.name.includes("/")) throw malformedTree(at, e.name);
+          // Entries git itself never checks out (fsck: an empty name, a full path, . or ..):
+          // no path can name them, so no reader sees them — and none stops a listing.
+          if (e.name === "" || e.name === "." || e.name === ".." || e.name.includes("/")) continue;
           entries.set(e.name, e);
         }
         return entries;
@@ -73,18 +72,16 @@ export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | 
   const entry = async (path: string): Promise<TreeEntry | undefined> => {
     const p = path.replace(/\/$/, "");
     let e = await rootEntry();
-    let at = "";
     for (const name of p === "" ? [] : p.split("/")) {
       if (e?.mode !== TREE) return undefined;
-      e = (await tree(e.id, at)).get(name);
-      at = at === "" ? name : `${at}/${name}`;
+      e = (await tree(e.id)).get(name);
     }
     return e;
   };
   const entriesOf = async (dir: string) => {
     const d = dir.replace(/\/$/, "");
     const e = await entry(d);
-    return e?.mode === TREE ? [...(await tree(e.id, d)).values()] : [];
+    return e?.mode === TREE ? [...(await tree(e.id)).values()] : [];
   };
   return {
     entry,
@@ -103,7 +100,7 @@ export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | 
         const subdirs = entries.filter((e) => e.mode === TREE);
         for (const e of entries) if (e.mode !== TREE && e.mode !== GITLINK) out.push(at === "" ? e.name : `${at}/${e.name}`);
         // Pipelined: every subtree of this level is asked for at once.
-        const subtrees = await Promise.all(subdirs.map((e) => tree(e.id, at === "" ? e.name : `${at}/${e.name}`)));
+        const subtrees = await Promise.all(subdirs.map((e) => tree(e.id)));
         for (const [i, e] of subdirs.entries()) await walk(at === "" ? e.name : `${at}/${e.name}`, [...(subtrees[i] ?? new Map()).values()]);
       };
       const d = dir.replace(/\/$/, "");
@@ -115,13 +112,6 @@ export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | 
 
 function missingObject(id: string): BootMetaError {
   return new BootMetaError("META_GIT_FAILED", `object ${id} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
-}
-
-function malformedTree(dir: string, name: string): BootMetaError {
-  return new BootMetaError("META_MALFORMED_TREE", `the meta repository's directory ${showPath(dir === "" ? "/" : dir)} holds an entry named ${JSON.stringify(name)}, which git itself refuses (\`git fsck\`)`, ExitCode.InvalidFormat, {
-    data: { dir, name },
-    suggestions: ["find the commit that added it (`git log --raw`) and revert it"],
-  });
 }
 
 /**

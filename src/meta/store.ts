@@ -220,8 +220,10 @@ async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefi
   const tx: Tx = {
     base,
     author,
+    // Reads take any name a tree holds (a backslash, a line break: names.ts, reader.ts), so a
+    // file someone committed under an odd name never stops a write elsewhere; only what this
+    // write creates must be a path safe to check out.
     async read(path) {
-      validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;
       return committed.read(path);
     },

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { showPath } from "../meta/names.js";
 
 /** The record kinds and their protobuf types in proto/bootmeta/v1. */
 export type RecordKind = "Release" | "Channel" | "Binary" | "BinaryIndex" | "Instance";
@@ -20,7 +21,7 @@ export interface Stored<T> {
 }
 
 function invalid(kind: RecordKind, where: string, why: string): BootMetaError {
-  return new BootMetaError("RECORD_INVALID", `${where} is not a valid ${kind} record: ${why}`, ExitCode.InvalidFormat, {
+  return new BootMetaError("RECORD_INVALID", `${showPath(where)} is not a valid ${kind} record: ${why}`, ExitCode.InvalidFormat, {
     data: { kind, where },
     suggestions: ["restore it from git history, or fix the field by hand (the file is the proto3 JSON mapping)"],
   });
@@ -80,7 +81,11 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
   // Keys are whatever the file holds: `__proto__` or `constructor` is a field name, not a property.
   const known: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const unknown: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const [k, v] of Object.entries(obj)) (names.has(k) ? known : unknown)[camel(k)] = v;
+  // Known fields by their proto3 JSON name; unknown ones exactly as written, to be written back.
+  for (const [k, v] of Object.entries(obj)) {
+    if (names.has(k)) known[camel(k)] = v;
+    else unknown[k] = v;
+  }
   return { value: check<T>(kind, known, where), unknown };
 }
 
