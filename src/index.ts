@@ -22,7 +22,7 @@ export { formatForPath, type Format } from "./sops/stores/index.js";
 export { Branch, Comment, type Tree, type Value, fromPlain, toPlain } from "./sops/tree.js";
 
 // The meta repository and the config loader.
-export { loadConfig, type ConfigLayer, type LoadConfigOptions, type LoadedConfig } from "./config/loader.js";
+export { loadConfig, type ConfigLayer, type ConfigWarning, type LoadConfigOptions, type LoadedConfig } from "./config/loader.js";
 export { mergeLayers } from "./config/merge.js";
 export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
 export { setConfigValue, unsetConfigValue } from "./config/edit.js";

@@ -1,11 +1,11 @@
 import { withReader } from "../meta/reader.js";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, realpath, rename, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
-import { execa, Git } from "../meta/git.js";
+import { Git } from "../meta/git.js";
 import { layersFor, validateName } from "../meta/layout.js";
 import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
@@ -37,6 +37,16 @@ export interface LoadConfigOptions {
   identityFile?: string;
   /** Where git URLs are cloned (default: $XDG_CACHE_HOME/boot-meta/repos). */
   cacheDir?: string;
+  /**
+   * For a git URL: the remote's branch or tag to follow (default: BOOT_META_REF, then the
+   * remote's default branch, followed when it changes).
+   */
+  ref?: string;
+  /**
+   * Told what a person should know, e.g. that the remote was unreachable and the last fetched
+   * copy was served (`CONFIG_STALE`). Default: `process.emitWarning`.
+   */
+  onWarning?: (w: ConfigWarning) => void;
   cwd?: string;
   environment?: NodeJS.ProcessEnv;
 }
@@ -60,6 +70,11 @@ export interface LoadedConfig {
   layers: ConfigLayer[];
   /** dotted key → the layer it came from */
   origins: Record<string, string>;
+  /**
+   * True when the repo is a git URL that could not be reached and the last fetched copy was
+   * read instead (last known good; `onWarning` was told).
+   */
+  stale: boolean;
 }
 
 function missing(what: string, flag: string, variable: string): BootMetaError {
@@ -68,26 +83,82 @@ function missing(what: string, flag: string, variable: string): BootMetaError {
   });
 }
 
-/** Clones a git URL into the cache once, fetches it on later loads. */
-async function cachedClone(url: string, cacheDir?: string, env?: NodeJS.ProcessEnv): Promise<{ dir: string; at: string }> {
-  const e = env ?? process.env;
-  const root = cacheDir ?? join(e.XDG_CACHE_HOME || join(e.HOME ?? homedir(), ".cache"), "boot-meta", "repos");
-  const dir = join(root, createHash("sha256").update(url).digest("hex").slice(0, 16));
-  const run = async (args: string[], cwd?: string) => {
-    const r = await execa("git", args, { cwd, reject: false });
-    if (r.exitCode !== 0) {
-      throw new BootMetaError("META_REMOTE_UNAVAILABLE", `cannot ${args[0]} the meta repository ${url}: ${r.stderr.trim().split("\n").pop()}`, ExitCode.General, {
-        data: { url },
-        suggestions: ["check the URL and your access to it", existsSync(dir) ? `the last fetched copy is in ${dir}` : "nothing was cached yet"],
-      });
-    }
-  };
-  if (existsSync(join(dir, ".git"))) await run(["fetch", "-q", "--prune", "origin"], dir);
-  else {
-    await mkdir(root, { recursive: true });
-    await run(["clone", "-q", "--no-checkout", url, dir]);
+/** A warning the loader wants a person to see (a stale copy served, say). */
+export interface ConfigWarning {
+  code: string;
+  message: string;
+}
+
+/** A remote ref as BOOT_META_REF or the `ref` option give it: a branch or tag name, never an option or a refspec. */
+function checkRef(ref: string): string {
+  if (ref === "" || ref.startsWith("-") || ref.startsWith("/") || ref.endsWith("/") || ref.endsWith(".lock") || ref.includes("..") || ref.includes("//") || !/^[A-Za-z0-9._/-]+$/.test(ref)) {
+    throw new BootMetaError("CONFIG_INVALID_REF", `${JSON.stringify(ref)} is not a branch or tag name the loader can follow`, ExitCode.InvalidArgument, {
+      data: { ref },
+      suggestions: ["give a branch or tag of the meta repository's remote (BOOT_META_REF=main, or the ref option), or leave it out to follow the remote's default branch"],
+    });
   }
-  return { dir, at: "refs/remotes/origin/HEAD" };
+  return ref;
+}
+
+const sameDir = async (a: string, b: string) => (await realpath(a).catch(() => a)) === (await realpath(b).catch(() => b));
+
+/** The cache's clone of `url`, when `dir` holds one (a directory that is not a repository of its own is not). */
+async function openCache(dir: string): Promise<Git | undefined> {
+  if (!existsSync(dir)) return undefined;
+  const git = await Git.open(dir, { isolated: true }).catch(() => undefined);
+  return git && (await sameDir(git.dir, dir)) ? git : undefined;
+}
+
+/**
+ * The cached clone of a git URL, fetched: the remote's default branch (its HEAD) or `ref`
+ * lands on a ref of its own, and that is what the config is read at. A cache whose remote
+ * URL was changed is pointed back at `url`; one that is not a repository (a clone killed half
+ * way) is made again. When the remote cannot be reached, the last fetched copy is served and
+ * said to be stale; with none, META_REMOTE_UNAVAILABLE.
+ */
+async function cachedClone(url: string, o: { cacheDir?: string; env: NodeJS.ProcessEnv; ref?: string; warn: (w: ConfigWarning) => void }): Promise<{ dir: string; at: string; stale: boolean }> {
+  const e = o.env;
+  const root = o.cacheDir ?? join(e.XDG_CACHE_HOME || join(e.HOME ?? homedir(), ".cache"), "boot-meta", "repos");
+  const dir = join(root, createHash("sha256").update(url).digest("hex").slice(0, 16));
+  const ref = o.ref === undefined ? undefined : checkRef(o.ref);
+  const wanted = ref === undefined ? "refs/boot-meta/default" : `refs/boot-meta/ref/${Buffer.from(ref).toString("hex")}`;
+  let git = await openCache(dir);
+  if (!git) {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(root, { recursive: true });
+    // Cloned beside and renamed into place: a clone killed half way never looks like a cache.
+    const tmp = `${dir}.clone-${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      await Git.clone(url, tmp);
+      await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+        // Another loader got there first: its clone serves as well as ours.
+        if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+      });
+    } catch (err) {
+      if (isBootMetaError(err, "META_REMOTE_UNAVAILABLE")) err.suggestions.push("nothing was cached from it yet, so there is no last known good copy to start from");
+      throw err;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    git = (await openCache(dir)) as Git;
+  } else {
+    const origin = (await git.run(["config", "--get", "remote.origin.url"], { reject: false })).stdout.trim();
+    if (origin !== url) await git.run(origin === "" ? ["remote", "add", "origin", url] : ["remote", "set-url", "origin", url]);
+  }
+  try {
+    await git.fetch(["--quiet", "--prune", "--no-tags", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", `+${ref ?? "HEAD"}:${wanted}`], url);
+  } catch (err) {
+    if (!isBootMetaError(err, "META_REMOTE_UNAVAILABLE")) throw err;
+    const last = await git.run(["rev-parse", "--verify", "-q", `${wanted}^{commit}`], { reject: false });
+    if (last.exitCode !== 0) {
+      err.suggestions.push(`nothing of ${ref ? `its ref ${ref}` : "its default branch"} was cached yet, so there is no last known good copy to start from`);
+      throw err;
+    }
+    const commit = last.stdout.trim();
+    o.warn({ code: "CONFIG_STALE", message: `${err.message}; serving the last fetched copy (commit ${commit.slice(0, 12)}), which may be out of date` });
+    return { dir: git.dir, at: commit, stale: true };
+  }
+  return { dir: git.dir, at: wanted, stale: false };
 }
 
 /**
@@ -104,16 +175,18 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   if (!s.env) throw missing("environment", "env", "BOOT_META_ENV");
   const project = validateName("project", s.project);
   const env = validateName("env", s.env);
-  let dir = s.repo;
   let at = o.at ?? "HEAD";
+  let stale = false;
+  let git: Git;
   if (isUrl(s.repo)) {
-    const c = await cachedClone(s.repo, o.cacheDir, environment);
-    dir = c.dir;
+    const warn = o.onWarning ?? ((w: ConfigWarning) => process.emitWarning(w.message, { code: w.code }));
+    const c = await cachedClone(s.repo, { cacheDir: o.cacheDir, env: environment, ref: o.ref ?? (environment.BOOT_META_REF || undefined), warn });
     at = o.at ?? c.at;
+    stale = c.stale;
+    git = await Git.open(c.dir, { isolated: true });
   } else if (!existsSync(s.repo)) {
     throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --meta / the bootstrap file"] });
-  }
-  const git = await Git.at(dir);
+  } else git = await Git.at(s.repo);
   const commit = await git.resolve(at);
   const identities = await readerIdentities(o, environment, s.identity);
   const specs = layersFor(project, env);
@@ -143,7 +216,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   }
   const { value, origins } = mergeLayers(values);
   const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
-  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins };
+  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale };
 }
 
 /** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */

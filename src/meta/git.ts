@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import type { FetchResult, SimpleGit } from "simple-git";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { showPath } from "./names.js";
 
 /** What boot-meta asks of a child process: text out, never a throw on a non-zero exit unless asked. */
 export interface ProcOptions {
@@ -23,37 +25,86 @@ export async function execa(file: string, args: string[], o: ProcOptions = {}): 
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
 }
 
+/** Variables that tell git where a repository is: they win over the directory git runs in. */
+const LOCATION_VARS = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"];
+
+/** The environment without {@link LOCATION_VARS}: for a repository of boot-meta's own (the loader's cache). */
+export function isolatedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of LOCATION_VARS) delete out[k];
+  return out;
+}
+
+/** Where a repository keeps its parts; a linked worktree (or GIT_DIR) splits them. */
+interface Dirs {
+  /** The top of the work tree. */
+  dir: string;
+  /** This work tree's own git directory: HEAD, the index, FETCH_HEAD, boot-meta's lock. */
+  gitDir: string;
+  /** The directory shared by every worktree: refs, packed-refs, config. */
+  commonDir: string;
+  /** Where objects go (GIT_OBJECT_DIRECTORY honoured). */
+  objectsDir: string;
+}
+
+/** Repositories already found, by directory and the location variables in force: git is asked once. */
+const opened = new Map<string, Promise<Dirs>>();
+
 /**
  * The one place boot-meta runs git: the real `git` binary, so any remote and any git
  * config the user has works. Reads at a commit go through `git cat-file --batch` (one
- * process for any number of files), never through a checkout.
+ * process for any number of files), never through a checkout. Names cross to git only as
+ * object ids or through `-z` forms, never as lines (see names.ts). Clone and fetch go
+ * through simple-git (typed results and errors); the hot plumbing (cat-file, update-ref,
+ * push with its race classification) is spawned directly.
  */
 export class Git {
   readonly dir: string;
-  private constructor(dir: string) {
-    this.dir = dir;
-  }
-
-  /** Opens the repository containing `dir` (any subdirectory works). */
-  static async open(dir: string): Promise<Git> {
-    const r = await execa("git", ["rev-parse", "--show-toplevel"], { cwd: resolve(dir), reject: false }).catch(() => undefined);
-    if (!r || r.exitCode !== 0) {
-      throw new BootMetaError("META_NOT_A_REPO", `${resolve(dir)} is not inside a git repository`, ExitCode.General, {
-        data: { dir: resolve(dir) },
-        suggestions: ["create a meta repository with `boot-meta init DIR`, or pass --meta / set BOOT_META_REPO"],
-      });
-    }
-    return new Git(r.stdout.trim());
+  readonly gitDir: string;
+  readonly commonDir: string;
+  readonly objectsDir: string;
+  /** The environment every git process of this repository gets (undefined: this process's). */
+  readonly env: NodeJS.ProcessEnv | undefined;
+  private constructor(d: Dirs, env: NodeJS.ProcessEnv | undefined) {
+    this.dir = d.dir;
+    this.gitDir = d.gitDir;
+    this.commonDir = d.commonDir;
+    this.objectsDir = d.objectsDir;
+    this.env = env;
   }
 
   /**
-   * Opens a work tree whose top level is known (`dir/.git` is a directory) without running
-   * git: the config loader's hot path. Falls back to {@link Git.open} otherwise.
+   * Opens the repository containing `dir` (any subdirectory works): a linked worktree and
+   * GIT_DIR / GIT_WORK_TREE work, because git says where its directories are
+   * (`rev-parse --git-dir --git-common-dir`), once per repository and process.
+   * `isolated` ignores the location variables (a repository boot-meta owns).
+   */
+  static async open(dir: string, o: { isolated?: boolean } = {}): Promise<Git> {
+    const abs = resolve(dir);
+    const base = o.isolated ? isolatedEnv() : absoluteLocation(process.env);
+    const key = [abs, ...LOCATION_VARS.map((k) => base[k] ?? "")].join("\0");
+    let found = opened.get(key);
+    if (!found) {
+      found = locate(abs, base);
+      opened.set(key, found);
+      found.catch(() => opened.delete(key));
+    }
+    const d = await found;
+    return new Git(d, o.isolated ? base : envFor(d, base));
+  }
+
+  /**
+   * Opens a work tree whose top level is known (`dir/.git` is a directory, no location
+   * variable set) without running git: the config loader's hot path. Falls back to
+   * {@link Git.open} otherwise.
    */
   static async at(dir: string): Promise<Git> {
     const d = resolve(dir);
+    if (LOCATION_VARS.some((k) => process.env[k])) return Git.open(d);
     const st = await stat(join(d, ".git")).catch(() => undefined);
-    return st?.isDirectory() ? new Git(d) : Git.open(d);
+    if (!st?.isDirectory()) return Git.open(d);
+    const gitDir = join(d, ".git");
+    return new Git({ dir: d, gitDir, commonDir: gitDir, objectsDir: join(gitDir, "objects") }, undefined);
   }
 
   static async init(dir: string, opts: { branch?: string } = {}): Promise<Git> {
@@ -61,14 +112,59 @@ export class Git {
     return Git.open(dir);
   }
 
+  /**
+   * `git clone --no-checkout URL DIR` through simple-git, in an environment of its own (the
+   * location variables of the caller would point it elsewhere). META_REMOTE_UNAVAILABLE when
+   * git cannot.
+   */
+  static async clone(url: string, dir: string): Promise<void> {
+    const g = await porcelain(dirname(resolve(dir)), isolatedEnv());
+    try {
+      await g.clone(url, resolve(dir), ["--no-checkout", "--quiet"]);
+    } catch (e) {
+      throw remoteFailed("clone", url, e);
+    }
+  }
+
+  /**
+   * `git fetch` through simple-git (its typed result: what moved), with `args` as given
+   * (options, then the remote, then refspecs). META_REMOTE_UNAVAILABLE, or
+   * META_UNKNOWN_REMOTE_REF when the remote has no such ref.
+   */
+  async fetch(args: string[], url = args.find((a) => !a.startsWith("-")) ?? "the remote"): Promise<FetchResult> {
+    const g = await porcelain(this.dir, this.env ?? process.env);
+    try {
+      return await g.fetch(args);
+    } catch (e) {
+      throw remoteFailed("fetch", url, e);
+    }
+  }
+
   async run(args: string[], opts: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv; reject?: boolean } = {}): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-    const r = await execa("git", args, { cwd: this.dir, input: opts.input, env: opts.env, reject: false, stripFinalNewline: true });
+    const r = await execa("git", args, { cwd: this.dir, input: opts.input, env: opts.env && this.env ? withLocationOf(opts.env, this.env) : (opts.env ?? this.env), reject: false, stripFinalNewline: true });
     if (r.exitCode !== 0 && opts.reject !== false) {
       throw new BootMetaError("META_GIT_FAILED", `git ${args[0]} failed in ${this.dir}: ${r.stderr.trim().split("\n").pop() ?? ""}`, ExitCode.General, {
         data: { args, exitCode: r.exitCode },
       });
     }
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? 1 };
+  }
+
+  /** Runs git for output that holds names (`-z` forms): stdout as bytes, META_GIT_FAILED on a non-zero exit. */
+  runBytes(args: string[]): Promise<Buffer> {
+    return new Promise((res, rej) => {
+      const p = spawn("git", args, { cwd: this.dir, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      const chunks: Buffer[] = [];
+      let err = "";
+      p.stdout.on("data", (c: Buffer) => chunks.push(c));
+      p.stderr.on("data", (c: Buffer) => (err += c.toString()));
+      p.on("error", rej);
+      p.on("close", (code) =>
+        code === 0
+          ? res(Buffer.concat(chunks))
+          : rej(new BootMetaError("META_GIT_FAILED", `git ${args[0]} failed in ${this.dir}: ${err.trim().split("\n").pop() ?? ""}`, ExitCode.General, { data: { args, exitCode: code } })),
+      );
+    });
   }
 
   /** The commit HEAD points at; undefined on an unborn branch. */
@@ -85,14 +181,15 @@ export class Git {
    */
   private async headFromFiles(): Promise<string | undefined> {
     try {
-      const gitDir = join(this.dir, ".git");
-      const head = (await readFile(join(gitDir, "HEAD"), "utf8")).trim();
+      // HEAD is the work tree's own; refs and packed-refs are shared by every worktree.
+      const head = (await readFile(join(this.gitDir, "HEAD"), "utf8")).trim();
       if (/^[0-9a-f]{40}$/.test(head)) return head;
       const m = /^ref: (refs\/[^\s]+)$/.exec(head);
       if (!m) return undefined;
-      const loose = await readFile(join(gitDir, m[1] as string), "utf8").catch(() => undefined);
+      if (!(m[1] as string).startsWith("refs/heads/")) return undefined;
+      const loose = await readFile(join(this.commonDir, m[1] as string), "utf8").catch(() => undefined);
       if (loose !== undefined) return /^[0-9a-f]{40}$/.test(loose.trim()) ? loose.trim() : undefined;
-      const packed = await readFile(join(gitDir, "packed-refs"), "utf8").catch(() => "");
+      const packed = await readFile(join(this.commonDir, "packed-refs"), "utf8").catch(() => "");
       for (const line of packed.split("\n")) {
         const [hash, ref] = line.split(" ");
         if (ref === m[1] && /^[0-9a-f]{40}$/.test(hash ?? "")) return hash;
@@ -105,10 +202,13 @@ export class Git {
 
   /**
    * A `git cat-file --batch` kept open for many reads (a write's planning phase); close() when
-   * done. `read` answers blobs only; `object` any object with its type.
+   * done. `read` answers blobs only; `object` any object with its type. The protocol is one
+   * line per request, and git echoes a missing name back on a line of its own: a name with a
+   * line break would answer for another path, so it is refused (ask by object id instead:
+   * reader.ts walks trees by id, and so reads any name).
    */
   catFile(): CatFile {
-    const p = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, stdio: ["pipe", "pipe", "ignore"] });
+    const p = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, env: this.env, stdio: ["pipe", "pipe", "ignore"] });
     let buf = Buffer.alloc(0);
     const waiting: { resolve: (v: { type: string; body: Uint8Array } | undefined) => void; reject: (e: unknown) => void }[] = [];
     const pump = () => {
@@ -139,6 +239,8 @@ export class Git {
     p.on("error", () => undefined);
     const object = (spec: string) =>
       new Promise<{ type: string; body: Uint8Array } | undefined>((res, rej) => {
+        const unsafe = unsafeSpec(spec);
+        if (unsafe) return rej(unsafe);
         if (p.exitCode !== null || p.stdin.destroyed) return rej(new BootMetaError("META_GIT_FAILED", "git cat-file stopped unexpectedly", ExitCode.General));
         waiting.push({ resolve: res, reject: rej });
         p.stdin.write(`${spec}\n`);
@@ -154,7 +256,7 @@ export class Git {
   }
 
   async branch(): Promise<string> {
-    const head = await readFile(join(this.dir, ".git", "HEAD"), "utf8").catch(() => "");
+    const head = await readFile(join(this.gitDir, "HEAD"), "utf8").catch(() => "");
     const m = /^ref: refs\/heads\/(\S+)\s*$/.exec(head);
     if (m) return m[1] as string;
     const r = await this.run(["symbolic-ref", "--short", "-q", "HEAD"], { reject: false });
@@ -168,12 +270,16 @@ export class Git {
       const fast = await this.headFromFiles();
       if (fast) return fast;
     }
-    const r = await this.run(["rev-parse", "--verify", "-q", `${rev}^{commit}`], { reject: false });
+    const r = await this.run(["rev-parse", "--verify", "-q", "--end-of-options", `${rev}^{commit}`], { reject: false });
     if (r.exitCode !== 0) throw new BootMetaError("META_UNKNOWN_REVISION", `${JSON.stringify(rev)} is not a commit in ${this.dir}`, ExitCode.General, { data: { rev } });
     return r.stdout.trim();
   }
 
-  /** Reads files at a commit in one `git cat-file --batch`; a missing path maps to undefined. */
+  /**
+   * Reads files at a commit in one `git cat-file --batch`; a missing path maps to undefined.
+   * For paths boot-meta builds from checked names (the loader's layers); a path with a line
+   * break is refused (META_INVALID_PATH).
+   */
   async readFiles(paths: string[], at: string): Promise<Map<string, Uint8Array | undefined>> {
     const bodies = await this.readBlobs(paths.map((p) => `${at}:${p}`));
     return new Map(paths.map((p, i) => [p, bodies[i]]));
@@ -182,7 +288,11 @@ export class Git {
   /** Blobs named by `REV:PATH` specs (any mix of commits), in one `git cat-file --batch`. */
   async readBlobs(specs: string[]): Promise<(Uint8Array | undefined)[]> {
     if (specs.length === 0) return [];
-    const buf = await catFileBatch(this.dir, specs);
+    for (const s of specs) {
+      const unsafe = unsafeSpec(s);
+      if (unsafe) throw unsafe;
+    }
+    const buf = await catFileBatch(this.dir, this.env, specs);
     const out: (Uint8Array | undefined)[] = [];
     let off = 0;
     for (let i = 0; i < specs.length; i++) {
@@ -206,7 +316,9 @@ export class Git {
   }
 
   async log(opts: { path?: string; limit?: number } = {}): Promise<{ hash: string; author: string; email: string; date: string; subject: string }[]> {
-    const r = await this.run(["log", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e", ...(opts.limit ? [`-n${opts.limit}`] : []), "--", ...(opts.path ? [opts.path] : [])], { reject: false });
+    // A path is a literal name, never a pattern; a record whose hash is not one is the tail of
+    // a subject that held the separator, and is dropped.
+    const r = await this.run(["--literal-pathspecs", "log", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%s%x1e", ...(opts.limit ? [`-n${opts.limit}`] : []), "--", ...(opts.path ? [opts.path] : [])], { reject: false });
     if (r.exitCode !== 0) return [];
     return r.stdout
       .split("\x1e")
@@ -215,7 +327,8 @@ export class Git {
       .map((s) => {
         const [hash = "", author = "", email = "", date = "", subject = ""] = s.split("\x1f");
         return { hash, author, email, date, subject };
-      });
+      })
+      .filter((e) => /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(e.hash));
   }
 
   /** Config and identity in one git process (see {@link RepoSettings}). */
@@ -283,9 +396,9 @@ export function configBool(v: string | undefined): boolean | undefined {
   return undefined;
 }
 
-function catFileBatch(cwd: string, specs: string[]): Promise<Buffer> {
+function catFileBatch(cwd: string, env: NodeJS.ProcessEnv | undefined, specs: string[]): Promise<Buffer> {
   return new Promise((res, rej) => {
-    const p = spawn("git", ["cat-file", "--batch"], { cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const p = spawn("git", ["cat-file", "--batch"], { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
     const chunks: Buffer[] = [];
     let err = "";
     p.stdout.on("data", (c: Buffer) => chunks.push(c));
@@ -295,3 +408,86 @@ function catFileBatch(cwd: string, specs: string[]): Promise<Buffer> {
     p.stdin.end(`${specs.join("\n")}\n`);
   });
 }
+
+/**
+ * A `REV:PATH` spec that `cat-file --batch` would misread: it reads a line (dropping a final
+ * CR), and echoes a missing spec back on its own line, so a line break in a name answers
+ * with another path's content. Undefined when the spec is safe.
+ */
+function unsafeSpec(spec: string): BootMetaError | undefined {
+  if (!/[\n\r\0]/.test(spec)) return undefined;
+  const path = spec.slice(spec.indexOf(":") + 1);
+  return new BootMetaError("META_INVALID_PATH", `${showPath(path)} cannot be read by name from the meta repository: it holds a line break or NUL`, ExitCode.InvalidArgument, {
+    data: { path },
+    suggestions: ["rename the file in the meta repo (`git mv`) to a name without control characters"],
+  });
+}
+
+async function locate(abs: string, env: NodeJS.ProcessEnv): Promise<Dirs> {
+  const r = await execa("git", ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "objects"], { cwd: abs, env, reject: false }).catch(() => undefined);
+  const [dir, gitDir, commonDir, objectsDir] = r?.exitCode === 0 ? r.stdout.split("\n") : [];
+  if (!dir || !gitDir || !commonDir || !objectsDir) {
+    throw new BootMetaError("META_NOT_A_REPO", `${abs} is not inside a git work tree`, ExitCode.General, {
+      data: { dir: abs },
+      suggestions: ["create a meta repository with `boot-meta init DIR`, or pass --meta / set BOOT_META_REPO"],
+    });
+  }
+  return { dir, gitDir, commonDir, objectsDir };
+}
+
+/** Location variables that are paths, resolved from where this process runs: git runs elsewhere (the top of the work tree). */
+function absoluteLocation(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const paths = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"].filter((k) => env[k]);
+  return paths.length === 0 ? env : { ...env, ...Object.fromEntries(paths.map((k) => [k, resolve(env[k] as string)])) };
+}
+
+/** `env` with the location variables of `from` (and none other): this repository's, whatever the caller's are. */
+function withLocationOf(env: NodeJS.ProcessEnv, from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = isolatedEnv(env);
+  for (const k of LOCATION_VARS) if (from[k] !== undefined) out[k] = from[k];
+  return out;
+}
+
+function envFor(d: Dirs, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
+  if (!LOCATION_VARS.some((k) => base[k])) return undefined;
+  return { ...base, GIT_DIR: d.gitDir, GIT_WORK_TREE: d.dir };
+}
+
+/** simple-git, loaded on first use (clone and fetch only; reads never need it). */
+let simpleGitModule: typeof import("simple-git") | undefined;
+
+/**
+ * simple-git guards against untrusted input: by default it strips or refuses environment
+ * variables that make git run programs (GIT_SSH_COMMAND, GIT_ASKPASS, EDITOR, …). Here the
+ * environment is the user's own — the one every git they run gets, and what a CI job's deploy
+ * key needs — so it is passed through as it is. The arguments stay guarded: boot-meta passes
+ * only its own options and refspecs, and a URL that isUrl() limited to plain transports.
+ */
+const TRUSTED_ENV = {
+  allowUnsafeEditor: true,
+  allowUnsafeAskPass: true,
+  allowUnsafeConfigPaths: true,
+  allowUnsafeConfigEnvCount: true,
+  allowUnsafeExec: true,
+  allowUnsafeDiffExternal: true,
+  allowUnsafePager: true,
+  allowUnsafeGitProxy: true,
+  allowUnsafeTemplateDir: true,
+  allowUnsafeSshCommand: true,
+};
+
+async function porcelain(baseDir: string, env: NodeJS.ProcessEnv): Promise<SimpleGit> {
+  simpleGitModule ??= await import("simple-git");
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  return simpleGitModule.simpleGit({ baseDir, allowEnvironment: Object.keys(vars), unsafe: TRUSTED_ENV }).env(vars);
+}
+
+function remoteFailed(verb: string, url: string, e: unknown): BootMetaError {
+  const why = (e instanceof Error ? e.message : String(e)).trim().split("\n").filter(Boolean).pop() ?? "";
+  if (/couldn't find remote ref|no such ref/i.test(why)) {
+    return new BootMetaError("META_UNKNOWN_REMOTE_REF", `cannot ${verb} ${url}: ${why}`, ExitCode.General, { data: { url }, suggestions: ["check the ref (BOOT_META_REF, the ref option): a branch or tag the remote has"] });
+  }
+  return new BootMetaError("META_REMOTE_UNAVAILABLE", `cannot ${verb} the meta repository ${url}: ${why}`, ExitCode.General, { data: { url }, suggestions: ["check the URL and your access to it"], cause: e });
+}
+
+export type { FetchResult };

@@ -52,7 +52,8 @@ export function parseMetaConfig(text: string): MetaConfig {
   const o = doc as Record<string, unknown>;
   if (o.version !== 1) throw invalid(`version ${JSON.stringify(o.version)} is not supported (this boot-meta reads version 1)`);
   const groupsIn = (o.groups ?? {}) as Record<string, unknown>;
-  // Names are data: maps without a prototype, so a group or env called `constructor` is just a name.
+  // Names are data: `constructor` or `__proto__` is a group or env like any other, never a
+  // property every object inherits.
   const groups: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [g, members] of Object.entries(groupsIn)) groups[validateName("group", g)] = names(members, `groups.${g}`);
   const access = (o.access ?? {}) as Record<string, unknown>;
@@ -71,14 +72,16 @@ ${stringify(c, { indent: 2, lineWidth: 0 })}`;
 
 /** The reader names (before group expansion) for an env. */
 export function envReaders(c: MetaConfig, env: string): string[] {
-  const rule = (k: string) => (Object.hasOwn(c.access.envs, k) ? c.access.envs[k] : undefined);
-  return rule(env) ?? (developerOf(env) ? rule("dev/*") : undefined) ?? rule("*") ?? [];
+  return own(c.access.envs, env) ?? (developerOf(env) ? own(c.access.envs, "dev/*") : undefined) ?? own(c.access.envs, "*") ?? [];
 }
 
 /** The members of a group, or undefined when no group has that name. */
 export function groupMembers(c: MetaConfig, name: string): string[] | undefined {
-  return Object.hasOwn(c.groups, name) ? c.groups[name] : undefined;
+  return own(c.groups, name);
 }
+
+/** A name's entry in a map of names; never an inherited property (`constructor`, `toString`). */
+export const own = <T>(map: Record<string, T>, name: string): T | undefined => (Object.hasOwn(map, name) ? map[name] : undefined);
 
 /** Expands groups and `$owner` into principal names (sorted, unique). */
 export function expandReaders(c: MetaConfig, readers: string[], owner?: string): string[] {
@@ -86,11 +89,8 @@ export function expandReaders(c: MetaConfig, readers: string[], owner?: string):
   for (const r of readers) {
     if (r === "$owner") {
       if (owner) out.add(owner);
-    } else {
-      const members = groupMembers(c, r);
-      if (members) for (const m of members) out.add(m);
-      else out.add(r);
-    }
+    } else if (own(c.groups, r)) for (const m of own(c.groups, r) as string[]) out.add(m);
+    else out.add(r);
   }
   return [...out].sort();
 }
@@ -195,9 +195,13 @@ export function renderSopsYaml(s: RepoState): string {
     const principals = expandReaders(s.config, r.readers, r.owner);
     const recipients = recipientsOf(s, principals).recipients;
     if (recipients.length === 0) continue;
-    lines.push(`  # ${r.comment}: ${principals.join(", ")}`, `  - path_regex: ${JSON.stringify(r.regex)}`, "    age: >-");
+    // Names are written into a YAML comment: one with a line break would add lines of its own.
+    lines.push(`  # ${oneLine(`${r.comment}: ${principals.join(", ")}`)}`, `  - path_regex: ${JSON.stringify(r.regex)}`, "    age: >-");
     lines.push(`      ${recipients.join(",\n      ")}`);
   }
   if (lines.length === 3) lines[2] = "creation_rules: []";
   return `${lines.join("\n")}\n`;
 }
+
+/** Text for a one-line comment: control characters escaped as in JSON. */
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));

@@ -3,6 +3,7 @@ import { access, mkdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { decodeName, encodeName } from "./names.js";
 
 /**
  * Git objects built in this process: a write's blobs, trees and commit are hashed and stored
@@ -30,7 +31,7 @@ export function objectId(format: ObjectFormat, type: ObjectType, body: Uint8Arra
   return createHash(format).update(`${type} ${body.length}\0`).update(body).digest("hex");
 }
 
-/** Parses a raw tree object (`MODE NAME\0<binary id>` entries). */
+/** Parses a raw tree object (`MODE NAME\0<binary id>` entries). Names of any bytes round-trip (names.ts). */
 export function parseTree(body: Uint8Array, format: ObjectFormat): TreeEntry[] {
   const idLen = format === "sha1" ? 20 : 32;
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -40,7 +41,7 @@ export function parseTree(body: Uint8Array, format: ObjectFormat): TreeEntry[] {
     const sp = buf.indexOf(0x20, off);
     const nul = buf.indexOf(0, sp);
     if (sp < 0 || nul < 0 || nul + 1 + idLen > buf.length) throw new BootMetaError("META_GIT_FAILED", "a tree object in the meta repository is malformed", ExitCode.General);
-    out.push({ mode: buf.toString("latin1", off, sp), name: buf.toString("utf8", sp + 1, nul), id: buf.toString("hex", nul + 1, nul + 1 + idLen) });
+    out.push({ mode: buf.toString("latin1", off, sp), name: decodeName(buf.subarray(sp + 1, nul)), id: buf.toString("hex", nul + 1, nul + 1 + idLen) });
     off = nul + 1 + idLen;
   }
   return out;
@@ -48,12 +49,12 @@ export function parseTree(body: Uint8Array, format: ObjectFormat): TreeEntry[] {
 
 /** Git's tree order: by name bytes, a directory compared as if its name ended in "/". */
 function sortKey(e: TreeEntry): Buffer {
-  return Buffer.from(e.mode === TREE_MODE ? `${e.name}/` : e.name, "utf8");
+  return encodeName(e.mode === TREE_MODE ? `${e.name}/` : e.name);
 }
 
 export function formatTree(entries: TreeEntry[]): Buffer {
   const sorted = entries.map((e) => ({ e, k: sortKey(e) })).sort((a, b) => Buffer.compare(a.k, b.k));
-  return Buffer.concat(sorted.flatMap(({ e }) => [Buffer.from(`${e.mode} ${e.name}\0`, "utf8"), Buffer.from(e.id, "hex")]));
+  return Buffer.concat(sorted.flatMap(({ e }) => [Buffer.from(`${e.mode} `, "latin1"), encodeName(e.name), Buffer.from([0]), Buffer.from(e.id, "hex")]));
 }
 
 /** Writes loose objects into a repository's object store (idempotent: an existing object is kept). */

@@ -1,5 +1,6 @@
+import { BootMetaError, ExitCode } from "../errors.js";
 import { type CatFile, Git } from "./git.js";
-import { type ObjectFormat, parseTree } from "./objects.js";
+import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
 
 /** What a read sees at one commit; a write's Tx has the same shape. */
 export interface Reader {
@@ -21,38 +22,96 @@ export interface CommitReader extends Reader {
 /** Sorts entries by name, as `children` returns them. */
 export const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/** A reader that also answers what a path is (a write's dirty check needs the committed object). */
+export interface TreeReader extends Reader {
+  /** The tree entry at `path` (the root when ""), or undefined when there is none. */
+  entry(path: string): Promise<TreeEntry | undefined>;
+}
+
+const TREE = "40000";
+/** Submodule entries name a commit of another repository: neither a file nor a directory here. */
+const GITLINK = "160000";
+
 /**
- * The files of `commit` (none when undefined) through an open `git cat-file --batch`: each
- * read or listing asks for the few tree and blob objects on its path. Shared by reads at a
- * commit (withReader) and by a write's view of its base commit (store.ts).
+ * The files of `commit` (none when undefined) through an open `git cat-file --batch`. Paths
+ * are resolved here, walking the trees from the commit's root by object id, so only ids cross
+ * git's line protocol and a name of any bytes (a newline, a CR, bytes that are not UTF-8) is
+ * read as itself and never as another path. Trees are immutable, so each is fetched once per
+ * reader. Shared by reads at a commit (withReader) and by a write's view of its base commit
+ * (store.ts).
  */
-export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined): Reader {
-  const tree = async (spec: string) => {
-    const o = await cat.object(spec);
-    return o?.type === "tree" ? parseTree(o.body, format) : [];
+export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined): TreeReader {
+  const trees = new Map<string, Promise<Map<string, TreeEntry>>>();
+  const tree = (id: string) => {
+    let t = trees.get(id);
+    if (!t) {
+      t = cat.object(id).then((o) => {
+        if (o?.type !== "tree") throw missingObject(id);
+        const entries = new Map<string, TreeEntry>();
+        for (const e of parseTree(o.body, format)) {
+          // Entries git itself never checks out (fsck: an empty name, a full path, . or ..):
+          // no path can name them, so no reader sees them — and none stops a listing.
+          if (e.name === "" || e.name === "." || e.name === ".." || e.name.includes("/")) continue;
+          entries.set(e.name, e);
+        }
+        return entries;
+      });
+      trees.set(id, t);
+    }
+    return t;
   };
-  const treeOf = (dir: string) => {
+  let root: Promise<TreeEntry | undefined> | undefined;
+  const rootEntry = () =>
+    (root ??= commit
+      ? cat.object(commit).then((o) => {
+          const id = o?.type === "commit" ? /^tree ([0-9a-f]+)/.exec(Buffer.from(o.body).toString("latin1"))?.[1] : undefined;
+          if (!id) throw missingObject(commit);
+          return { mode: TREE, name: "", id };
+        })
+      : Promise.resolve(undefined));
+  const entry = async (path: string): Promise<TreeEntry | undefined> => {
+    const p = path.replace(/\/$/, "");
+    let e = await rootEntry();
+    for (const name of p === "" ? [] : p.split("/")) {
+      if (e?.mode !== TREE) return undefined;
+      e = (await tree(e.id)).get(name);
+    }
+    return e;
+  };
+  const entriesOf = async (dir: string) => {
     const d = dir.replace(/\/$/, "");
-    return commit ? tree(d === "" ? `${commit}^{tree}` : `${commit}:${d}`) : Promise.resolve([]);
+    const e = await entry(d);
+    return e?.mode === TREE ? [...(await tree(e.id)).values()] : [];
   };
   return {
-    read: async (p) => (commit ? cat.read(`${commit}:${p}`) : undefined),
+    entry,
+    async read(p) {
+      const e = await entry(p);
+      if (!e || e.mode === TREE || e.mode === GITLINK) return undefined;
+      const o = await cat.object(e.id);
+      return o?.type === "blob" ? o.body : undefined;
+    },
     async children(dir) {
-      return (await treeOf(dir)).map((e) => ({ name: e.name, dir: e.mode === "40000" })).sort(byName);
+      return (await entriesOf(dir)).filter((e) => e.mode !== GITLINK).map((e) => ({ name: e.name, dir: e.mode === TREE })).sort(byName);
     },
     async list(dir) {
       const out: string[] = [];
-      const walk = async (at: string, entries: Awaited<ReturnType<typeof tree>>): Promise<void> => {
-        const subdirs = entries.filter((e) => e.mode === "40000");
-        for (const e of entries) if (e.mode !== "40000") out.push(at === "" ? e.name : `${at}/${e.name}`);
+      const walk = async (at: string, entries: TreeEntry[]): Promise<void> => {
+        const subdirs = entries.filter((e) => e.mode === TREE);
+        for (const e of entries) if (e.mode !== TREE && e.mode !== GITLINK) out.push(at === "" ? e.name : `${at}/${e.name}`);
         // Pipelined: every subtree of this level is asked for at once.
-        const trees = await Promise.all(subdirs.map((e) => tree(e.id)));
-        for (const [i, e] of subdirs.entries()) await walk(at === "" ? e.name : `${at}/${e.name}`, trees[i] ?? []);
+        const subtrees = await Promise.all(subdirs.map((e) => tree(e.id)));
+        for (const [i, e] of subdirs.entries()) await walk(at === "" ? e.name : `${at}/${e.name}`, [...(subtrees[i] ?? new Map()).values()]);
       };
-      await walk(dir.replace(/\/$/, ""), await treeOf(dir));
+      const d = dir.replace(/\/$/, "");
+      await walk(d, await entriesOf(d));
       return out.sort();
     },
   };
+}
+
+function missingObject(id: string): BootMetaError {
+  return new BootMetaError("META_GIT_FAILED", `object ${id} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
 }
 
 /**

@@ -1,10 +1,11 @@
-import { mkdir, open, readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { lstat, open, readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { type CatFile, configBool, Git, type RepoSettings } from "./git.js";
 import { applyChanges, formatCommit, gitTimestamp, type ObjectFormat, ObjectStore, parseTree, type TreeEntry } from "./objects.js";
 import { validateRepoPath } from "./layout.js";
+import { decodeName, encodeName, showPath } from "./names.js";
 import { byName, readerOver } from "./reader.js";
 
 /** What a write sees: the files of the commit it builds on, and where it writes. */
@@ -66,7 +67,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
   const push = o.push ?? configBool(settings.config.get("boot-meta.push")) === true;
   const remote = push ? remoteOf(settings, branch) : undefined;
   const who = identities(settings, o.author);
-  const store = new ObjectStore(join(git.dir, ".git", "objects"), settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1");
+  const store = new ObjectStore(git.objectsDir, settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1");
   // With commit.gpgSign the commit goes through `git commit-tree`, which signs it.
   const sign = configBool(settings.config.get("commit.gpgsign")) === true;
   // Many writers on one remote each lose races before they win one: keep trying for a
@@ -88,7 +89,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
       // Before anything leaves this machine: the files we write must not hold the user's
       // uncommitted edits, or the work tree could not follow the branch without losing them.
-      await refuseDirty(git, cat, startHead, writes);
+      await refuseDirty(git, cat, store.format, startHead, writes);
       let pushed = false;
       if (remote) {
         o.onProgress?.({ phase: "push", attempt });
@@ -162,14 +163,14 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
 async function autoGc(git: Git, s: RepoSettings): Promise<void> {
   const limit = Number(s.config.get("gc.auto") ?? 6700);
   if (!Number.isFinite(limit) || limit <= 0) return;
-  const sample = await readdir(join(git.dir, ".git", "objects", "17")).catch(() => [] as string[]);
+  const sample = await readdir(join(git.objectsDir, "17")).catch(() => [] as string[]);
   if (sample.length <= Math.ceil(limit / 256)) return;
   await git.run(["gc", "--auto", "--quiet"], { reject: false });
 }
 
-/** The commit a `git fetch REMOTE BRANCH` brought (the first line of .git/FETCH_HEAD). */
+/** The commit a `git fetch REMOTE BRANCH` brought (the first line of FETCH_HEAD, which is the work tree's own). */
 async function fetchHead(git: Git): Promise<string> {
-  const text = await readFile(join(git.dir, ".git", "FETCH_HEAD"), "utf8").catch(() => "");
+  const text = await readFile(join(git.gitDir, "FETCH_HEAD"), "utf8").catch(() => "");
   const m = /^([0-9a-f]{40,64})\t/.exec(text);
   return m ? (m[1] as string) : git.resolve("FETCH_HEAD");
 }
@@ -193,7 +194,7 @@ async function moveBranch(git: Git, branch: string, from: string | undefined, co
   }
 }
 
-const movingPath = (git: Git) => join(git.dir, ".git", MOVING);
+const movingPath = (git: Git) => join(git.gitDir, MOVING);
 
 /**
  * Finishes a branch move that a killed writer started: when HEAD is where it was going, the
@@ -219,8 +220,10 @@ async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefi
   const tx: Tx = {
     base,
     author,
+    // Reads take any name a tree holds (a backslash, a line break: names.ts, reader.ts), so a
+    // file someone committed under an odd name never stops a write elsewhere; only what this
+    // write creates must be a path safe to check out.
     async read(path) {
-      validateRepoPath(path);
       if (writes.has(path)) return writes.get(path) ?? undefined;
       return committed.read(path);
     },
@@ -323,41 +326,66 @@ function identities(s: RepoSettings, author?: string): Idents {
  */
 async function syncWorkTree(git: Git, from: string | undefined, to: string, writes: Map<string, Uint8Array | null>): Promise<void> {
   const args = from ? ["read-tree", "-m", "-u", from, to] : ["read-tree", "-m", "-u", to];
-  const r = await git.run(args, { reject: false });
+  let r = await git.run(args, { reject: false });
+  // A file touched since the dirty check has stale stat information in the index, and
+  // read-tree refuses it: refreshed, an unchanged one goes through.
+  if (r.exitCode !== 0) {
+    await git.run(["update-index", "-q", "--refresh"], { reject: false });
+    r = await git.run(args, { reject: false });
+  }
   if (r.exitCode !== 0) {
     // Someone edited one of these files after the check in commitChanges. The index follows
     // the branch (so `git status` does not show our commit reverted as a staged change), and
     // the work tree keeps their edits, now shown as changes against the new commit.
     await git.run(["reset", "-q", "--mixed", to], { reject: false });
-    throw new BootMetaError("META_DIRTY_WORKTREE", `committed ${to.slice(0, 12)}, but files it changes were edited in the work tree meanwhile (${[...writes.keys()].slice(0, 5).join(", ")}); your edits were kept, as changes against the new commit`, ExitCode.General, {
+    throw new BootMetaError("META_DIRTY_WORKTREE", `committed ${to.slice(0, 12)}, but files it changes were edited in the work tree meanwhile (${[...writes.keys()].slice(0, 5).map(showPath).join(", ")}); your edits were kept, as changes against the new commit`, ExitCode.General, {
       suggestions: ["look at `git diff` in the meta repo; `git checkout -- FILE` takes the committed version"],
     });
   }
 }
 
 /**
- * Refuses a write to a file that has uncommitted edits in the work tree (or an untracked file
- * in the way, or a deletion): compared with the commit the work tree is at.
+ * Refuses a write to a file that has uncommitted edits in the work tree or the index (or an
+ * untracked file in the way, or a deletion), compared with the commit the work tree is at.
+ * The index's stat information is refreshed first: a file touched but unchanged is clean,
+ * both here and for the read-tree that brings the work tree along (syncWorkTree), which
+ * would otherwise refuse it after the branch had moved — a half-applied write. Names come
+ * back from git NUL-separated (`-z`), as bytes.
  */
-async function refuseDirty(git: Git, cat: CatFile, head: string | undefined, writes: Map<string, Uint8Array | null>): Promise<void> {
+async function refuseDirty(git: Git, cat: CatFile, format: ObjectFormat, head: string | undefined, writes: Map<string, Uint8Array | null>): Promise<void> {
+  await git.run(["update-index", "-q", "--refresh"], { reject: false });
+  const changed = new Set<string>();
+  if (head) {
+    const r = await git.runBytes(["diff-index", "-z", "--name-only", "--no-renames", head]);
+    for (const name of splitNul(r)) changed.add(decodeName(name));
+  }
+  const committed = readerOver(cat, format, head);
   const dirty: string[] = [];
   for (const path of writes.keys()) {
-    const object = head ? await cat.object(`${head}:${path}`) : undefined;
-    const isDir = await stat(join(git.dir, path)).then((st) => st.isDirectory(), () => false);
-    // A directory this write replaces by a file: its files are among the writes, checked one by one.
-    if (object?.type === "tree" && isDir) continue;
-    const committed = object?.type === "blob" ? object.body : undefined;
-    const onDisk = isDir ? Buffer.alloc(0) : await readFile(join(git.dir, path)).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" || e.code === "ENOTDIR" ? undefined : Buffer.alloc(0)));
-    if (onDisk === undefined ? committed === undefined : committed !== undefined && Buffer.compare(onDisk, committed) === 0) continue;
-    // Bytes that differ may still be the same content to git (autocrlf, clean filters): ask it.
-    if (onDisk !== undefined && committed !== undefined && head && (await git.run(["diff", "--quiet", head, "--", path], { reject: false })).exitCode === 0) continue;
-    dirty.push(path);
+    if (changed.has(path)) dirty.push(path);
+    // A tracked path that git did not list is clean (a directory: the files under it that
+    // this write touches are among the writes). An untracked one is clean only when nothing
+    // is on disk in its way.
+    else if (!(await committed.entry(path)) && (await lstat(onDisk(git, path)).then(() => true, () => false))) dirty.push(path);
   }
   if (dirty.length === 0) return;
-  throw new BootMetaError("META_DIRTY_WORKTREE", `the meta repo has uncommitted changes to ${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}, which this command writes; nothing was changed`, ExitCode.General, {
+  throw new BootMetaError("META_DIRTY_WORKTREE", `the meta repo has uncommitted changes to ${dirty.slice(0, 5).map(showPath).join(", ")}${dirty.length > 5 ? ", …" : ""}, which this command writes; nothing was changed`, ExitCode.General, {
     data: { files: dirty },
     suggestions: ["commit or discard them first (`git -C META status`, `git diff`), then run the command again"],
   });
+}
+
+/** A repository path in the work tree, as bytes (a name that is not UTF-8 stays itself). */
+const onDisk = (git: Git, path: string) => Buffer.concat([Buffer.from(`${git.dir}/`), encodeName(path)]);
+
+function splitNul(b: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let off = 0;
+  for (let nul = b.indexOf(0, off); nul >= 0; nul = b.indexOf(0, off)) {
+    if (nul > off) out.push(b.subarray(off, nul));
+    off = nul + 1;
+  }
+  return out;
 }
 
 function remoteOf(s: RepoSettings, branch: string): string | undefined {
@@ -375,10 +403,12 @@ function lastLine(s: string): string {
   return s.trim().split("\n").pop() ?? "";
 }
 
-/** A lock file in .git so writers on one clone take turns; a dead writer's lock goes stale. */
+/**
+ * A lock file in the work tree's git directory so writers on one clone take turns (each
+ * linked worktree has its own branch, index and lock); a dead writer's lock goes stale.
+ */
 async function lock(git: Git): Promise<() => Promise<void>> {
-  const path = join(git.dir, ".git", LOCK);
-  await mkdir(join(git.dir, ".git"), { recursive: true });
+  const path = join(git.gitDir, LOCK);
   for (let i = 0; ; i++) {
     try {
       const fh = await open(path, "wx");

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { showPath } from "../meta/names.js";
 
 /** The record kinds and their protobuf types in proto/bootmeta/v1. */
 export type RecordKind = "Release" | "Channel" | "Binary" | "BinaryIndex" | "Instance";
@@ -20,7 +21,7 @@ export interface Stored<T> {
 }
 
 function invalid(kind: RecordKind, where: string, why: string): BootMetaError {
-  return new BootMetaError("RECORD_INVALID", `${where} is not a valid ${kind} record: ${why}`, ExitCode.InvalidFormat, {
+  return new BootMetaError("RECORD_INVALID", `${showPath(where)} is not a valid ${kind} record: ${why}`, ExitCode.InvalidFormat, {
     data: { kind, where },
     suggestions: ["restore it from git history, or fix the field by hand (the file is the proto3 JSON mapping)"],
   });
@@ -77,9 +78,14 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
   if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw invalid(kind, where, "the top level must be an object");
   const type = recordType(kind);
   const names = new Set(type.fieldsArray.flatMap((f) => [f.name, snake(f.name)]));
-  const known: Record<string, unknown> = {};
-  const unknown: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) (names.has(k) ? known : unknown)[camel(k)] = v;
+  // Keys are whatever the file holds: `__proto__` or `constructor` is a field name, not a property.
+  const known: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const unknown: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // Known fields by their proto3 JSON name; unknown ones exactly as written, to be written back.
+  for (const [k, v] of Object.entries(obj)) {
+    if (names.has(k)) known[camel(k)] = v;
+    else unknown[k] = v;
+  }
   return { value: check<T>(kind, known, where), unknown };
 }
 
@@ -89,13 +95,13 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
  */
 export function encodeRecord<T>(kind: RecordKind, value: T, unknown: Record<string, unknown> = {}, where: string = kind): Uint8Array {
   const normal = check<Record<string, unknown>>(kind, value as Record<string, unknown>, where);
-  const ordered: Record<string, unknown> = {};
+  const ordered: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const f of recordType(kind).fieldsArray) {
     const v = normal[f.name];
     if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
     ordered[f.name] = f.resolvedType instanceof protobuf.Type && v !== null && typeof v === "object" && !Array.isArray(v) && !f.map ? orderNested(f.resolvedType, v as Record<string, unknown>) : Array.isArray(v) && f.resolvedType instanceof protobuf.Type ? v.map((x) => orderNested(f.resolvedType as protobuf.Type, x)) : v;
   }
-  for (const k of Object.keys(unknown).sort()) if (!(k in ordered)) ordered[k] = unknown[k];
+  for (const k of Object.keys(unknown).sort()) if (!Object.hasOwn(ordered, k)) ordered[k] = unknown[k];
   return Buffer.from(`${JSON.stringify(ordered, null, 2)}\n`, "utf8");
 }
 

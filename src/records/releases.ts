@@ -1,6 +1,7 @@
 import { basename } from "node:path";
-import { BootMetaError, ExitCode } from "../errors.js";
-import { execa } from "../meta/git.js";
+import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
+import { Git } from "../meta/git.js";
+import { decodeName, showPath } from "../meta/names.js";
 import { validateName } from "../meta/layout.js";
 import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
 import type { Release, RepoRef } from "./types.js";
@@ -28,25 +29,45 @@ export function withoutCredentials(url: string): string {
   return colon < 0 ? url : `${scheme}${userinfo.slice(0, colon)}@${rest}`;
 }
 
-/** The current commit of a local git repo, with its remote, branch or tag, and whether it is dirty. */
+/**
+ * The current commit of a local git repo, with its remote, branch or tag, and whether it is
+ * dirty: through the one git gateway (a linked worktree or GIT_DIR works), with the status in
+ * its `-z` form so a file name of any bytes is one entry.
+ */
 export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}): Promise<RepoRef> {
-  const git = (args: string[]) => execa("git", args, { cwd: path, reject: false });
-  const top = await git(["rev-parse", "--show-toplevel"]);
-  if (top.exitCode !== 0) throw new BootMetaError("META_NOT_A_REPO", `${path} is not a git repository`, ExitCode.General, { data: { path } });
-  const commit = await git(["rev-parse", "HEAD"]);
-  if (commit.exitCode !== 0) throw new BootMetaError("RELEASE_NO_COMMIT", `${path} has no commit yet`, ExitCode.General);
-  const url = withoutCredentials((await git(["remote", "get-url", "origin"])).stdout.trim());
-  const tag = await git(["describe", "--tags", "--exact-match", "HEAD"]);
-  const branch = await git(["symbolic-ref", "--short", "-q", "HEAD"]);
-  const status = (await git(["status", "--porcelain"])).stdout.split("\n").filter(Boolean);
-  if (status.length && !o.allowDirty) {
-    throw new BootMetaError("RELEASE_DIRTY_REPO", `${top.stdout.trim()} has uncommitted changes (${status.slice(0, 5).map((l) => l.slice(3)).join(", ")}${status.length > 5 ? ", …" : ""}): a release must name commits that exist`, ExitCode.General, {
-      data: { path, files: status.map((l) => l.slice(3)) },
+  const repo = await Git.open(path).catch((e: unknown) => {
+    throw isBootMetaError(e, "META_NOT_A_REPO") ? new BootMetaError("META_NOT_A_REPO", `${path} is not a git repository`, ExitCode.General, { data: { path } }) : e;
+  });
+  const commit = await repo.head();
+  if (!commit) throw new BootMetaError("RELEASE_NO_COMMIT", `${path} has no commit yet`, ExitCode.General);
+  const run = (args: string[]) => repo.run(args, { reject: false });
+  const url = withoutCredentials((await run(["remote", "get-url", "origin"])).stdout.trim());
+  const tag = await run(["describe", "--tags", "--exact-match", "HEAD"]);
+  const branch = await run(["symbolic-ref", "--short", "-q", "HEAD"]);
+  const files = statusPaths(await repo.runBytes(["status", "--porcelain=v1", "-z", "--untracked-files=normal"]));
+  if (files.length && !o.allowDirty) {
+    throw new BootMetaError("RELEASE_DIRTY_REPO", `${repo.dir} has uncommitted changes (${files.slice(0, 5).map(showPath).join(", ")}${files.length > 5 ? ", …" : ""}): a release must name commits that exist`, ExitCode.General, {
+      data: { path, files },
       suggestions: ["commit or stash the changes, or pass --allow-dirty to record the release anyway (marked dirty)"],
     });
   }
-  const name = url ? basename(url).replace(/\.git$/, "") : basename(top.stdout.trim());
-  return { name, url: url || undefined, commit: commit.stdout.trim(), ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: status.length > 0 || undefined };
+  const name = url ? basename(url).replace(/\.git$/, "") : basename(repo.dir);
+  return { name, url: url || undefined, commit, ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: files.length > 0 || undefined };
+}
+
+/** The paths of `git status --porcelain=v1 -z`: "XY PATH\0", a rename or copy followed by its source "\0FROM\0". */
+function statusPaths(out: Buffer): string[] {
+  const paths: string[] = [];
+  let off = 0;
+  while (off < out.length) {
+    const nul = out.indexOf(0, off);
+    const end = nul < 0 ? out.length : nul;
+    const xy = out.toString("latin1", off, off + 2);
+    paths.push(decodeName(out.subarray(off + 3, end)));
+    off = end + 1;
+    if (/[RC]/.test(xy)) off = (out.indexOf(0, off) < 0 ? out.length : out.indexOf(0, off)) + 1;
+  }
+  return paths;
 }
 
 /** Release ids sort by creation time, so `release list` is a directory listing, not a scan. */

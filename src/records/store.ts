@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { projectFile, SEALED_SUFFIX, validateName } from "../meta/layout.js";
+import { showPath } from "../meta/names.js";
 import type { Reader } from "../meta/reader.js";
 import { commitChanges, type CommitResult, type Tx } from "../meta/store.js";
 import { decodeRecord, encodeRecord, type RecordKind, type Stored } from "./codec.js";
@@ -72,7 +73,7 @@ export function decodeAt<T>(kind: RecordKind, bytes: Uint8Array, path: string, a
   for (const [field, want] of Object.entries(at)) {
     const got = (rec.value as Record<string, unknown>)[field];
     if (got !== want) {
-      throw new BootMetaError("RECORD_INVALID", `${path} is not a valid ${kind} record: its ${field} is ${JSON.stringify(got)}, but its path says ${JSON.stringify(want)} (moved or edited by hand?)`, ExitCode.InvalidFormat, {
+      throw new BootMetaError("RECORD_INVALID", `${showPath(path)} is not a valid ${kind} record: its ${field} is ${JSON.stringify(got)}, but its path says ${JSON.stringify(want)} (moved or edited by hand?)`, ExitCode.InvalidFormat, {
         data: { kind, where: path, field },
         suggestions: ["restore it from git history (`git log -p -- PATH`)"],
       });

@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { BaseCommand } from "../../cli/base.js";
 import { identitiesOf, identityFlag, repoFlags, repoOf, targetFlags } from "../../cli/meta-flags.js";
 import { loadConfig, type LoadedConfig } from "../../config/loader.js";
+import { getDotted } from "../../config/merge.js";
 
 export default class ConfigShow extends BaseCommand {
   static override summary = "Show the merged config of a project and env (defaults ← env ← developer).";
@@ -14,7 +15,7 @@ export default class ConfigShow extends BaseCommand {
     const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), at: flags.at });
     if (flags.origin) {
       for (const [k, layer] of Object.entries(c.origins).sort()) {
-        const v = k.split(".").reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], c.config);
+        const v = getDotted(c.config, k);
         this.log(`${k} = ${JSON.stringify(v)}  # ${layer}: ${c.layers.find((l) => l.name === layer)?.path}`);
       }
     } else this.log(stringify(c.config, { lineWidth: 0 }).trimEnd());
