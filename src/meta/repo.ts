@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { decodeUtf8 } from "../limits.js";
 import { encryptBytes, readRecipients, rotateBytes, updateKeysBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { withReader } from "./reader.js";
@@ -32,12 +33,12 @@ export async function readState(tx: Pick<Tx, "read" | "list" | "children">): Pro
       suggestions: ["run `boot-meta init` in it first"],
     });
   }
-  const config = parseMetaConfig(Buffer.from(raw).toString("utf8"));
+  const config = parseMetaConfig(decodeUtf8(raw, META_CONFIG));
   const keys = new Map<string, string[]>();
   for (const c of await tx.children(KEYS_DIR)) {
     const m = /^([^/]+)\.txt$/.exec(c.name);
     if (c.dir || !m) continue;
-    const text = Buffer.from((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array()).toString("utf8");
+    const text = decodeUtf8((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array(), `${KEYS_DIR}/${c.name}`);
     keys.set(m[1] as string, parsePrincipalKeys(text, m[1] as string));
   }
   const files: string[] = [];
