@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
-import { text } from "node:stream/consumers";
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../cli/base.js";
 import { contextFrom, fileFlags, formatFlag, ignoreMacFlag } from "../cli/sops-flags.js";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { readStdinCapped, readUserFile } from "../io.js";
+import { decodeUtf8 } from "../limits.js";
 import { setInFile } from "../sops/files.js";
 import { parseTreePath } from "../sops/tree-path.js";
 
@@ -32,7 +32,8 @@ export default class Set extends BaseCommand {
     const { args, flags } = await this.parse(Set);
     const sources = [args.value !== undefined, flags["value-file"] !== undefined, flags["value-stdin"]].filter(Boolean).length;
     if (sources !== 1) throw new BootMetaError("INVALID_ARGUMENT", "give the value exactly once: as an argument, --value-file or --value-stdin", ExitCode.InvalidArgument);
-    const value = args.value ?? (flags["value-file"] ? await readFile(flags["value-file"], "utf8") : await text(process.stdin));
+    const file = flags["value-file"];
+    const value = args.value ?? (file ? decodeUtf8(await readUserFile(file), file) : decodeUtf8(await readStdinCapped(), "standard input"));
     const r = await setInFile(args.file, parseTreePath(args.index), value, { inputType: formatFlag(flags["input-type"]), idempotent: flags.idempotent, ignoreMac: flags["ignore-mac"] }, contextFrom(flags));
     this.note(r.changed ? `set ${args.index} in ${args.file}` : `${args.index} already has that value; ${args.file} left as it was`);
     return { file: args.file, path: args.index, changed: r.changed };
