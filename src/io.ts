@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmod, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { chmod, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BootMetaError, ExitCode } from "./errors.js";
+import { checkSize, formatBytes, limitExceeded, limits } from "./limits.js";
 
 /**
  * Replaces a file atomically: the bytes go to a sibling temp file that is fsynced and renamed
@@ -27,10 +28,60 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   }
 }
 
-/** Reads a file the user named, with errors that say which file and why. */
-export async function readUserFile(path: string): Promise<Uint8Array> {
+/**
+ * Reads a whole file, but never more than the file-size limit (src/limits.ts): a regular
+ * file's size is checked before anything is read, and anything else (a FIFO, a device, a
+ * file growing meanwhile) is read until the limit is passed and then refused. Errors other
+ * than INPUT_TOO_LARGE are the file system's own.
+ */
+export async function readFileCapped(path: string, what: string = path): Promise<Buffer> {
+  const max = limits().maxFileBytes;
+  const fh = await open(path, "r");
   try {
-    return await readFile(path);
+    const st = await fh.stat();
+    if (st.isFile()) checkSize(st.size, what);
+    return await readCapped((buf) => fh.read(buf, 0, buf.length, null).then((r) => r.bytesRead), st.isFile() ? st.size : 0, max, what);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Standard input, read up to the file-size limit (a value piped in by `set --value-stdin`). */
+export async function readStdinCapped(what = "standard input", stdin: NodeJS.ReadableStream = process.stdin): Promise<Buffer> {
+  const max = limits().maxFileBytes;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const c of stdin) {
+    const chunk = Buffer.isBuffer(c) ? c : Buffer.from(String(c));
+    total += chunk.length;
+    if (total > max) {
+      (stdin as { destroy?: () => void }).destroy?.();
+      throw limitExceeded("maxFileBytes", what, `is more than ${formatBytes(max)}`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readCapped(read: (buf: Buffer) => Promise<number>, sizeHint: number, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    // One read for a regular file (its size, plus one byte to see the end); 64 KiB steps otherwise.
+    const buf = Buffer.allocUnsafe(Math.min(max + 1 - total, total === 0 && sizeHint > 0 ? sizeHint + 1 : 65536));
+    const n = await read(buf);
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > max) throw limitExceeded("maxFileBytes", what, `is more than ${formatBytes(max)}`);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
+
+/** Reads a file the user named (`what`: as they named it), with errors that say which file and why. */
+export async function readUserFile(path: string, what: string = path): Promise<Uint8Array> {
+  try {
+    return await readFileCapped(path, what);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new BootMetaError("FILE_NOT_FOUND", `${path} does not exist`, ExitCode.FileNotFound, { data: { file: path } });

@@ -1,6 +1,21 @@
-import { Command, Flags } from "@oclif/core";
+import { Command, Flags, type Interfaces } from "@oclif/core";
 import { BootMetaError, ExitCode, internalError } from "../errors.js";
 import { redactError, redactSecrets } from "../redact.js";
+import { DEFAULT_LIMITS, formatBytes, LIMIT_SPECS, type Limits, parseLimit, setLimits } from "../limits.js";
+
+/**
+ * `--max-file-bytes`, `--max-depth`, `--max-aliases`, `--max-nodes` on every command: the
+ * limits on hostile input (src/limits.ts) for this run, over BOOT_META_MAX_* variables.
+ */
+export const limitFlags = Object.fromEntries(
+  LIMIT_SPECS.map((s) => [
+    s.flag,
+    Flags.string({
+      description: `most ${s.what} (default ${s.bytes ? formatBytes(DEFAULT_LIMITS[s.key]) : DEFAULT_LIMITS[s.key]}, or ${s.env})${s.bytes ? "; K, M, G suffixes" : ""}`,
+      helpGroup: "LIMITS",
+    }),
+  ]),
+) as Record<string, Interfaces.OptionFlag<string | undefined>>;
 
 /**
  * The base of every boot-meta command: `--json` (oclif's: the value `run()` returns is
@@ -10,6 +25,23 @@ import { redactError, redactSecrets } from "../redact.js";
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
+  static override baseFlags = limitFlags;
+
+  /** oclif's parse, then the limit flags applied before the command reads anything. */
+  protected override async parse<F extends Interfaces.OutputFlags<any>, B extends Interfaces.OutputFlags<any>, A extends Interfaces.OutputArgs<any>>(options?: Interfaces.Input<F, B, A>, argv?: string[]): Promise<Interfaces.ParserOutput<F, B, A>> {
+    // oclif reads a piped stdin, all of it, into the first argument left out; no boot-meta
+    // argument comes from stdin (`set --value-stdin` reads it itself, within the size limit).
+    for (const a of Object.values((options ?? (this.ctor as unknown as Interfaces.Input<F, B, A>)).args ?? {})) (a as { ignoreStdin?: boolean }).ignoreStdin = true;
+    const r = await super.parse(options, argv);
+    const flags = r.flags as Record<string, unknown>;
+    const given: Partial<Limits> = {};
+    for (const s of LIMIT_SPECS) {
+      const v = flags[s.flag];
+      if (typeof v === "string") given[s.key] = parseLimit(s, v, `--${s.flag}`);
+    }
+    setLimits(given);
+    return r;
+  }
 
   /** Prints a line for people; silent under --json (oclif's `log` already is). */
   protected say(line: string): void {

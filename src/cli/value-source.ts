@@ -1,6 +1,6 @@
-import { text } from "node:stream/consumers";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { readUserFile } from "../io.js";
+import { readStdinCapped, readUserFile } from "../io.js";
+import { decodeUtf8 } from "../limits.js";
 
 /**
  * Where a command's value comes from. A secret given as an argument is in `ps` and the shell
@@ -22,10 +22,11 @@ export async function readValue(s: ValueSources, names: { file: string; stdin: s
       suggestions: ["a secret is best not given as an argument (it shows in `ps` and the shell history): pipe it in, or name a file"],
     });
   }
-  if (s.file !== undefined) return { text: Buffer.from(await readUserFile(s.file)).toString("utf8"), from: "file" };
+  // Both within the size limit, and strict UTF-8: a value is text.
+  if (s.file !== undefined) return { text: decodeUtf8(await readUserFile(s.file), s.file), from: "file" };
   if (fromStdin) {
     if ((stdin as { isTTY?: boolean }).isTTY) process.stderr.write("reading the value from standard input; end it with Ctrl-D\n");
-    return { text: await text(stdin), from: "stdin" };
+    return { text: decodeUtf8(await readStdinCapped("standard input", stdin), "standard input"), from: "stdin" };
   }
   return { text: s.arg as string, from: "argument" };
 }

@@ -1,8 +1,10 @@
 import { access, readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { writeFileAtomic } from "../io.js";
+import { readFileCapped, writeFileAtomic } from "../io.js";
+import { decodeUtf8 } from "../limits.js";
+import { parseYamlValue } from "../yaml.js";
 
 /** The gitignored file in an app checkout that points it at the meta repo. */
 export const BOOTSTRAP_FILE = ".boot-meta.local.yaml";
@@ -35,12 +37,7 @@ export async function findBootstrap(cwd: string): Promise<Bootstrap | undefined>
 }
 
 export async function readBootstrap(path: string): Promise<Bootstrap> {
-  let doc: unknown;
-  try {
-    doc = parse(await readFile(path, "utf8"));
-  } catch (e) {
-    throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} is not valid YAML: ${(e as Error).message.split("\n")[0]}`, ExitCode.InvalidFormat);
-  }
+  const doc = parseYamlValue(decodeUtf8(await readFileCapped(path), path), path, (why) => new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} is not valid YAML: ${why}`, ExitCode.InvalidFormat));
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new BootMetaError("CONFIG_BAD_BOOTSTRAP", `${path} must be a map with repo, project, env and optionally identity`, ExitCode.InvalidFormat);
   const o = doc as Record<string, unknown>;
   const str = (k: string) => {

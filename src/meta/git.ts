@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import type { FetchResult, SimpleGit } from "simple-git";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { showPath } from "./names.js";
+import { formatBytes, limitExceeded, limits } from "../limits.js";
 
 /** What boot-meta asks of a child process: text out, never a throw on a non-zero exit unless asked. */
 export interface ProcOptions {
@@ -205,12 +206,20 @@ export class Git {
    * done. `read` answers blobs only; `object` any object with its type. The protocol is one
    * line per request, and git echoes a missing name back on a line of its own: a name with a
    * line break would answer for another path, so it is refused (ask by object id instead:
-   * reader.ts walks trees by id, and so reads any name).
+   * reader.ts walks trees by id, and so reads any name). An object over the file-size limit
+   * (src/limits.ts) is refused from its header, INPUT_TOO_LARGE naming its path, and its body
+   * is skipped as it streams past, never held in memory.
    */
   catFile(): CatFile {
     const p = spawn("git", ["cat-file", "--batch"], { cwd: this.dir, env: this.env, stdio: ["pipe", "pipe", "ignore"] });
     let buf = Buffer.alloc(0);
-    const waiting: { resolve: (v: { type: string; body: Uint8Array } | undefined) => void; reject: (e: unknown) => void }[] = [];
+    // Chunks not yet joined to buf: joined once enough are here for the object in hand, so a
+    // large body costs one copy, not one per chunk.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let need = 0;
+    let skip = 0;
+    const waiting: { spec: string; resolve: (v: { type: string; body: Uint8Array } | undefined) => void; reject: (e: unknown) => void }[] = [];
     const pump = () => {
       while (waiting.length) {
         const nl = buf.indexOf(10);
@@ -223,14 +232,36 @@ export class Git {
         }
         const [, type, sizeText] = header.split(" ");
         const size = Number(sizeText);
-        if (buf.length < nl + 1 + size + 1) return;
+        if (size > limits().maxFileBytes) {
+          const w = waiting.shift();
+          const have = Math.min(buf.length - nl - 1, size + 1);
+          skip = size + 1 - have;
+          buf = buf.subarray(nl + 1 + have);
+          w?.reject(limitExceeded("maxFileBytes", w.spec.replace(/^[^:]*:/, ""), `is ${formatBytes(size)} in git`));
+          continue;
+        }
+        if (buf.length < nl + 1 + size + 1) {
+          need = nl + 1 + size + 1;
+          return;
+        }
         const body = new Uint8Array(buf.subarray(nl + 1, nl + 1 + size));
         buf = buf.subarray(nl + 1 + size + 1);
         waiting.shift()?.resolve({ type: type as string, body });
       }
     };
     p.stdout.on("data", (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
+      if (skip > 0) {
+        const n = Math.min(skip, c.length);
+        skip -= n;
+        c = c.subarray(n);
+      }
+      pending.push(c);
+      pendingBytes += c.length;
+      if (buf.length + pendingBytes < need) return;
+      buf = Buffer.concat([buf, ...pending]);
+      pending = [];
+      pendingBytes = 0;
+      need = 0;
       pump();
     });
     p.on("close", () => {
@@ -242,7 +273,7 @@ export class Git {
         const unsafe = unsafeSpec(spec);
         if (unsafe) return rej(unsafe);
         if (p.exitCode !== null || p.stdin.destroyed) return rej(new BootMetaError("META_GIT_FAILED", "git cat-file stopped unexpectedly", ExitCode.General));
-        waiting.push({ resolve: res, reject: rej });
+        waiting.push({ spec, resolve: res, reject: rej });
         p.stdin.write(`${spec}\n`);
       });
     return {
@@ -285,30 +316,22 @@ export class Git {
     return new Map(paths.map((p, i) => [p, bodies[i]]));
   }
 
-  /** Blobs named by `REV:PATH` specs (any mix of commits), in one `git cat-file --batch`. */
+  /**
+   * Blobs named by `REV:PATH` specs (any mix of commits), in one `git cat-file --batch`
+   * (the {@link catFile} reader, so the size limit holds here too).
+   */
   async readBlobs(specs: string[]): Promise<(Uint8Array | undefined)[]> {
     if (specs.length === 0) return [];
     for (const s of specs) {
       const unsafe = unsafeSpec(s);
       if (unsafe) throw unsafe;
     }
-    const buf = await catFileBatch(this.dir, this.env, specs);
-    const out: (Uint8Array | undefined)[] = [];
-    let off = 0;
-    for (let i = 0; i < specs.length; i++) {
-      const nl = buf.indexOf(10, off);
-      const header = buf.subarray(off, nl).toString("utf8");
-      off = nl + 1;
-      if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
-        out.push(undefined);
-        continue;
-      }
-      const [, type, sizeText] = header.split(" ");
-      const size = Number(sizeText);
-      out.push(type === "blob" ? new Uint8Array(buf.subarray(off, off + size)) : undefined);
-      off += size + 1;
+    const cat = this.catFile();
+    try {
+      return await Promise.all(specs.map((s) => cat.read(s)));
+    } finally {
+      cat.close();
     }
-    return out;
   }
 
   async readFile(path: string, at = "HEAD"): Promise<Uint8Array | undefined> {
@@ -394,19 +417,6 @@ export function configBool(v: string | undefined): boolean | undefined {
   if (["true", "yes", "on", "1"].includes(l)) return true;
   if (["false", "no", "off", "0", ""].includes(l)) return false;
   return undefined;
-}
-
-function catFileBatch(cwd: string, env: NodeJS.ProcessEnv | undefined, specs: string[]): Promise<Buffer> {
-  return new Promise((res, rej) => {
-    const p = spawn("git", ["cat-file", "--batch"], { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let err = "";
-    p.stdout.on("data", (c: Buffer) => chunks.push(c));
-    p.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    p.on("error", rej);
-    p.on("close", (code) => (code === 0 ? res(Buffer.concat(chunks)) : rej(new BootMetaError("META_GIT_FAILED", `git cat-file failed: ${err.trim()}`, ExitCode.General))));
-    p.stdin.end(`${specs.join("\n")}\n`);
-  });
 }
 
 /**

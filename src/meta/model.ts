@@ -1,6 +1,7 @@
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { parseRecipients } from "../sops/age.js";
+import { parseYamlValue } from "../yaml.js";
 import { developerOf, parseGovernedPath, validateName } from "./layout.js";
 
 /**
@@ -42,12 +43,7 @@ const names = (v: unknown, where: string): string[] => {
 };
 
 export function parseMetaConfig(text: string): MetaConfig {
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (e) {
-    throw invalid((e as Error).message.split("\n")[0] ?? "not YAML");
-  }
+  const doc = parseYamlValue(text, ".boot-meta.yaml", invalid);
   if (typeof doc !== "object" || doc === null) throw invalid("the top level must be a map");
   const o = doc as Record<string, unknown>;
   if (o.version !== 1) throw invalid(`version ${JSON.stringify(o.version)} is not supported (this boot-meta reads version 1)`);

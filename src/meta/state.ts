@@ -1,4 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
+import { decodeUtf8 } from "../limits.js";
 import { Git } from "./git.js";
 import { CONFIG_FILE, KEYS_DIR, META_CONFIG, PROJECT_DIRS, PROJECT_FILE, validateName } from "./layout.js";
 import { parseMetaConfig, parsePrincipalKeys, type RepoState } from "./model.js";
@@ -30,12 +31,12 @@ export async function readState(tx: Pick<Reader, "read" | "list" | "children">):
       suggestions: ["run `boot-meta init` in it first"],
     });
   }
-  const config = parseMetaConfig(Buffer.from(raw).toString("utf8"));
+  const config = parseMetaConfig(decodeUtf8(raw, META_CONFIG));
   const keys = new Map<string, string[]>();
   for (const c of await tx.children(KEYS_DIR)) {
     const name = c.name.endsWith(".txt") ? c.name.slice(0, -4) : undefined;
     if (c.dir || !name || !validName("principal", name)) continue;
-    const text = Buffer.from((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array()).toString("utf8");
+    const text = decodeUtf8((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array(), `${KEYS_DIR}/${c.name}`);
     keys.set(name, parsePrincipalKeys(text, name));
   }
   const files: string[] = [];

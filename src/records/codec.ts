@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { showPath } from "../meta/names.js";
+import { checkJsonDepth, decodeUtf8 } from "../limits.js";
 
 /** The record kinds and their protobuf types in proto/bootmeta/v1. */
 export type RecordKind = "Release" | "Channel" | "Binary" | "BinaryIndex" | "Instance";
@@ -70,8 +71,11 @@ function check<T>(kind: RecordKind, obj: Record<string, unknown>, where: string)
 /** Parses a stored record (proto3 JSON), keeping unknown fields aside. */
 export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: string): Stored<T> {
   let obj: unknown;
+  const text = decodeUtf8(bytes, where);
+  // JSON.parse copes with any depth; writing the record back (JSON.stringify) does not.
+  checkJsonDepth(text, where);
   try {
-    obj = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    obj = JSON.parse(text);
   } catch (e) {
     throw invalid(kind, where, `not JSON (${(e as Error).message})`);
   }

@@ -106,7 +106,7 @@ async function wrapGroups(dataKey: Uint8Array, o: KeyOptions, path?: string, reu
 /** Encrypts a plaintext file (any store) to the given recipients: sops `encrypt`. */
 export async function encryptBytes(plain: Uint8Array, o: EncryptOptions): Promise<Uint8Array> {
   const store = storeFor(o.format);
-  const parsed = named(o.path, () => store.loadPlain(plain));
+  const parsed = named(o.path, () => store.loadPlain(plain, { file: o.path }));
   if (store.hasMetadata(parsed)) {
     throw new BootMetaError("SOPS_ALREADY_ENCRYPTED", `${label(o.path)} is already encrypted (it has sops metadata)`, ExitCode.FileAlreadyEncrypted, {
       suggestions: ["use `boot-meta edit`, `set` or `rotate` on an encrypted file"],
@@ -151,7 +151,7 @@ function seal(format: Format, tree: Tree, metadata: Metadata, dataKey: Uint8Arra
  * where identities were looked for in `data`), `SOPS_MAC_MISMATCH`, `SOPS_VALUE_AUTH_FAILED`…
  */
 export async function openBytes(bytes: Uint8Array, o: OpenOptions): Promise<OpenedFile> {
-  const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes));
+  const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes, { file: o.path }));
   const metadata = parseMetadata(loaded.metadata, o.path);
   const dataKey = await dataKeyOf(metadata, o);
   const stash = new IvStash();
@@ -296,7 +296,7 @@ export interface UpdateKeysResult {
  */
 export async function updateKeysBytes(bytes: Uint8Array, o: KeyOptions & EmitOptions & { format: Format; identities: IdentitySet; path?: string; pgp?: OpenOptions["pgp"] }): Promise<UpdateKeysResult> {
   const store = storeFor(o.format);
-  const loaded = named(o.path, () => store.loadEncrypted(bytes));
+  const loaded = named(o.path, () => store.loadEncrypted(bytes, { file: o.path }));
   const metadata = parseMetadata(loaded.metadata, o.path);
   const before = recipientsOf(metadata);
   const target = o.keyGroups.filter((g) => g.length > 0);
@@ -332,7 +332,7 @@ export async function rotateBytes(bytes: Uint8Array, o: Partial<KeyOptions> & Em
 
 /** The age recipients of each key group, read from the metadata without decrypting. */
 export function readRecipients(bytes: Uint8Array, format: Format, path?: string): string[][] {
-  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
+  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes, { file: path }));
   return recipientsOf(parseMetadata(loaded.metadata, path));
 }
 

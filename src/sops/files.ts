@@ -3,7 +3,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { readUserFile, writeFileAtomic } from "../io.js";
+import { readFileCapped, readUserFile, writeFileAtomic } from "../io.js";
+import { decodeUtf8 } from "../limits.js";
 import { withScratchDir } from "../scratch.js";
 import { parseRecipients } from "./age.js";
 import { valueToEnvString } from "./env-value.js";
@@ -47,7 +48,7 @@ export async function identitiesFor(c: Context): Promise<IdentitySet> {
 export async function loadSopsConfig(c: Context): Promise<SopsConfig | undefined> {
   const path = await findSopsConfig(cwdOf(c), { explicitPath: c.configPath, env: envOf(c) });
   if (!path) return undefined;
-  return parseSopsConfig(await readFile(path, "utf8"), path);
+  return parseSopsConfig(decodeUtf8(await readFileCapped(path), path), path);
 }
 
 /**
@@ -92,7 +93,7 @@ export interface FileIO {
 /** sops `encrypt FILE`: the encrypted bytes (the caller writes them where asked). */
 export async function encryptFile(file: string, o: CreationOptions & FileIO, c: Context = {}): Promise<Uint8Array> {
   const format = o.inputType ?? formatForPath(file);
-  const plain = await readUserFile(resolve(cwdOf(c), file));
+  const plain = await readUserFile(resolve(cwdOf(c), file), file);
   const keys = await creationKeys(file, o, c);
   const bytes = await encryptBytes(plain, { format, ...keys, path: file });
   return o.outputType && o.outputType !== format ? convertEncrypted(bytes, format, o.outputType) : bytes;
@@ -110,7 +111,7 @@ function openOptions(file: string, format: Format, identities: IdentitySet, igno
 /** sops `decrypt FILE [--extract PATH]`: plaintext bytes in the output format. */
 export async function decryptFile(file: string, o: FileIO & { extract?: PathPart[]; ignoreMac?: boolean; indent?: number } = {}, c: Context = {}): Promise<Uint8Array> {
   const format = o.inputType ?? formatForPath(file);
-  const bytes = await readUserFile(resolve(cwdOf(c), file));
+  const bytes = await readUserFile(resolve(cwdOf(c), file), file);
   const identities = await identitiesFor(c);
   if (!o.extract) return decryptBytes(bytes, { ...openOptions(file, format, identities, o.ignoreMac), outputFormat: o.outputType, indent: o.indent });
   const f = await openBytes(bytes, openOptions(file, format, identities, o.ignoreMac));
@@ -142,7 +143,7 @@ export async function setInFile(file: string, path: PathPart[], jsonValue: strin
   }
   // cmd/sops/main.go:2557-2582: scalar JSON numbers become float64 in sops' set.
   const value = fromPlain(parsed, { integersAreFloats: true });
-  const bytes = await readUserFile(abs);
+  const bytes = await readUserFile(abs, file);
   const f = await openBytes(bytes, openOptions(file, format, await identitiesFor(c), o.ignoreMac));
   const tree = cloneTree(f.tree);
   const root = tree[0] ?? new Branch();
@@ -162,7 +163,7 @@ export async function setInFile(file: string, path: PathPart[], jsonValue: strin
 export async function unsetInFile(file: string, path: PathPart[], o: { inputType?: Format; idempotent?: boolean; ignoreMac?: boolean } = {}, c: Context = {}): Promise<Changed> {
   const abs = resolve(cwdOf(c), file);
   const format = o.inputType ?? formatForPath(file);
-  const f = await openBytes(await readUserFile(abs), openOptions(file, format, await identitiesFor(c), o.ignoreMac));
+  const f = await openBytes(await readUserFile(abs, file), openOptions(file, format, await identitiesFor(c), o.ignoreMac));
   const tree = cloneTree(f.tree);
   if (!unsetPath(tree[0] ?? new Branch(), path)) {
     if (o.idempotent) return { changed: false };
@@ -201,7 +202,7 @@ export async function editInEditor(
       const edited = await readFile(scratch);
       if (Buffer.compare(edited, Buffer.from(o.baseline ?? initial)) === 0) return undefined;
       try {
-        const tree = store.loadPlain(edited);
+        const tree = store.loadPlain(edited, { file: o.what });
         if (store.hasMetadata(tree)) throw new BootMetaError("SOPS_INVALID_EDIT", "the edited file contains a top-level sops key, which is reserved for metadata", ExitCode.InvalidFormat);
         return { tree, text: new Uint8Array(edited) };
       } catch (e) {
@@ -223,7 +224,7 @@ export async function editFile(file: string, o: EditOptions = {}, c: Context = {
   const abs = resolve(cwdOf(c), file);
   const format = o.inputType ?? formatForPath(file);
   const exists = existsSync(abs);
-  const opened = exists ? await openBytes(await readUserFile(abs), openOptions(file, format, await identitiesFor(c), o.ignoreMac)) : undefined;
+  const opened = exists ? await openBytes(await readUserFile(abs, file), openOptions(file, format, await identitiesFor(c), o.ignoreMac)) : undefined;
   const keys = exists ? undefined : await creationKeys(file, o, c);
   const original = opened ? storeFor(format).emitPlain(opened.tree) : new Uint8Array();
   const edit = await editInEditor(original, format, { editor: o.editor, env: envOf(c), ext: extname(file), what: file, onInvalid: o.onInvalid });
@@ -263,7 +264,7 @@ export async function updateKeysFile(file: string, o: { inputType?: Format; sham
     });
   }
   const rule = matchCreationRule(config, abs);
-  const r = await updateKeysBytes(await readUserFile(abs), { format, keyGroups: rule.keyGroups, shamirThreshold: o.shamirThreshold ?? rule.shamirThreshold, identities: await identitiesFor(c), path: file });
+  const r = await updateKeysBytes(await readUserFile(abs, file), { format, keyGroups: rule.keyGroups, shamirThreshold: o.shamirThreshold ?? rule.shamirThreshold, identities: await identitiesFor(c), path: file });
   if (r.changed) await writeFileAtomic(abs, r.bytes);
   return { file, changed: r.changed, added: r.added, removed: r.removed };
 }
@@ -272,7 +273,7 @@ export async function updateKeysFile(file: string, o: { inputType?: Format; sham
 export async function rotateFile(file: string, o: { inputType?: Format; addAge?: string[]; rmAge?: string[]; ignoreMac?: boolean } = {}, c: Context = {}): Promise<Uint8Array> {
   const abs = resolve(cwdOf(c), file);
   const format = o.inputType ?? formatForPath(file);
-  const bytes = await readUserFile(abs);
+  const bytes = await readUserFile(abs, file);
   const identities = await identitiesFor(c);
   let keyGroups: string[][] | undefined;
   if (o.addAge?.length || o.rmAge?.length) {
@@ -286,7 +287,7 @@ export async function rotateFile(file: string, o: { inputType?: Format; addAge?:
 
 /** sops `filestatus FILE`. */
 export async function fileStatusOf(file: string, o: { inputType?: Format } = {}, c: Context = {}): Promise<{ encrypted: boolean }> {
-  return fileStatus(await readUserFile(resolve(cwdOf(c), file)), o.inputType ?? formatForPath(file));
+  return fileStatus(await readUserFile(resolve(cwdOf(c), file), file), o.inputType ?? formatForPath(file));
 }
 
 /**
@@ -295,7 +296,7 @@ export async function fileStatusOf(file: string, o: { inputType?: Format } = {},
  */
 export async function secretEnv(file: string, o: { inputType?: Format; ignoreMac?: boolean } = {}, c: Context = {}): Promise<Record<string, string>> {
   const format = o.inputType ?? formatForPath(file);
-  const f = await openBytes(await readUserFile(resolve(cwdOf(c), file)), openOptions(file, format, await identitiesFor(c), o.ignoreMac));
+  const f = await openBytes(await readUserFile(resolve(cwdOf(c), file), file), openOptions(file, format, await identitiesFor(c), o.ignoreMac));
   const out: Record<string, string> = {};
   for (const item of f.tree[0]?.items ?? []) {
     if (!("key" in item)) continue;

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { bech32 } from "@scure/base";
@@ -6,6 +6,7 @@ import { identityToRecipient } from "age-encryption";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
+import { readFileCapped } from "../io.js";
 import { isSshPrivateKey, parseSshIdentity } from "./age.js";
 import { nativeIdentity } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
@@ -212,8 +213,9 @@ export function requireIdentityPath(path: string, named: string): void {
 async function readSource(path: string, named: string): Promise<string> {
   requireIdentityPath(path, named);
   try {
-    return await readFile(path, "utf8");
+    return (await readFileCapped(path)).toString("utf8");
   } catch (e) {
+    if (e instanceof BootMetaError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? "unreadable");
     throw new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the identity file ${path} named by ${named}: ${why}`, ExitCode.CouldNotRetrieveKey, {
@@ -327,9 +329,10 @@ export async function loadIdentities(
   const source: IdentitySource = { kind: "default-keys-file", where: defaultFile };
   let text: string | undefined;
   try {
-    text = await readFile(defaultFile, "utf8");
+    text = (await readFileCapped(defaultFile)).toString("utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") c.searched.push({ source, found: 0, error: "missing" });
+    if (e instanceof BootMetaError) c.fail(source, e);
+    else if ((e as NodeJS.ErrnoException).code === "ENOENT") c.searched.push({ source, found: 0, error: "missing" });
     else c.fail(source, new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the default identity file ${defaultFile}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.CouldNotRetrieveKey, { data: { where: defaultFile } }));
   }
   if (text !== undefined) await attempt(source, () => c.addAge(source, text, defaultFile));

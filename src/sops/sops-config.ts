@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { parse } from "yaml";
+import { parseYamlValue } from "../yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { parseRecipients } from "./age.js";
 import { goRegExp } from "./regex.js";
@@ -183,12 +183,7 @@ function indentOf(v: Node, path: string, where: string): { indent?: number } | u
  * sops checks them only for the rule it picks. Throws `SOPS_INVALID_CONFIG`.
  */
 export function parseSopsConfig(text: string, path: string): SopsConfig {
-  let doc: Node;
-  try {
-    doc = (parse(text, { schema: "failsafe", merge: true, maxAliasCount: 10_000, uniqueKeys: true }) ?? undefined) as Node;
-  } catch (e) {
-    throw invalid(path, `it is not valid YAML (${(e as Error).message.split("\n")[0]})`);
-  }
+  let doc = (parseYamlValue(text, path, (why) => invalid(path, `it is not valid YAML (${why})`), { schema: "failsafe", merge: true, uniqueKeys: true }) ?? undefined) as Node;
   if (isNull(doc)) doc = {};
   if (!isMap(doc)) throw invalid(path, "the top level must be a map");
   if (!isNull(doc.creation_rules) && !Array.isArray(doc.creation_rules)) throw invalid(path, "creation_rules must be a list");

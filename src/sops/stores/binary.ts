@@ -1,3 +1,4 @@
+import { checkSize } from "../../limits.js";
 import { Branch, type Value } from "../tree.js";
 import { malformed } from "./errors.js";
 import { jsonStore } from "./json.js";
@@ -12,11 +13,12 @@ export const BINARY_DATA_KEY = "data";
 
 export const binaryStore: Store = {
   format: "binary",
-  loadPlain(data) {
+  loadPlain(data, o) {
+    checkSize(data.length, o?.file);
     return [new Branch([{ key: BINARY_DATA_KEY, value: new Uint8Array(data) }])];
   },
-  loadEncrypted(data) {
-    const r = jsonStore.loadEncrypted(data);
+  loadEncrypted(data, o) {
+    const r = jsonStore.loadEncrypted(data, o);
     const v = r.tree[0]?.get(BINARY_DATA_KEY);
     if (typeof v !== "string") {
       throw malformed("binary sops file", 'it has no "data" string; if it is an encrypted JSON document, pass --input-type json');

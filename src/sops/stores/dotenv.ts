@@ -1,3 +1,4 @@
+import { decodeUtf8, limitExceeded, limits } from "../../limits.js";
 import { valueToEnvString } from "../env-value.js";
 import { Branch, Comment, type Tree } from "../tree.js";
 import { malformed, notEncrypted } from "./errors.js";
@@ -8,13 +9,14 @@ import type { Store } from "./store.js";
 // (not trimmed), `\n` in values standing for a newline, `#` comment lines; no quoting.
 const PREFIX = "sops_";
 
-function parse(data: Uint8Array): Branch {
+function parse(data: Uint8Array, file?: string): Branch {
   const items: Branch["items"] = [];
-  Buffer.from(data)
-    .toString("utf8")
+  const max = limits().maxNodes;
+  decodeUtf8(data, file)
     .split("\n")
     .forEach((line, i) => {
       if (line === "") return;
+      if (items.length >= max) throw limitExceeded("maxNodes", file, `has more than ${max} lines`);
       if (line.startsWith("#")) {
         items.push({ comment: new Comment(line.slice(1)) });
         return;
@@ -37,11 +39,11 @@ function emit(items: Branch["items"]): Uint8Array {
 
 export const dotenvStore: Store = {
   format: "dotenv",
-  loadPlain(data) {
-    return [parse(data)];
+  loadPlain(data, o) {
+    return [parse(data, o?.file)];
   },
-  loadEncrypted(data) {
-    const root = parse(data);
+  loadEncrypted(data, o) {
+    const root = parse(data, o?.file);
     const pairs: [string, string][] = [];
     const rest: Branch["items"] = [];
     for (const it of root.items) {

@@ -7,7 +7,7 @@ import { jsonStore } from "./json.js";
 import type { Format, Store } from "./store.js";
 import { yamlStore } from "./yaml.js";
 
-export type { EmitOptions, Format, Store } from "./store.js";
+export type { EmitOptions, Format, LoadOptions, Store } from "./store.js";
 
 const STORES: Record<Format, Store> = { yaml: yamlStore, json: jsonStore, dotenv: dotenvStore, ini: iniStore, binary: binaryStore };
 export const FORMATS = Object.keys(STORES) as Format[];

@@ -1,3 +1,4 @@
+import { decodeUtf8, limitExceeded, limits } from "../../limits.js";
 import { valueToEnvString } from "../env-value.js";
 import { Branch, Comment, type Item, type Tree, type Value } from "../tree.js";
 import { malformed, notEncrypted } from "./errors.js";
@@ -41,8 +42,10 @@ function readValue(raw: string, lines: string[], at: { i: number }): string {
   return (cut >= 0 ? v.slice(0, cut) : v).trim();
 }
 
-function parseIni(data: Uint8Array): Tree {
-  const lines = Buffer.from(data).toString("utf8").split("\n");
+function parseIni(data: Uint8Array, file?: string): Tree {
+  const lines = decodeUtf8(data, file).split("\n");
+  const max = limits().maxNodes;
+  let nodes = 0;
   const sections: { name: string; items: Item[] }[] = [{ name: DEFAULT, items: [] }];
   let cur = sections[0] as { name: string; items: Item[] };
   let pending: string[] = [];
@@ -50,6 +53,7 @@ function parseIni(data: Uint8Array): Tree {
   for (at.i = 0; at.i < lines.length; at.i++) {
     const line = (lines[at.i] as string).replace(/\r$/, "").trim();
     if (line === "") continue;
+    if (++nodes > max) throw limitExceeded("maxNodes", file, `has more than ${max} lines`);
     if (line.startsWith(";") || line.startsWith("#")) {
       pending.push(line);
       continue;
@@ -128,9 +132,9 @@ function emitSections(items: Item[]): Uint8Array {
 
 export const iniStore: Store = {
   format: "ini",
-  loadPlain: parseIni,
-  loadEncrypted(data) {
-    const [root] = parseIni(data);
+  loadPlain: (data, o) => parseIni(data, o?.file),
+  loadEncrypted(data, o) {
+    const [root] = parseIni(data, o?.file);
     const meta = root?.get(META);
     if (!root || !(meta instanceof Branch)) throw notEncrypted();
     const pairs: [string, string][] = [];

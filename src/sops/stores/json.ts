@@ -1,3 +1,4 @@
+import { decodeUtf8, limitExceeded, limits, tooDeep } from "../../limits.js";
 import { formatGoFloat } from "../cipher.js";
 import { Branch, Comment, SopsTime, type Tree, type Value } from "../tree.js";
 import { malformed, notEncrypted } from "./errors.js";
@@ -8,7 +9,9 @@ import type { EmitOptions, Store } from "./store.js";
  * duplicate keys as separate items, as sops' token decoder does (stores/json/store.go).
  * Integer literals within int64 are ints (sops 3.13.2+ json.Number), others floats.
  */
-export function parseJson(text: string): Value {
+export function parseJson(text: string, file?: string): Value {
+  const { maxDepth, maxNodes } = limits();
+  let nodes = 0;
   let i = 0;
   const fail = (why: string): never => {
     const before = text.slice(0, i);
@@ -51,11 +54,15 @@ export function parseJson(text: string): Value {
       return out;
     }
   };
+  // depth counts the maps and lists around this value: the top-level object is at depth 1.
+  const count = () => {
+    if (++nodes > maxNodes) throw limitExceeded("maxNodes", file, `has more than ${maxNodes} values`);
+  };
   const value = (depth: number): Value => {
-    if (depth > 1000) fail("nesting too deep");
     ws();
     const c = text[i];
     if (c === "{") {
+      if (depth >= maxDepth) throw tooDeep(file);
       i++;
       const b = new Branch();
       ws();
@@ -70,6 +77,7 @@ export function parseJson(text: string): Value {
         ws();
         if (text[i] !== ":") fail("expected ':'");
         i++;
+        count();
         b.items.push({ key, value: value(depth + 1) });
         ws();
         if (text[i] === ",") {
@@ -84,6 +92,7 @@ export function parseJson(text: string): Value {
       }
     }
     if (c === "[") {
+      if (depth >= maxDepth) throw tooDeep(file);
       i++;
       const l: Value[] = [];
       ws();
@@ -92,6 +101,7 @@ export function parseJson(text: string): Value {
         return l;
       }
       for (;;) {
+        count();
         l.push(value(depth + 1));
         ws();
         if (text[i] === ",") {
@@ -188,19 +198,19 @@ function indentOf(o?: EmitOptions): string {
   return o?.indent === undefined || o.indent < 0 ? "\t" : " ".repeat(o.indent);
 }
 
-function loadJson(data: Uint8Array): Tree {
-  const text = Buffer.from(data).toString("utf8");
+function loadJson(data: Uint8Array, file?: string): Tree {
+  const text = decodeUtf8(data, file);
   if (text.trim() === "") return [];
-  const v = parseJson(text);
+  const v = parseJson(text, file);
   if (!(v instanceof Branch)) throw malformed("JSON", "the top level must be an object");
   return [v];
 }
 
 export const jsonStore: Store = {
   format: "json",
-  loadPlain: loadJson,
-  loadEncrypted(data) {
-    const [root] = loadJson(data);
+  loadPlain: (data, o) => loadJson(data, o?.file),
+  loadEncrypted(data, o) {
+    const [root] = loadJson(data, o?.file);
     const meta = root?.get("sops");
     if (!root || meta === undefined) throw notEncrypted();
     if (!(meta instanceof Branch)) throw malformed("JSON", "the sops key must hold an object");

@@ -9,6 +9,12 @@ export interface EmitOptions {
   indent?: number;
 }
 
+/** How a file is being loaded. */
+export interface LoadOptions {
+  /** The file's name as the user knows it, for messages (limits, invalid UTF-8). */
+  file?: string;
+}
+
 /**
  * A SOPS store: turns file bytes into a {@link Tree} and back.
  *
@@ -18,14 +24,17 @@ export interface EmitOptions {
  */
 export interface Store {
   readonly format: Format;
-  /** Parses a plaintext file. Throws `SOPS_MALFORMED_FILE` on syntax errors. */
-  loadPlain(data: Uint8Array): Tree;
+  /**
+   * Parses a plaintext file. Throws `SOPS_MALFORMED_FILE` on syntax errors, and the INPUT_*
+   * errors of src/limits.ts for a file past a limit or (text formats) not UTF-8.
+   */
+  loadPlain(data: Uint8Array, o?: LoadOptions): Tree;
   /**
    * Parses an encrypted file: the tree without the metadata, and the metadata as a branch
    * (taken from the first document; `sops` keys in later documents are dropped).
    * Throws `SOPS_NOT_ENCRYPTED` when there is no metadata.
    */
-  loadEncrypted(data: Uint8Array): { tree: Tree; metadata: Branch };
+  loadEncrypted(data: Uint8Array, o?: LoadOptions): { tree: Tree; metadata: Branch };
   emitPlain(tree: Tree, opts?: EmitOptions): Uint8Array;
   /** Emits the tree with the metadata appended as the last item of every document's root (sops metadata.go). */
   emitEncrypted(tree: Tree, metadata: Branch, opts?: EmitOptions): Uint8Array;

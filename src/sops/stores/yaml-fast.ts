@@ -1,3 +1,4 @@
+import { limitExceeded, limits, tooDeep } from "../../limits.js";
 import { Branch, type Item, type Value } from "../tree.js";
 import { malformed } from "./errors.js";
 import { resolvePlain } from "./go-yaml-scalars.js";
@@ -7,7 +8,8 @@ import { resolvePlain } from "./go-yaml-scalars.js";
  * block maps and lists, plain and single-line quoted scalars, literal blocks, `{}`/`[]`,
  * comments. Anything else (flow collections, anchors, tags, folded or multi-line scalars,
  * several documents, tabs) makes it give up — `undefined` — and the full parser takes over,
- * so its answers are the full parser's, only sooner (test/sops/yaml-fast.test.ts).
+ * so its answers are the full parser's, only sooner (test/sops/yaml-fast.test.ts). It never
+ * sees an alias, and it refuses past the depth and node limits as the full parser does.
  */
 
 export interface FastSlot {
@@ -35,8 +37,17 @@ const giveUp = (): never => {
 
 const DQ_ESCAPES: Record<string, string> = { "0": "\0", a: "\x07", b: "\b", t: "\t", "\t": "\t", n: "\n", v: "\v", f: "\f", r: "\r", e: "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", N: "\u0085", _: "\u00a0", L: "\u2028", P: "\u2029" };
 
-export function parseYamlFast(text: string): FastResult | undefined {
+export function parseYamlFast(text: string, file?: string): FastResult | undefined {
   if (text.includes("\r") || text.includes("\t")) return undefined;
+  const { maxDepth, maxNodes } = limits();
+  let depth = 0; // maps and lists open around the current line
+  let nodes = 0;
+  const enter = () => {
+    if (++depth > maxDepth) throw tooDeep(file);
+  };
+  const count = () => {
+    if (++nodes > maxNodes) throw limitExceeded("maxNodes", file, `has more than ${maxNodes} values`);
+  };
   const lines = text.split("\n");
   // The empty string after the final newline is not a line.
   if (lines[lines.length - 1] === "") lines.pop();
@@ -130,6 +141,7 @@ export function parseYamlFast(text: string): FastResult | undefined {
       return literal(m?.[1] ?? "", ownerIndent);
     }
     const v = trailing(line, col, rest);
+    if ((v === "{}" || v === "[]") && depth + 1 > maxDepth) throw tooDeep(file);
     if (v === "{}") return new Branch();
     if (v === "[]") return [];
     if (v === "" || /^[[\]{}&*!|>%@`?]/.test(v) || v.includes(": ") || v.endsWith(":") || /^-( |$)/.test(v)) giveUp();
@@ -199,6 +211,7 @@ export function parseYamlFast(text: string): FastResult | undefined {
   };
 
   const map = (indent: number, first?: { line: number; col: number; text: string }): Branch => {
+    enter();
     const b = new Branch();
     const seen = new Set<string>();
     const entry = (line: number, col: number, s: string) => {
@@ -207,6 +220,7 @@ export function parseYamlFast(text: string): FastResult | undefined {
       const { key, rest, restCol } = k as NonNullable<typeof k>;
       if (seen.has(key)) throw malformed("YAML", `map keys must be unique: ${JSON.stringify(key)} appears twice (duplicate keys are not allowed)`);
       seen.add(key);
+      count();
       const item: Item = { key, value: null };
       b.items.push(item);
       slots.push({ line, col, container: b, item });
@@ -232,10 +246,12 @@ export function parseYamlFast(text: string): FastResult | undefined {
       if (/^-( |$)/.test(l.slice(ind))) break;
       entry(n, ind, l.slice(ind));
     }
+    depth--;
     return b;
   };
 
   const seq = (indent: number): Value[] => {
+    enter();
     const list: Value[] = [];
     for (;;) {
       const n = next();
@@ -261,9 +277,11 @@ export function parseYamlFast(text: string): FastResult | undefined {
         v = inlineValue(n, restCol, rest, ind);
         if (!rest.startsWith("|")) i = n + 1;
       }
+      count();
       list.push(v);
       slots.push({ line: n, col: ind, container: list, item: v });
     }
+    depth--;
     return list;
   };
 

@@ -1,6 +1,9 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Scalar } from "yaml";
+import { type Alias, type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, type Scalar } from "yaml";
+import { decodeUtf8 } from "../../limits.js";
+import { checkYamlShape, parseYamlDocuments } from "../../yaml.js";
 import { formatGoFloatG } from "../cipher.js";
 import { Branch, Comment, type Item, SopsTime, type Tree, type Value } from "../tree.js";
+import { BootMetaError } from "../../errors.js";
 import { malformed, notEncrypted } from "./errors.js";
 import { resolvePlain, resolveTagged } from "./go-yaml-scalars.js";
 import { parseYamlFast } from "./yaml-fast.js";
@@ -12,8 +15,6 @@ import type { EmitOptions, Store } from "./store.js";
 // list whose items stand at its indentation), which is where go-yaml/sops put them and what
 // decides a comment's AAD (the path of its enclosing map).
 // ---------------------------------------------------------------------------------------
-
-const MAX_NODES = 1_000_000; // alias bombs expand to billions of nodes
 
 interface Slot {
   line: number;
@@ -30,8 +31,8 @@ interface Ctx {
   slots: Slot[];
   /** Line ranges covered by scalars (block or multi-line), where a `#` is content, not a comment. */
   scalarLines: Set<number>;
-  nodes: number;
-  anchors: Set<Node>;
+  /** Each alias's target, from checkYamlShape (which also bounded what expanding them costs). */
+  targets: Map<Alias, Node>;
 }
 
 function pos(ctx: Ctx, offset: number): { line: number; col: number } {
@@ -77,15 +78,14 @@ function resolvedValue(r: ReturnType<typeof resolvePlain>, text: string): Value 
   }
 }
 
-function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: string, depth: number): Value {
-  if (++ctx.nodes > MAX_NODES) throw malformed("YAML", "it expands to more than a million nodes (an alias bomb?)");
-  if (depth > 1000) throw malformed("YAML", "it nests more than 1000 levels deep");
+// Depth and size need no checks here: checkYamlShape measured the document, aliases expanded.
+function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: string): Value {
   if (n === null || n === undefined) return null;
   if (isAlias(n)) {
-    const target = n.resolve(doc);
+    const target = ctx.targets.get(n);
     if (!target) throw malformed("YAML", `the alias *${n.source} at ${where} has no anchor`);
     // Aliases are expanded into copies; their positions are not the alias's, so no comment slots.
-    return convertDetached(ctx, doc, target as Node, where, depth + 1);
+    return convertDetached(ctx, doc, target, where);
   }
   if (isScalar(n)) return scalarValue(ctx, n, where);
   if (isMap(n)) {
@@ -96,14 +96,14 @@ function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: str
       const item: Item = { key, value: null };
       b.items.push(item);
       if (keyNode?.range) ctx.slots.push({ ...pos(ctx, keyNode.range[0]), container: b, item });
-      item.value = convert(ctx, doc, pair.value as Node | null, `${where}.${key}`, depth + 1);
+      item.value = convert(ctx, doc, pair.value as Node | null, `${where}.${key}`);
     }
     return b;
   }
   if (isSeq(n)) {
     const list: Value[] = [];
     for (const it of n.items) {
-      const v = convert(ctx, doc, it as Node | null, where, depth + 1);
+      const v = convert(ctx, doc, it as Node | null, where);
       list.push(v);
       const node = it as Node | null;
       if (node?.range) {
@@ -121,11 +121,11 @@ function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: str
   throw malformed("YAML", `unsupported node at ${where}`);
 }
 
-function convertDetached(ctx: Ctx, doc: Document, n: Node, where: string, depth: number): Value {
+function convertDetached(ctx: Ctx, doc: Document, n: Node, where: string): Value {
   const saved = ctx.slots;
   ctx.slots = [];
   try {
-    return convert(ctx, doc, n, where, depth);
+    return convert(ctx, doc, n, where);
   } finally {
     ctx.slots = saved;
   }
@@ -181,92 +181,146 @@ function trailingCommentIndex(line: string): number {
   return -1;
 }
 
-function insertBefore(slot: Slot, entries: (Item | Value)[]): void {
-  const c = slot.container;
-  const i = (c instanceof Branch ? (c.items as unknown[]) : c).indexOf(slot.item);
-  if (c instanceof Branch) c.items.splice(i, 0, ...(entries as Item[]));
-  else c.splice(i, 0, ...(entries as Value[]));
-}
-
-function insertAfter(slot: Slot, entries: (Item | Value)[]): void {
-  const c = slot.container;
-  const arr = c instanceof Branch ? (c.items as unknown[]) : c;
-  let i = arr.indexOf(slot.item) + 1;
-  // After comments already placed after this item.
-  while (i < arr.length && isCommentEntry(arr[i])) i++;
-  if (c instanceof Branch) c.items.splice(i, 0, ...(entries as Item[]));
-  else c.splice(i, 0, ...(entries as Value[]));
-}
-
-function isCommentEntry(x: unknown): boolean {
-  return x instanceof Comment || (typeof x === "object" && x !== null && "comment" in x);
-}
-
 function entryFor(container: Branch | Value[], c: Comment): Item | Value {
   return container instanceof Branch ? { comment: c } : c;
 }
 
+/** How many entries of `sorted` (by line) have a line ≤ `line` (< with `strict`): binary search. */
+function countUpTo(sorted: { line: number }[], line: number, strict: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const l = (sorted[mid] as { line: number }).line;
+    if (strict ? l < line : l <= line) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Puts each comment beside the item it belongs to. Every lookup is by index (no scan of all
+ * slots per comment) and each container is rebuilt once at the end, so a hostile file with
+ * 100,000 comments and items costs about what parsing it does, not their product.
+ *
+ * A comment goes into a gap between two items of a container: before an item, after one (past
+ * the comments already placed there), or at the end of the document; comments in one gap keep
+ * the order of their lines.
+ */
 function placeComments(root: Branch, slots: Slot[], comments: CommentLine[]): void {
-  const byLine = new Map<number, Slot[]>();
-  for (const s of slots) byLine.set(s.line, [...(byLine.get(s.line) ?? []), s]);
-  const contentLines = [...byLine.keys()].sort((a, b) => a - b);
+  if (comments.length === 0) return;
+  // Per line: the slots in insertion order, the first slot at each column, the innermost
+  // (greatest column) and outermost (least column) slot, ties going to the first inserted.
+  const byLine = new Map<number, { first: Map<number, Slot>; inner: Slot; outer: Slot }>();
+  // Per column: the first slot on each line, sorted by line.
+  const byCol = new Map<number, { line: number; slot: Slot }[]>();
+  for (const sl of slots) {
+    const l = byLine.get(sl.line);
+    if (!l) byLine.set(sl.line, { first: new Map([[sl.col, sl]]), inner: sl, outer: sl });
+    else {
+      if (!l.first.has(sl.col)) l.first.set(sl.col, sl);
+      if (sl.col > l.inner.col) l.inner = sl;
+      if (sl.col < l.outer.col) l.outer = sl;
+    }
+  }
+  for (const l of byLine.values()) {
+    for (const [col, sl] of l.first) {
+      let list = byCol.get(col);
+      if (!list) byCol.set(col, (list = []));
+      list.push({ line: sl.line, slot: sl });
+    }
+  }
+  for (const list of byCol.values()) list.sort((a, b) => a.line - b.line);
+  const lines = [...byLine.entries()].map(([line, l]) => ({ line, l })).sort((a, b) => a.line - b.line);
+
+  // The planned insertions: container → gap index → entries, in the comments' order.
+  const plans = new Map<Branch | Value[], { index: Map<unknown, number>; gaps: Map<number, (Item | Value)[]> }>();
+  const place = (container: Branch | Value[], gap: (index: Map<unknown, number>, size: number) => number, entry: Item | Value) => {
+    let plan = plans.get(container);
+    if (!plan) {
+      // An item's position is its first occurrence, as indexOf would find it.
+      const arr = container instanceof Branch ? (container.items as unknown[]) : container;
+      const index = new Map<unknown, number>();
+      arr.forEach((x, i) => {
+        if (!index.has(x)) index.set(x, i);
+      });
+      plans.set(container, (plan = { index, gaps: new Map() }));
+    }
+    const size = container instanceof Branch ? container.items.length : container.length;
+    const g = gap(plan.index, size);
+    const list = plan.gaps.get(g);
+    if (list) list.push(entry);
+    else plan.gaps.set(g, [entry]);
+  };
+  const before = (sl: Slot, c: Comment) => place(sl.container, (ix) => ix.get(sl.item) ?? 0, entryFor(sl.container, c));
+  const after = (sl: Slot, c: Comment) => place(sl.container, (ix) => (ix.get(sl.item) ?? -1) + 1, entryFor(sl.container, c));
+  const atEnd = (c: Comment) => place(root, (_ix, size) => size, { comment: c });
+
   for (const c of comments) {
     const comment = new Comment(c.text, c.trailing);
     if (c.trailing) {
-      // A line comment: before the innermost item that starts on its line (sops 3.13 Inline).
-      const onLine = (byLine.get(c.line) ?? []).sort((a, b) => b.col - a.col)[0] ?? lastSlotBefore(slots, c.line);
-      if (onLine) insertBefore(onLine, [entryFor(onLine.container, comment)]);
-      else root.items.push({ comment });
+      // A line comment: before the innermost item that starts on its line (sops 3.13 Inline),
+      // else the innermost one on the last line before it.
+      const onLine = byLine.get(c.line)?.inner ?? lines[countUpTo(lines, c.line, false) - 1]?.l.inner;
+      if (onLine) before(onLine, comment);
+      else atEnd(comment);
       continue;
     }
-    const nextLine = contentLines.find((l) => l > c.line);
-    const next = nextLine === undefined ? [] : (byLine.get(nextLine) ?? []);
-    const same = next.find((s) => s.col === c.col);
+    const nextLine = lines[countUpTo(lines, c.line, false)];
+    const same = nextLine?.l.first.get(c.col);
     if (same) {
-      insertBefore(same, [entryFor(same.container, comment)]);
+      before(same, comment);
       continue;
     }
     // A foot comment: after the last earlier item at this column, in the innermost such container.
-    const before = slots.filter((s) => s.line < c.line && s.col === c.col).sort((a, b) => b.line - a.line)[0];
-    if (before) {
-      insertAfter(before, [entryFor(before.container, comment)]);
+    const atCol = byCol.get(c.col) ?? [];
+    const prev = atCol[countUpTo(atCol, c.line, true) - 1]?.slot;
+    if (prev) {
+      after(prev, comment);
       continue;
     }
     // Odd indentation: attach to what follows, or to the end of the document.
-    const outer = next.sort((a, b) => a.col - b.col)[0];
-    if (outer) insertBefore(outer, [entryFor(outer.container, comment)]);
-    else root.items.push({ comment });
+    if (nextLine) before(nextLine.l.outer, comment);
+    else atEnd(comment);
+  }
+
+  for (const [container, plan] of plans) {
+    const arr = container instanceof Branch ? (container.items as unknown[]) : container;
+    const out: unknown[] = [];
+    for (let i = 0; i <= arr.length; i++) {
+      for (const e of plan.gaps.get(i) ?? []) out.push(e);
+      if (i < arr.length) out.push(arr[i]);
+    }
+    // Refilled in place (no spread: a million arguments would overflow the stack).
+    arr.length = 0;
+    for (const x of out) arr.push(x);
   }
 }
 
-function lastSlotBefore(slots: Slot[], line: number): Slot | undefined {
-  return slots.filter((s) => s.line <= line).sort((a, b) => b.line - a.line || b.col - a.col)[0];
-}
-
 /** Parses YAML: the fast block-subset parser when it understands the text, else the full one. */
-export function parseYaml(data: Uint8Array): Tree {
-  const text = Buffer.from(data).toString("utf8");
-  const fast = parseYamlFast(text);
+export function parseYaml(data: Uint8Array, file?: string): Tree {
+  const text = decodeUtf8(data, file);
+  const fast = parseYamlFast(text, file);
   if (fast) {
     placeComments(fast.root, fast.slots, fast.comments);
     return [fast.root];
   }
-  return parseYamlFull(text);
+  return parseYamlFull(text, file);
 }
 
 /** The full parser (the yaml package, resolved the go-yaml way); exported for the equivalence tests. */
-export function parseYamlFull(text: string): Tree {
+export function parseYamlFull(text: string, file?: string): Tree {
   const lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(text, { schema: "failsafe", uniqueKeys: true, merge: false, lineCounter: lc, strict: true, prettyErrors: false }) as Document.Parsed[];
+    docs = parseYamlDocuments(text, file, { schema: "failsafe", uniqueKeys: true, merge: false, lineCounter: lc, strict: true, prettyErrors: false });
   } catch (e) {
+    if (e instanceof BootMetaError) throw e;
     throw malformed("YAML", (e as Error).message);
   }
-  if (!Array.isArray(docs)) docs = [];
   const tree: Tree = [];
   const lines = text.split("\n");
-  const ctx: Ctx = { lc, text, lines, slots: [], scalarLines: new Set(), nodes: 0, anchors: new Set() };
+  const ctx: Ctx = { lc, text, lines, slots: [], scalarLines: new Set(), targets: new Map() };
   const lineCount = lines.length;
   docs.forEach((doc, di) => {
     const err = doc.errors[0];
@@ -275,10 +329,11 @@ export function parseYamlFull(text: string): Tree {
       throw malformed("YAML", err.code === "DUPLICATE_KEY" ? `${msg} (duplicate keys are not allowed)` : msg);
     }
     const contents = doc.contents as Node | null;
+    ctx.targets = checkYamlShape(doc, file, (why) => malformed("YAML", why));
     ctx.slots = [];
     let root: Branch;
     if (contents === null || (isScalar(contents) && contents.value === null && contents.source === "")) root = new Branch();
-    else if (isMap(contents)) root = convert(ctx, doc, contents, "(top level)", 0) as Branch;
+    else if (isMap(contents)) root = convert(ctx, doc, contents, "(top level)") as Branch;
     else throw malformed("YAML", `document ${di + 1} is a ${isSeq(contents) ? "list" : "scalar"} at the top level; sops needs a map`);
     // Comments from this document's start to the next document's start.
     const from = di === 0 ? 0 : pos(ctx, doc.range[0]).line;
@@ -474,9 +529,9 @@ function emitTree(tree: Tree, o?: EmitOptions): Uint8Array {
 
 export const yamlStore: Store = {
   format: "yaml",
-  loadPlain: parseYaml,
-  loadEncrypted(data) {
-    const tree = parseYaml(data);
+  loadPlain: (data, o) => parseYaml(data, o?.file),
+  loadEncrypted(data, o) {
+    const tree = parseYaml(data, o?.file);
     const first = tree[0];
     const meta = first?.get("sops");
     if (!first || meta === undefined) throw notEncrypted();
