@@ -1,7 +1,7 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
 import { BootMetaError, ExitCode, internalError } from "../errors.js";
 import { redactError, redactSecrets } from "../redact.js";
-import { DEFAULT_LIMITS, formatBytes, LIMIT_SPECS, type Limits, parseLimit, setLimits } from "../limits.js";
+import { DEFAULT_LIMITS, formatBytes, LIMIT_SPECS, type Limits, parseLimit, resetLimits, setLimits } from "../limits.js";
 
 /**
  * `--max-file-bytes`, `--max-depth`, `--max-aliases`, `--max-nodes` on every command: the
@@ -39,6 +39,9 @@ export abstract class BaseCommand extends Command {
       const v = flags[s.flag];
       if (typeof v === "string") given[s.key] = parseLimit(s, v, `--${s.flag}`);
     }
+    // A command's limits are its environment's and its flags', never an earlier command's
+    // in the same process (tests run many commands in one).
+    resetLimits();
     setLimits(given);
     return r;
   }

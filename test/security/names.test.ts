@@ -197,7 +197,14 @@ describe("names with any bytes, committed with plain git", () => {
     const keys = outcome(await m.run(["keys", "list", "--json"]), "keys list");
     const principals = keys.json.principals;
     expect(keys.exitCode).toBe(0);
-    for (const [, n] of ODD_BYTES) expect(principals).toContainEqual(expect.objectContaining({ name: n, recipients: [m.bob.recipient], groups: [] }));
+    // A key file whose name is no principal's name (a line break, a quote, bytes that are not
+    // UTF-8) names no principal: no rule can give it anything, so it is not listed as one.
+    // Names a principal may have (`-rf`, `--all`) are principals like any other.
+    const valid = (n: string) => /^[A-Za-z0-9._-]+$/.test(n) && n !== "." && n !== "..";
+    for (const [, n] of ODD_BYTES) {
+      if (valid(n)) expect(principals).toContainEqual(expect.objectContaining({ name: n, recipients: [m.bob.recipient], groups: [] }));
+      else expect(principals).not.toContainEqual(expect.objectContaining({ name: n }));
+    }
     // The principals the rules name keep exactly their own keys.
     for (const [who, key] of [["admin", m.admin], ["alice", m.alice], ["bob", m.bob]] as const) expect(principals).toContainEqual(expect.objectContaining({ name: who, recipients: [key.recipient] }));
     expect(outcome(await m.run(["access", "check", "--json"]), "access check").exitCode).toBe(0);
@@ -235,7 +242,7 @@ describe("names with any bytes, committed with plain git", () => {
     expect(byName.get("admin")).toEqual([m.admin.recipient]);
     expect(byName.get("alice")).toEqual([m.alice.recipient]);
     expect(byName.get("bob")).toEqual([m.bob.recipient]);
-    expect(byName.get("admin.txt\nzz")).toEqual([mallory.recipient]);
+    expect(byName.has("admin.txt\nzz")).toBe(false);
     expect(outcome(await m.run(["access", "check", "--json"]), "access check").exitCode).toBe(0);
     expect(JSON.parse(out(await m.ok(["access", "sync", "--json"])))).toMatchObject({ rotated: [], rewrapped: [] });
     // Bob still reads dev: nothing was rotated away from him.
