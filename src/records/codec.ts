@@ -159,7 +159,8 @@ function message(m: Mode, type: MessageName, obj: Obj, at: string, unknown?: Obj
     const f = names.get(key);
     if (!f) {
       if (m.strict) throw invalid(m.kind, m.where, `${at}${key} is not a field of ${type}`);
-      if (unknown) put(unknown, camel(key), value);
+      // Kept under the name it was written with: renaming a field this version does not know is not keeping it.
+      if (unknown) put(unknown, key, value);
       continue;
     }
     if (value === undefined || value === null) continue;
@@ -236,6 +237,19 @@ function writeField(w: Writer, id: number, type: FieldSchema["type"], kind: Fiel
   }
 }
 
+/**
+ * proto3 fields without presence are not written when they hold their default (0, "", false,
+ * the first enum value), as protoc's and protobufjs's encoders do: the bytes are canonical.
+ */
+function isDefault(f: FieldSchema, v: unknown): boolean {
+  if (f.kind === "message") return false;
+  if (f.kind === "enum") return v === 0 || (typeof v === "string" && ENUMS[f.type as EnumName][v] === 0);
+  if (f.type === "string" || f.type === "bytes") return v === "";
+  if (f.type === "bool") return v === false;
+  if (INT64[f.type as ScalarType]) return v === "0";
+  return Object.is(v, 0);
+}
+
 function writeMessage(w: Writer, type: MessageName, v: Obj): void {
   for (const f of SCHEMA[type]) {
     const x = v[f.json];
@@ -257,7 +271,7 @@ function writeMessage(w: Writer, type: MessageName, v: Obj): void {
       }
       w.ldelim();
     } else if (f.repeated) for (const e of x as unknown[]) writeField(w, f.id, f.type, f.kind, e);
-    else writeField(w, f.id, f.type, f.kind, x);
+    else if (!isDefault(f, x)) writeField(w, f.id, f.type, f.kind, x);
   }
 }
 
@@ -272,5 +286,3 @@ export function encodeRecordBinary<T>(kind: RecordKind, value: T): Uint8Array {
   writeMessage(w, kind, v);
   return w.finish();
 }
-
-const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());

@@ -270,6 +270,7 @@ describe("binaries", () => {
     writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://x/y"] })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["ftp://x"] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: [] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining("at least one storage URL") });
   });
 
   it("verify refuses a signature that names a signer whose key did not make it, even a trusted key", async () => {
