@@ -178,7 +178,11 @@ function message(m: Mode, type: MessageName, obj: Obj, at: string, unknown?: Obj
   return out;
 }
 
-/** Parses a stored record (proto3 JSON), keeping unknown fields aside. */
+/**
+ * Parses a stored record (proto3 JSON), keeping unknown top-level fields aside. Throws
+ * RECORD_INVALID naming `where` and the field for bad JSON, a wrong type or a missing
+ * required field.
+ */
 export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: string): Stored<T> {
   let obj: unknown;
   try {
@@ -193,8 +197,10 @@ export function decodeRecord<T>(kind: RecordKind, bytes: Uint8Array, where: stri
 }
 
 /**
- * Writes a record as pretty proto3 JSON: fields in schema order, defaults omitted, 2-space
- * indent, a final newline — stable bytes for clean git diffs. Unknown fields go after.
+ * Writes a record as pretty proto3 JSON: fields in schema order, absent ones (and empty lists
+ * and maps) left out, 2-space indent, a final newline — stable bytes for clean git diffs.
+ * Unknown fields go after, sorted. Throws RECORD_INVALID for a value the schema does not
+ * allow, a field it does not have, or a required field missing.
  */
 export function encodeRecord<T>(kind: RecordKind, value: T, unknown: Record<string, unknown> = {}, where: string = kind): Uint8Array {
   if (!isObject(value)) throw invalid(kind, where, "a record is an object");
@@ -204,10 +210,10 @@ export function encodeRecord<T>(kind: RecordKind, value: T, unknown: Record<stri
 }
 
 /** protobufjs's writer, loaded on the first binary encoding only: most commands never need it. */
-let writer: (() => Writer) | undefined;
+let minimal: typeof import("protobufjs/minimal.js") | undefined;
 function newWriter(): Writer {
-  writer ??= (createRequire(import.meta.url)("protobufjs/minimal.js") as typeof import("protobufjs/minimal.js")).Writer.create;
-  return writer();
+  minimal ??= createRequire(import.meta.url)("protobufjs/minimal.js") as typeof import("protobufjs/minimal.js");
+  return minimal.Writer.create();
 }
 
 const WIRE: Record<ScalarType, number> = {
