@@ -107,6 +107,7 @@ export interface AddBinaryOptions extends WriteOpts {
 
 /** `boot-meta binary add`: records a built file by its digest (immutable), optionally signed. */
 export async function addBinary(repoDir: string, project: string, file: string, o: AddBinaryOptions) {
+  if (o.urls.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a binary needs at least one storage URL (--url): a record of where it is not stored leads nowhere", ExitCode.InvalidArgument);
   for (const u of o.urls) if (!URL_RE.test(u)) throw new BootMetaError("INVALID_ARGUMENT", `--url ${JSON.stringify(u)} must be an s3://, https://, http://, gs:// or file:// URL`, ExitCode.InvalidArgument);
   if (!/^[a-z0-9_]+$/.test(o.os) || !/^[a-z0-9_]+$/.test(o.arch)) throw new BootMetaError("INVALID_ARGUMENT", "--os and --arch are lower-case words like linux and amd64", ExitCode.InvalidArgument);
   const { sha256, size, digests } = await digestFile(file);

@@ -3,10 +3,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { recordType } from "../../src/records/codec.js";
 import { rolloutOf } from "../../src/records/rollout.js";
 import { ageKeyFile, cliWith, err, out, spawnCliWith } from "../helpers/cli.js";
 import { bareRemoteWithClones, git, tempDir } from "../helpers/gitdir.js";
+import { protoType } from "../helpers/proto.js";
 import { sourceRepo } from "../helpers/records.js";
 
 const cli = cliWith();
@@ -56,7 +56,7 @@ describe("records through the CLI", () => {
     expect(list.more).toBe(true);
     expect((await json(["release", "show", "shop", "1.0", ...m])).id).toBe(r1.id);
     const proto = await ok(["release", "show", "shop", r1.id, "--output", "proto", ...m]);
-    const decoded = recordType("Release").toObject(recordType("Release").decode(Buffer.from(proto.stdout as Uint8Array)));
+    const decoded = protoType("Release").toObject(protoType("Release").decode(Buffer.from(proto.stdout as Uint8Array)));
     expect(decoded).toMatchObject({ id: r1.id, version: "1.0", repos: [{ commit: appHead }] });
     const missing = await cli(["release", "show", "shop", "9.9", ...m]);
     expect(missing.exitCode).toBe(1);
@@ -112,7 +112,7 @@ describe("records through the CLI", () => {
     expect(which).toMatchObject({ channels: ["stable"], shares: { stable: 50 } });
     expect(out(await ok(["binary", "which", bin, ...m]))).toContain("stable (50% of its instances)");
     const pb = await ok(["binary", "which", added.sha256, "--output", "proto", ...m]);
-    expect(recordType("Binary").toObject(recordType("Binary").decode(Buffer.from(pb.stdout as Uint8Array)), { longs: String })).toMatchObject({ sha256: added.sha256, releaseId: r1.id, size: "19" });
+    expect(protoType("Binary").toObject(protoType("Binary").decode(Buffer.from(pb.stdout as Uint8Array)), { longs: String })).toMatchObject({ sha256: added.sha256, releaseId: r1.id, size: "19" });
     const untrusted = await cli(["binary", "verify", bin, ...m]);
     expect(untrusted.exitCode).toBe(1);
     expect(err(untrusted)).toMatch(/BINARY_UNVERIFIED/);

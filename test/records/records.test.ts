@@ -6,12 +6,13 @@ import { describe, expect, it } from "vitest";
 import { binaryVerify, binaryWhich, addBinary, digestFile } from "../../src/records/binaries.js";
 import { renderBuildInfo } from "../../src/records/buildinfo.js";
 import { channelHistory, promoteChannel, rollbackChannel, showChannel } from "../../src/records/channels.js";
-import { decodeRecord, encodeRecord, encodeRecordBinary, recordType } from "../../src/records/codec.js";
+import { decodeRecord, encodeRecord, encodeRecordBinary } from "../../src/records/codec.js";
 import { listInstances, reportInstance } from "../../src/records/instances.js";
 import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf, withoutCredentials } from "../../src/records/releases.js";
 import { rolloutOf } from "../../src/records/rollout.js";
 import { withReader } from "../../src/records/store.js";
 import { git, tempDir } from "../helpers/gitdir.js";
+import { protoType } from "../helpers/proto.js";
 import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";
 
 const HASH = "3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c";
@@ -22,7 +23,7 @@ describe("record files", () => {
     const text = Buffer.from(encodeRecord("Release", rel)).toString();
     expect(text).toBe(`{\n  "id": "x",\n  "project": "shop",\n  "version": "1.0",\n  "repos": [\n    {\n      "name": "app",\n      "commit": "${HASH}"\n    }\n  ],\n  "createdAt": "2026-01-01T00:00:00Z"\n}\n`);
     const bin = encodeRecordBinary("Release", rel);
-    expect(recordType("Release").toObject(recordType("Release").decode(bin))).toMatchObject(rel);
+    expect(protoType("Release").toObject(protoType("Release").decode(bin))).toMatchObject(rel);
     expect(() => decodeRecord("Release", Buffer.from('{"id": 5}'), "bad.json")).toThrowError(expect.objectContaining({ code: "RECORD_INVALID", message: expect.stringContaining("bad.json") }));
     expect(() => decodeRecord("Release", Buffer.from("not json"), "bad.json")).toThrowError(expect.objectContaining({ code: "RECORD_INVALID" }));
   });
@@ -269,6 +270,7 @@ describe("binaries", () => {
     writeFileSync(bin, Buffer.from("\x7fELF pretend binary"));
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["s3://x/y"] })).rejects.toMatchObject({ code: "RECORD_EXISTS" });
     await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: ["ftp://x"] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(addBinary(dir, "shop", bin, { release: "1.0", os: "linux", arch: "amd64", urls: [] })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining("at least one storage URL") });
   });
 
   it("verify refuses a signature that names a signer whose key did not make it, even a trusted key", async () => {

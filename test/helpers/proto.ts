@@ -1,0 +1,31 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import protobuf from "protobufjs";
+
+const PROTO_DIR = fileURLToPath(new URL("../../proto/", import.meta.url));
+let root: protobuf.Root | undefined;
+
+/**
+ * The record messages as protobufjs's reflection reads them from the .proto files: an
+ * independent reader, in tests only, to hold the generated codec to the schema.
+ */
+export function protoMessages(): protobuf.Type[] {
+  if (!root) {
+    const r = new protobuf.Root();
+    const require = createRequire(import.meta.url);
+    // Imports resolve against proto/, as with `protoc -Iproto`.
+    r.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? require.resolve(`protobufjs/${target}`) : `${PROTO_DIR}${target}`);
+    root = r.loadSync("bootmeta/v1/records.proto");
+    root.resolveAll();
+  }
+  return (root.lookup("bootmeta.v1") as protobuf.Namespace).nestedArray.filter((t): t is protobuf.Type => t instanceof protobuf.Type);
+}
+
+export function protoType(kind: string): protobuf.Type {
+  const t = protoMessages().find((m) => m.name === kind);
+  if (!t) throw new Error(`no message ${kind} in proto/bootmeta/v1`);
+  return t;
+}
+
+/** Whether the .proto marks a field [(required) = true]. */
+export const markedRequired = (f: protobuf.Field): boolean => f.options?.["(required)"] === true || f.options?.["(bootmeta.v1.required)"] === true;
