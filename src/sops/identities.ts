@@ -5,7 +5,8 @@ import { bech32 } from "@scure/base";
 import { identityToRecipient } from "age-encryption";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { isSshPrivateKey, parseSshIdentity } from "./age.js";
+import { isSshPrivateKey } from "../ssh/keys.js";
+import { parseSshIdentity } from "./age.js";
 import { nativeIdentity } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
 
