@@ -1,10 +1,11 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { bech32 } from "@scure/base";
 import { identityToRecipient } from "age-encryption";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { exists } from "../io.js";
 import { isSshPrivateKey } from "../ssh/keys.js";
 import { parseSshIdentity } from "./age.js";
 import { nativeIdentity } from "./age-x25519.js";
@@ -190,15 +191,6 @@ async function runKeyCommand(command: string, named: string, env: NodeJS.Process
   if ((r as { code?: string }).code === "ENOENT") throw fail("failed: command not found");
   if (r.failed) throw fail(r.exitCode !== undefined ? `failed with exit code ${r.exitCode}` : `failed: ${r.signal ? `killed by ${r.signal}` : "could not run"}`);
   return r.stdout;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
