@@ -285,8 +285,8 @@ function montgomeryOf(pub: Uint8Array): Uint8Array | string {
   } catch {
     return "its Ed25519 key is not a point on the curve";
   }
-  // u = (1+y)/(1-y) is 0 or undefined for these, and X25519 with them has no secret to share
-  // (curve25519.X25519 refuses them: "bad input point: low order point").
+  // X25519 with a point of small order yields the all-zero secret, which curve25519.X25519
+  // refuses ("bad input point: low order point"): age cannot wrap to such a key either.
   if (point.isSmallOrder()) return "its Ed25519 key is a point of small order, which no one holds the private key of";
   return ed25519().utils.toMontgomery(point.toBytes());
 }
