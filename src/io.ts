@@ -4,6 +4,16 @@ import { basename, dirname, join } from "node:path";
 import { BootMetaError, ExitCode } from "./errors.js";
 import { checkSize, formatBytes, limitExceeded, limits } from "./limits.js";
 
+/** Whether anything (a file, a directory) is at `path`; an unreadable path counts as absent. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Replaces a file atomically: the bytes go to a sibling temp file that is fsynced and renamed
  * over the target, so a crash or a failed encryption never leaves a half-written file and

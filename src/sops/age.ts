@@ -12,9 +12,11 @@ import {
   privateDecrypt,
   publicEncrypt,
 } from "node:crypto";
+import { createRequire } from "node:module";
 import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, type Identity, identityToRecipient, type Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
+import { isSshPrivateKey, parsePrivateKey, parsePublicKeyLine, publicKeyLine, publicKeyObject, SshKeyError, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
 import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
@@ -257,7 +259,9 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
 }
 
 // ---------------------------------------------------------------------------------------
-// ssh-ed25519 and ssh-rsa, as filippo.io/age/agessh defines them (agessh/agessh.go).
+// ssh-ed25519 and ssh-rsa, as filippo.io/age/agessh defines them (agessh/agessh.go). The keys
+// themselves are parsed by ssh/keys.ts; what is agessh's own is here: the point
+// check, the X25519 keys of an Ed25519 key, the tag, and the wrapping.
 
 const ED25519_LABEL = Buffer.from("age-encryption.org/v1/ssh-ed25519");
 const RSA_LABEL = Buffer.from("age-encryption.org/v1/ssh-rsa");
@@ -266,86 +270,37 @@ const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
 
 const b64raw = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
 
-function sshString(b: Uint8Array): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-/** SSH mpint of an unsigned big-endian number: minimal, with a 0 byte if the top bit is set. */
-function sshMpint(unsigned: Uint8Array): Buffer {
-  let i = 0;
-  while (i < unsigned.length && unsigned[i] === 0) i++;
-  const b = Buffer.from(unsigned.subarray(i));
-  return sshString(b.length && (b[0] as number) & 0x80 ? Buffer.concat([Buffer.alloc(1), b]) : b);
-}
-
-class SshReader {
-  private off = 0;
-  readonly buf: Buffer;
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-  uint32(): number {
-    if (this.off + 4 > this.buf.length) throw new Error("truncated");
-    const v = this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    return v;
-  }
-  string(): Buffer {
-    const n = this.uint32();
-    if (this.off + n > this.buf.length) throw new Error("truncated");
-    const v = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return v;
-  }
-  /** An mpint as unsigned big-endian bytes (leading zero dropped). */
-  mpint(): Buffer {
-    const v = this.string();
-    if (v.length && (v[0] as number) & 0x80) throw new Error("negative mpint");
-    let i = 0;
-    while (i < v.length && v[i] === 0) i++;
-    return v.subarray(i);
-  }
-  get done(): boolean {
-    return this.off === this.buf.length;
-  }
-}
+type Noble = typeof import("@noble/curves/ed25519.js");
+let noble: Noble | undefined;
+/**
+ * @noble/curves' Ed25519, loaded on first use: only SSH keys need it, and the callers that
+ * need it are synchronous (recipient validation), hence `require` of the ES module, which
+ * every Node that @noble/curves supports (>= 20.19) can do.
+ */
+const ed25519 = (): Noble["ed25519"] => (noble ??= createRequire(import.meta.url)("@noble/curves/ed25519.js") as Noble).ed25519;
 
 /** The 4-byte key tag in ssh stanzas: SHA-256 of the wire-format public key (sshFingerprint). */
 function sshTag(wire: Uint8Array): string {
   return b64raw(createHash("sha256").update(wire).digest().subarray(0, 4));
 }
 
-// Ed25519 public key → X25519 (Montgomery u = (1+y)/(1-y)), as edwards25519's
-// BytesMontgomery does after SetBytes has checked the point is on the curve.
-const P = 2n ** 255n - 19n;
-const mod = (a: bigint): bigint => ((a % P) + P) % P;
-function pow(b: bigint, e: bigint): bigint {
-  let r = 1n;
-  b = mod(b);
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % P;
-    b = (b * b) % P;
-    e >>= 1n;
+/**
+ * The X25519 public key of an Ed25519 public key (agessh.go ed25519PublicKeyToCurve25519), or
+ * why there is none. edwards25519's SetBytes, which agessh uses, accepts the non-canonical
+ * encodings (y ≥ p, x = 0 with the sign bit set) that noble's `toMontgomery` refuses, so the
+ * point is decoded as ZIP 215 does (the same rule) and re-encoded before the conversion.
+ */
+function montgomeryOf(pub: Uint8Array): Uint8Array | string {
+  let point: InstanceType<Noble["ed25519"]["Point"]>;
+  try {
+    point = ed25519().Point.fromBytes(pub, true);
+  } catch {
+    return "its Ed25519 key is not a point on the curve";
   }
-  return r;
-}
-const inv = (a: bigint): bigint => pow(a, P - 2n);
-const D = mod(-121665n * inv(121666n));
-const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString("hex") || "0"}`);
-const toLe32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, "0"), "hex").reverse();
-
-function ed25519ToX25519(pub: Uint8Array): Buffer | undefined {
-  if (pub.length !== 32) return undefined;
-  const bytes = Buffer.from(pub);
-  bytes[31] = (bytes[31] as number) & 0x7f;
-  const y = mod(le(bytes));
-  const y2 = (y * y) % P;
-  // x² = (y² - 1) / (d·y² + 1) must be a square for the point to exist.
-  const x2 = mod((y2 - 1n) * inv(mod(D * y2 + 1n)));
-  if (x2 !== 0n && pow(x2, (P - 1n) / 2n) !== 1n) return undefined;
-  return toLe32(mod((1n + y) * inv(mod(1n - y))));
+  // X25519 with a point of small order yields the all-zero secret, which curve25519.X25519
+  // refuses ("bad input point: low order point"): age cannot wrap to such a key either.
+  if (point.isSmallOrder()) return "its Ed25519 key is a point of small order, which no one holds the private key of";
+  return ed25519().utils.toMontgomery(point.toBytes());
 }
 
 const x25519Private = (scalar: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: "der", type: "pkcs8" });
@@ -379,59 +334,43 @@ function ed25519Secret(scalar: KeyObject, peer: Uint8Array, wire: Uint8Array): B
 }
 
 function sshRecipient(line: string): Recipient {
-  const [type, blob] = line.split(/\s+/);
-  let wire: Buffer;
-  let r: SshReader;
+  let key: SshPublicKey;
   try {
-    if (!blob || !/^[A-Za-z0-9+/]+=*$/.test(blob)) throw new Error("no base64 key");
-    wire = Buffer.from(blob, "base64");
-    r = new SshReader(wire);
-    if (r.string().toString("latin1") !== type) throw new Error("type mismatch");
-  } catch {
-    throw invalidRecipient(line, "it is not a well-formed SSH public key line (`type base64-key [comment]`)");
+    key = parsePublicKeyLine(line);
+  } catch (e) {
+    if (!(e instanceof SshKeyError)) throw e;
+    if (e.problem === "unsupported-type") throw invalidRecipient(line, `${e.keyType} SSH public keys cannot be age recipients: age takes ssh-ed25519 and ssh-rsa keys`);
+    throw invalidRecipient(line, `it is not a well-formed SSH public key line (\`type base64-key [comment]\`): ${e.why}`);
   }
+  const wire = key.wire;
   const tag = sshTag(wire);
-  if (type === "ssh-ed25519") {
-    let theirs: Buffer | undefined;
-    try {
-      const pub = r.string();
-      theirs = r.done ? ed25519ToX25519(pub) : undefined;
-    } catch {
-      theirs = undefined;
-    }
-    if (!theirs) throw invalidRecipient(line, "its Ed25519 key is not a point on the curve");
-    const their = theirs;
+  if (key.type === "ssh-ed25519") {
+    const their = montgomeryOf(key.key);
+    if (typeof their === "string") throw invalidRecipient(line, their);
     return {
       wrapFileKey(fileKey: Uint8Array): Stanza[] {
         const eph = generateKeyPairSync("x25519");
         const ours = rawX25519Public(eph.publicKey);
         const secret = ed25519Secret(eph.privateKey, their, wire);
-        const key = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([ours, their]), ED25519_LABEL, 32));
-        return [new Stanza(["ssh-ed25519", tag, b64raw(ours)], chacha(key, fileKey))];
+        const k = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([ours, their]), ED25519_LABEL, 32));
+        return [new Stanza(["ssh-ed25519", tag, b64raw(ours)], chacha(k, fileKey))];
       },
     };
   }
-  if (type === "ssh-rsa") {
-    let key: KeyObject;
-    try {
-      const e = r.mpint();
-      const n = r.mpint();
-      if (!r.done) throw new Error("trailing data");
-      // agessh refuses RSA keys under 2048 bits (NewRSARecipient).
-      if (n.length < 256) throw invalidRecipient(line, `its RSA key is ${n.length * 8 - (Math.clz32(n[0] ?? 0) - 24)} bits; age needs at least 2048`);
-      key = createPublicKey({ key: { kty: "RSA", n: n.toString("base64url"), e: e.toString("base64url") }, format: "jwk" });
-    } catch (err) {
-      if (err instanceof BootMetaError) throw err;
-      throw invalidRecipient(line, "its RSA key is malformed");
-    }
-    return {
-      wrapFileKey(fileKey: Uint8Array): Stanza[] {
-        const body = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, fileKey);
-        return [new Stanza(["ssh-rsa", tag], body)];
-      },
-    };
+  // agessh refuses RSA keys under 2048 bits (NewRSARecipient: pubKey.Size() < 2048/8).
+  if (key.n.length < 256) throw invalidRecipient(line, `its RSA key is ${key.bits} bits; age needs at least 2048`);
+  let rsa: KeyObject;
+  try {
+    rsa = publicKeyObject(key);
+  } catch {
+    throw invalidRecipient(line, "its RSA key is malformed");
   }
-  throw invalidRecipient(line, `${type} SSH public keys cannot be age recipients: age takes ssh-ed25519 and ssh-rsa keys`);
+  return {
+    wrapFileKey(fileKey: Uint8Array): Stanza[] {
+      const body = publicEncrypt({ key: rsa, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, fileKey);
+      return [new Stanza(["ssh-rsa", tag], body)];
+    },
+  };
 }
 
 /** An ssh private key as an age identity: what it opens and how. */
@@ -442,125 +381,67 @@ export interface SshIdentity extends Identity {
   readonly tag: string;
 }
 
-const SSH_PEM = /-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----/;
-
-/** Whether `text` looks like an SSH private key file (OpenSSH or PEM). */
-export function isSshPrivateKey(text: string): boolean {
-  return SSH_PEM.test(text.slice(0, 200));
-}
-
-function pemBody(text: string, label: string): Buffer {
-  const m = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(text);
-  return Buffer.from((m?.[1] ?? "").replace(/\s+/g, ""), "base64");
-}
-
 /**
  * Parses an unencrypted SSH private key (OpenSSH `openssh-key-v1`, or PKCS#1/PKCS#8 PEM) into
  * an age identity, as agessh.ParseIdentity does. Throws `SOPS_INVALID_IDENTITY` naming
  * `where` — passphrase-protected keys included, since nothing here may prompt.
  */
 export function parseSshIdentity(text: string, where: string): SshIdentity {
-  const protectedKey = () => invalidIdentity(where, "it is a passphrase-protected SSH key, which boot-meta cannot unlock; use an age key, or a copy of the SSH key without a passphrase (`ssh-keygen -p`)");
-  let type: "ssh-ed25519" | "ssh-rsa";
-  let wire: Buffer;
-  let unwrap: (s: Stanza) => Uint8Array | null;
+  let key: SshPrivateKey;
   try {
-    if (text.includes("-----BEGIN OPENSSH PRIVATE KEY-----")) {
-      const buf = pemBody(text, "OPENSSH PRIVATE KEY");
-      const magic = Buffer.from("openssh-key-v1\0");
-      if (!buf.subarray(0, magic.length).equals(magic)) throw new Error("bad magic");
-      const r = new SshReader(buf.subarray(magic.length));
-      if (r.string().toString() !== "none") throw protectedKey();
-      r.string(); // kdf name
-      r.string(); // kdf options
-      if (r.uint32() !== 1) throw new Error("several keys");
-      wire = Buffer.from(r.string());
-      const priv = new SshReader(r.string());
-      if (priv.uint32() !== priv.uint32()) throw new Error("check bytes differ");
-      const keyType = priv.string().toString();
-      if (keyType === "ssh-ed25519") {
-        priv.string(); // public key
-        const seed = priv.string().subarray(0, 32);
-        ({ unwrap } = ed25519Identity(seed, wire));
-        type = keyType;
-      } else if (keyType === "ssh-rsa") {
-        const [n, e, d, iqmp, p, q] = [priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint(), priv.mpint()];
-        const big = (b: Buffer) => BigInt(`0x${b.toString("hex") || "0"}`);
-        const unbig = (x: bigint) => Buffer.from(x.toString(16).padStart(2 * Math.ceil(x.toString(16).length / 2), "0"), "hex").toString("base64url");
-        const jwk = { kty: "RSA", n: n.toString("base64url"), e: e.toString("base64url"), d: d.toString("base64url"), p: p.toString("base64url"), q: q.toString("base64url"), dp: unbig(big(d) % (big(p) - 1n)), dq: unbig(big(d) % (big(q) - 1n)), qi: iqmp.toString("base64url") };
-        ({ unwrap } = rsaIdentity(createPrivateKey({ key: jwk, format: "jwk" })));
-        type = keyType;
-      } else {
-        throw invalidIdentity(where, `it is an ${keyType} SSH key; age opens only ssh-ed25519 and ssh-rsa`);
-      }
-    } else if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
-      throw protectedKey();
-    } else {
-      const key = createPrivateKey({ key: text, format: "pem" });
-      const jwk = key.export({ format: "jwk" });
-      if (key.asymmetricKeyType === "ed25519") {
-        const seed = Buffer.from(jwk.d ?? "", "base64url");
-        wire = Buffer.concat([sshString(Buffer.from("ssh-ed25519")), sshString(Buffer.from(jwk.x ?? "", "base64url"))]);
-        ({ unwrap } = ed25519Identity(seed, wire));
-        type = "ssh-ed25519";
-      } else if (key.asymmetricKeyType === "rsa") {
-        wire = Buffer.concat([sshString(Buffer.from("ssh-rsa")), sshMpint(Buffer.from(jwk.e ?? "", "base64url")), sshMpint(Buffer.from(jwk.n ?? "", "base64url"))]);
-        ({ unwrap } = rsaIdentity(key));
-        type = "ssh-rsa";
-      } else {
-        throw invalidIdentity(where, `it is an ${key.asymmetricKeyType} key; age opens only ssh-ed25519 and ssh-rsa`);
-      }
-    }
+    key = parsePrivateKey(text, where);
   } catch (e) {
-    if (e instanceof BootMetaError) throw e;
-    throw invalidIdentity(where, "it is not a well-formed SSH private key");
+    if (!(e instanceof SshKeyError)) throw e;
+    if (e.problem === "passphrase-protected") {
+      throw invalidIdentity(where, "it is a passphrase-protected SSH key, which boot-meta cannot unlock; use an age key, or a copy of the SSH key without a passphrase (`ssh-keygen -p`)");
+    }
+    if (e.problem === "unsupported-type") throw invalidIdentity(where, `it is an ${e.keyType} SSH key; age opens only ssh-ed25519 and ssh-rsa`);
+    throw invalidIdentity(where, `it is not a well-formed SSH private key (${e.why})`);
   }
+  const { type } = key;
+  const wire = key.publicKey.wire;
+  const unwrap = key.type === "ssh-ed25519" ? ed25519Identity(key.seed, wire) : rsaIdentity(key.privateKey);
   const tag = sshTag(wire);
   return {
     type,
     tag,
-    recipient: `${type} ${wire.toString("base64")}`,
+    recipient: publicKeyLine(key.publicKey),
     unwrapFileKey(stanzas: Stanza[]): Uint8Array | null {
       for (const s of stanzas) {
         if (s.args[0] !== type || s.args[1] !== tag) continue;
-        const key = unwrap(s);
+        const fileKey = unwrap(s);
         // The stanza names this very key, so failure is damage, not someone else's key
         // (agessh.go unwrap: "failed to decrypt file key").
-        if (!key) throw new Error(`failed to decrypt the file key of the ${type} stanza`);
-        return key;
+        if (!fileKey) throw new Error(`failed to decrypt the file key of the ${type} stanza`);
+        return fileKey;
       }
       return null;
     },
   };
 }
 
-function ed25519Identity(seed: Uint8Array, wire: Buffer): { unwrap: (s: Stanza) => Uint8Array | null } {
-  if (seed.length !== 32) throw new Error("bad seed");
-  // The X25519 scalar of an Ed25519 key is the first half of SHA-512(seed) (agessh.go
-  // ed25519PrivateKeyToCurve25519); Node clamps it like curve25519.X25519 does.
-  const scalar = x25519Private(createHash("sha512").update(seed).digest().subarray(0, 32));
+function ed25519Identity(seed: Uint8Array, wire: Buffer): (s: Stanza) => Uint8Array | null {
+  // The X25519 scalar of an Ed25519 key is the first half of SHA-512(seed), clamped
+  // (agessh.go ed25519PrivateKeyToCurve25519).
+  const scalar = x25519Private(ed25519().utils.toMontgomerySecret(seed));
   const ours = rawX25519Public(createPublicKey(scalar));
-  return {
-    unwrap(s: Stanza) {
-      if (s.args.length !== 3) throw new Error("invalid ssh-ed25519 stanza");
-      const peer = Buffer.from(s.args[2] as string, "base64");
-      if (peer.length !== 32) throw new Error("invalid ssh-ed25519 stanza");
-      const secret = ed25519Secret(scalar, peer, wire);
-      const key = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([peer, ours]), ED25519_LABEL, 32));
-      return unchacha(key, s.body) ?? null;
-    },
+  return (s: Stanza) => {
+    if (s.args.length !== 3) throw new Error("invalid ssh-ed25519 stanza");
+    const peer = Buffer.from(s.args[2] as string, "base64");
+    if (peer.length !== 32) throw new Error("invalid ssh-ed25519 stanza");
+    const secret = ed25519Secret(scalar, peer, wire);
+    const key = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([peer, ours]), ED25519_LABEL, 32));
+    return unchacha(key, s.body) ?? null;
   };
 }
 
-function rsaIdentity(key: KeyObject): { unwrap: (s: Stanza) => Uint8Array | null } {
-  return {
-    unwrap(s: Stanza) {
-      if (s.args.length !== 2) throw new Error("invalid ssh-rsa stanza");
-      try {
-        return privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, s.body);
-      } catch {
-        return null;
-      }
-    },
+function rsaIdentity(key: KeyObject): (s: Stanza) => Uint8Array | null {
+  return (s: Stanza) => {
+    if (s.args.length !== 2) throw new Error("invalid ssh-rsa stanza");
+    try {
+      return privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, s.body);
+    } catch {
+      return null;
+    }
   };
 }

@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { bech32 } from "@scure/base";
@@ -6,8 +6,9 @@ import { identityToRecipient } from "age-encryption";
 import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
-import { readFileCapped } from "../io.js";
-import { isSshPrivateKey, parseSshIdentity } from "./age.js";
+import { exists, readFileCapped } from "../io.js";
+import { isSshPrivateKey } from "../ssh/keys.js";
+import { parseSshIdentity } from "./age.js";
 import { nativeIdentity } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
 
@@ -248,15 +249,6 @@ async function runKeyCommand(command: string, named: string, env: NodeJS.Process
   if ((r as { code?: string }).code === "ENOENT") throw fail("failed: command not found");
   if (r.failed) throw fail(r.exitCode !== undefined ? `failed with exit code ${r.exitCode}` : `failed: ${r.signal ? `killed by ${r.signal}` : "could not run"}`);
   return r.stdout;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
-import { stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { parseYamlValue } from "../yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { exists } from "../io.js";
 import { parseRecipients } from "./age.js";
 import { goRegExp } from "./regex.js";
 import { SELECTION_KINDS, type SelectionRule } from "./selection.js";
@@ -35,15 +35,6 @@ export interface SopsConfig {
 const NAME = ".sops.yaml";
 /** config.go maxDepth: the directory itself and 99 parents. */
 const MAX_DEPTH = 100;
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Finds `.sops.yaml` as sops does (config/config.go:55-94, cmd/sops/main.go:2356-2363): from

@@ -299,4 +299,44 @@ describe("SSH recipients and identities (agessh, sops 3.10+)", () => {
       expect.objectContaining({ code: "SOPS_INVALID_IDENTITY", message: expect.stringContaining("not a well-formed SSH private key") }),
     );
   });
+
+  // Ed25519 keys that are not a point, or a point of small order, crafted byte by byte:
+  // the age CLI refuses each (the first when parsing it, the others when wrapping to it).
+  const P = 2n ** 255n - 19n;
+  const edLine = (y: bigint, signBit = false) => {
+    const raw = Buffer.alloc(32);
+    for (let i = 0, v = y; i < 32; i++, v >>= 8n) raw[i] = Number(v & 0xffn);
+    if (signBit) raw[31] = (raw[31] as number) | 0x80;
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    return `ssh-ed25519 ${Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]).toString("base64")}`;
+  };
+  const ageCliTakes = (recipient: string) => {
+    try {
+      execFileSync("age", ["-r", recipient], { input: "x", stdio: ["pipe", "ignore", "ignore"] });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.each([
+    ["y = 2, not on the curve", edLine(2n), "not a point on the curve"],
+    ["the identity (y = 1)", edLine(1n), "small order"],
+    ["the identity with the sign bit set", edLine(1n, true), "small order"],
+    ["y = 0, a point of order 4", edLine(0n), "small order"],
+    ["y = -1, a point of order 2", edLine(P - 1n), "small order"],
+  ])("refuses an ssh-ed25519 recipient that is %s, as the age CLI does", (_what, line, why) => {
+    expect(ageCliTakes(line)).toBe(false);
+    expect(() => parseRecipients(line)).toThrowError(expect.objectContaining({ code: "SOPS_INVALID_RECIPIENT", message: expect.stringContaining(why) }));
+  });
+
+  it("takes a non-canonical encoding of a point (y + p), as the age CLI does, with the same stanza tag", async () => {
+    const line = edLine(3n + P);
+    expect(ageCliTakes(line)).toBe(true);
+    expect(parseRecipients(line)).toEqual([line]);
+    const ours = stanzaLines(await wrapDataKey(dataKey(), line))[0]?.split(" ");
+    const theirs = stanzaLines(execFileSync("age", ["-a", "-r", line], { input: Buffer.from(dataKey()) }).toString())[0]?.split(" ");
+    expect(ours?.slice(0, 3)).toEqual(theirs?.slice(0, 3));
+    expect(ours?.[2]).toMatch(/^[A-Za-z0-9+/]{6}$/);
+  });
 });
