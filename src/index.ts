@@ -27,5 +27,5 @@ export { mergeLayers } from "./config/merge.js";
 export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
 export { setConfigValue, unsetConfigValue } from "./config/edit.js";
 export { accessCheck, accessMatrix, addKey, createEnv, createProject, initRepo, listKeys, removeKey, syncAccess } from "./meta/repo.js";
-export { commitChanges, type CommitOptions, type CommitResult, type Tx } from "./meta/store.js";
-export { Git } from "./meta/git.js";
+export type { CommitResult } from "./meta/store.js";
+// Releases, channels, binaries and instances: `boot-meta/records`.

@@ -247,6 +247,7 @@ async function dataKeyOf(m: Metadata, o: OpenOptions): Promise<Uint8Array> {
 /**
  * Unwraps a file's data key with the reader's identities, without decrypting any value (an
  * admin telling whether two files share a data key). Throws as {@link openBytes} does.
+ * @internal
  */
 export async function dataKeyOfBytes(bytes: Uint8Array, o: OpenOptions): Promise<Uint8Array> {
   const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes));

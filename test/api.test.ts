@@ -1,0 +1,29 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ensureBuilt } from "./helpers/build.js";
+
+/** The package as a user imports it: by name, through package.json's exports, from dist/. */
+const ROOT = join(import.meta.dirname, "..");
+const importByName = (code: string) => execFileSync(process.execPath, ["--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8" });
+
+describe("the public API", () => {
+  it("boot-meta and boot-meta/records resolve by name, and export what the README shows", () => {
+    ensureBuilt();
+    const main = JSON.parse(importByName('const m = await import("boot-meta"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
+    expect(main).toEqual(expect.arrayContaining(["loadConfig", "encrypt", "decrypt", "accessCheck", "addKey", "BootMetaError"]));
+    // Plumbing is not public: the git gateway and the commit builder stay inside.
+    expect(main).not.toContain("Git");
+    expect(main).not.toContain("commitChanges");
+    const records = JSON.parse(importByName('const m = await import("boot-meta/records"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
+    expect(records).toEqual(expect.arrayContaining(["createRelease", "listReleases", "promoteChannel", "showChannel", "rollbackChannel", "addBinary", "binaryWhich", "binaryVerify", "reportInstance", "listInstances", "rolloutOf"]));
+  });
+
+  it("an opened file's data key is not in the published types", () => {
+    ensureBuilt();
+    const dts = readFileSync(join(ROOT, "dist/sops/engine.d.ts"), "utf8");
+    expect(dts).toMatch(/interface OpenedFile/);
+    expect(dts).not.toMatch(/\bdataKey\b/);
+  });
+});
