@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { Git } from "../dist/meta/git.js";
-import { jsonStore } from "../dist/sops/stores/json.js";
-import { yamlStore } from "../dist/sops/stores/yaml.js";
+import { jsonStore } from "../dist/sops/formats/json.js";
+import { yamlStore } from "../dist/sops/formats/yaml.js";
 import { fmtMs, measure, table } from "./harness.mjs";
 
 /** Runs fn and checks it throws the expected BootMetaError code (so we time a refusal, not a success). */

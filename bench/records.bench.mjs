@@ -11,7 +11,7 @@ import { Git } from "../dist/meta/git.js";
 import { binaryWhich } from "../dist/records/binaries.js";
 import { showChannel } from "../dist/records/channels.js";
 import { getRelease, listReleases } from "../dist/records/releases.js";
-import { withReader } from "../dist/records/store.js";
+import { withReader } from "../dist/records/files.js";
 import { fmtMs, measure, mem, table } from "./harness.mjs";
 
 const N = Number(process.env.RECORDS ?? 100_000);

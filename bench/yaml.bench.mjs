@@ -1,12 +1,12 @@
-// Why the fast YAML path exists (src/sops/stores/yaml-fast.ts): parsing what sops writes with
+// Why the fast YAML path exists (src/sops/formats/yaml-fast.ts): parsing what sops writes with
 // it against the full parser (the yaml package, resolved the go-yaml way) that it falls back
 // to. Both give the same tree (test/sops/yaml-fast.test.ts); this says what that saves.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateIdentity, identityToRecipient } from "age-encryption";
 import { encryptBytes } from "../dist/sops/engine.js";
-import { parseYaml, parseYamlFull } from "../dist/sops/stores/yaml.js";
-import { parseYamlFast } from "../dist/sops/stores/yaml-fast.js";
+import { parseYaml, parseYamlFull } from "../dist/sops/formats/yaml.js";
+import { parseYamlFast } from "../dist/sops/formats/yaml-fast.js";
 import { fmtMs, measure, table } from "./harness.mjs";
 
 const KEYS = 500;

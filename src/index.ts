@@ -18,7 +18,7 @@ export {
 } from "./sops/engine.js";
 export { generateAgeKey, parseRecipients } from "./sops/age.js";
 export { identitySetFrom, loadIdentities, type IdentitySet } from "./sops/identities.js";
-export { formatForPath, type Format } from "./sops/stores/index.js";
+export { formatForPath, type Format } from "./sops/formats/index.js";
 export { Branch, Comment, type Tree, type Value, fromPlain, toPlain } from "./sops/tree.js";
 
 // The meta repository and the config loader.
@@ -27,5 +27,5 @@ export { mergeLayers } from "./config/merge.js";
 export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
 export { setConfigValue, unsetConfigValue } from "./config/edit.js";
 export { accessCheck, accessMatrix, addKey, createEnv, createProject, initRepo, listKeys, removeKey, syncAccess } from "./meta/repo.js";
-export type { CommitResult } from "./meta/store.js";
+export type { CommitResult } from "./meta/commit.js";
 // Releases, channels, binaries and instances: `boot-meta/records`.

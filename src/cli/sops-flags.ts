@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import { parseFormat, type Format } from "../sops/stores/index.js";
+import { parseFormat, type Format } from "../sops/formats/index.js";
 import type { SelectionRule } from "../sops/selection.js";
 import type { Context } from "../sops/files.js";
 import { BootMetaError, ExitCode } from "../errors.js";

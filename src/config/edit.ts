@@ -4,11 +4,11 @@ import { checkWritable } from "../meta/access.js";
 import { BINDING_KEY, withBinding, withoutBinding } from "../meta/binding.js";
 import { newConfigFile, readState, type WriteOptions } from "../meta/repo.js";
 import { withReader } from "../meta/reader.js";
-import { type CommitResult, commitChanges } from "../meta/store.js";
+import { type CommitResult, commitChanges } from "../meta/commit.js";
 import { openBytes, sealBytes } from "../sops/engine.js";
 import { editInEditor } from "../sops/files.js";
 import type { IdentitySet } from "../sops/identities.js";
-import { yamlStore } from "../sops/stores/yaml.js";
+import { yamlStore } from "../sops/formats/yaml.js";
 import { Branch, type Value } from "../sops/tree.js";
 import { getPath, parseDottedPath, setPath, unsetPath } from "../sops/tree-path.js";
 

@@ -1,7 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, type Node, parseDocument } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { resolvePlain } from "../sops/stores/go-yaml-scalars.js";
-import { yamlStore } from "../sops/stores/yaml.js";
+import { resolvePlain } from "../sops/formats/go-yaml-scalars.js";
+import { yamlStore } from "../sops/formats/yaml.js";
 import { Branch, type Value } from "../sops/tree.js";
 
 /** The type a value is stored with, as `config set` reports it. */

@@ -14,7 +14,7 @@ import { promoteChannel } from "../records/channels.js";
 import { reportInstance } from "../records/instances.js";
 import { createRelease } from "../records/releases.js";
 import { addKey, createEnv, createProject, initRepo } from "../meta/repo.js";
-import { commitChanges } from "../meta/store.js";
+import { commitChanges } from "../meta/commit.js";
 
 export const DEMO_PRINCIPALS = [
   ["admin", "admins"],

@@ -3,14 +3,14 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { expectedStanza } from "../sops/age.js";
 import { dataKeyOfBytes, inspectBytes, type KeyInspection, openBytes, type OpenedFile, resealBytes, updateKeysBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
-import { type Format, formatForPath } from "../sops/stores/index.js";
+import { type Format, formatForPath } from "../sops/formats/index.js";
 import { bindingIn, bindingMismatch, openedBinding, withBinding } from "./binding.js";
 import { Git } from "./git.js";
 import { KEYS_DIR, META_CONFIG, parseGovernedPath, SEALABLE_DIRS, SEALED_SUFFIX, SOPS_CONFIG, validateName } from "./layout.js";
 import { expectedAccess, principalsOf, recipientsOf, renderSopsYaml, type RepoState, sealedReaders } from "./model.js";
 import { type Reader, withReader } from "./reader.js";
 import { readState } from "./state.js";
-import type { Tx } from "./store.js";
+import type { Tx } from "./commit.js";
 
 /**
  * Who reads what, and keeping every encrypted file to it.

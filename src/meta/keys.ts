@@ -5,7 +5,7 @@ import { Git } from "./git.js";
 import { KEYS_DIR, META_CONFIG, validateName } from "./layout.js";
 import { groupMembers, parsePrincipalKeys, renderMetaConfig } from "./model.js";
 import { readState, readStateAt } from "./state.js";
-import { type CommitOptions, type CommitResult, commitChanges } from "./store.js";
+import { type CommitOptions, type CommitResult, commitChanges } from "./commit.js";
 
 export interface WriteOptions {
   author?: string;

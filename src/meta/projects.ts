@@ -10,7 +10,7 @@ import { commitOpts, type WriteOptions } from "./keys.js";
 import { envFile, KEYS_DIR, META_CONFIG, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
 import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
 import { readState } from "./state.js";
-import { type CommitResult, commitChanges, type Tx } from "./store.js";
+import { type CommitResult, commitChanges, type Tx } from "./commit.js";
 
 const REPO_README = `# Meta repository (boot-meta)
 

@@ -3,14 +3,14 @@ import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
-import type { Tx } from "../meta/store.js";
+import type { Tx } from "../meta/commit.js";
 import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "./sshsig.js";
-import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { BinaryRecord, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -184,7 +184,7 @@ async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Prom
     import("../sops/identities.js"),
     import("../sops/engine.js"),
     import("../meta/binding.js"),
-    import("../sops/stores/index.js"),
+    import("../sops/formats/index.js"),
   ]);
   const identities = o.identities ?? (await loadIdentities({ env: o.env }));
   try {

@@ -5,7 +5,7 @@ import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { getRelease } from "./releases.js";
 import { type Rollout as RolloutDecision, rolloutOf } from "./rollout.js";
-import { commitRecords, decodeAt, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { commitRecords, decodeAt, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { Channel, Rollout } from "./types.js";
 
 export interface PromoteOptions extends WriteOpts {

@@ -1,6 +1,6 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { type Rollout, rolloutOf } from "./rollout.js";
-import { channelsDir, type CommitReader, decodeAt, instanceShard, instancesDir } from "./store.js";
+import { channelsDir, type CommitReader, decodeAt, instanceShard, instancesDir } from "./files.js";
 import type { Channel, Instance } from "./types.js";
 
 /**

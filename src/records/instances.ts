@@ -2,7 +2,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { getRelease } from "./releases.js";
-import { channelsDir, commitRecords, instancesDir, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./store.js";
+import { channelsDir, commitRecords, instancesDir, nowIso, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { Instance } from "./types.js";
 
 /**

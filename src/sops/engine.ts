@@ -17,7 +17,7 @@ import {
 import { unwrapPgp } from "./pgp.js";
 import type { SelectionRule } from "./selection.js";
 import { combine, split } from "./shamir.js";
-import { type EmitOptions, type Format, storeFor } from "./stores/index.js";
+import { type EmitOptions, type Format, storeFor } from "./formats/index.js";
 import type { Tree } from "./tree.js";
 import { decryptTree, encryptTree } from "./walk.js";
 

@@ -12,7 +12,7 @@ import { decryptBytes, encryptBytes, fileStatus, openBytes, type OpenOptions, ro
 import { type IdentitySet, loadIdentities } from "./identities.js";
 import { findSopsConfig, matchCreationRule, parseSopsConfig, type SopsConfig } from "./sops-config.js";
 import type { SelectionRule } from "./selection.js";
-import { type Format, formatForPath, storeFor } from "./stores/index.js";
+import { type Format, formatForPath, storeFor } from "./formats/index.js";
 import { Branch, Comment, SopsTime, type Tree, type Value, fromPlain } from "./tree.js";
 import { getPath, type PathPart, setPath, unsetPath } from "./tree-path.js";
 import { shellSplit } from "./shell.js";

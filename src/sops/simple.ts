@@ -1,7 +1,7 @@
 import { decryptBytes, encryptBytes } from "./engine.js";
 import { identitySetFrom, type IdentitySet, loadIdentities } from "./identities.js";
 import type { SelectionRule } from "./selection.js";
-import type { Format } from "./stores/index.js";
+import type { Format } from "./formats/index.js";
 
 export interface EncryptTextOptions {
   /** age recipients (`age1…`); one group. Use `keyGroups` for several groups with Shamir. */

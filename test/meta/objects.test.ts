@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Git } from "../../src/meta/git.js";
-import { commitChanges } from "../../src/meta/store.js";
+import { commitChanges } from "../../src/meta/commit.js";
 import { git, gitEnv, gitRepo, tempDir } from "../helpers/gitdir.js";
 
 // Names chosen to hit git's tree order: a directory sorts as if its name ended in "/", so

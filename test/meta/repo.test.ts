@@ -6,7 +6,7 @@ import { setConfigValue } from "../../src/config/edit.js";
 import { loadConfig } from "../../src/config/loader.js";
 import { renderSopsYaml } from "../../src/meta/model.js";
 import { addKey, createEnv, createProject, initRepo, readStateAt } from "../../src/meta/repo.js";
-import { commitChanges } from "../../src/meta/store.js";
+import { commitChanges } from "../../src/meta/commit.js";
 import { generateAgeKey } from "../../src/sops/age.js";
 import { readRecipients } from "../../src/sops/engine.js";
 import { encryptFile } from "../../src/sops/files.js";

@@ -10,7 +10,7 @@ import { decodeRecord, encodeRecord, encodeRecordBinary } from "../../src/record
 import { listInstances, reportInstance } from "../../src/records/instances.js";
 import { createRelease, getRelease, listReleases, parseCommitSpec, repoRefOf, withoutCredentials } from "../../src/records/releases.js";
 import { rolloutOf } from "../../src/records/rollout.js";
-import { withReader } from "../../src/records/store.js";
+import { withReader } from "../../src/records/files.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { protoType } from "../helpers/proto.js";
 import { recordsRemote, recordsRepo, sourceRepo } from "../helpers/records.js";

@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, limits, limitsFromEnv, resetLimits, setLimits } from ".
 import { encryptBytes } from "../../src/sops/engine.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
 import { parseSopsConfig } from "../../src/sops/sops-config.js";
-import { storeFor } from "../../src/sops/stores/index.js";
+import { storeFor } from "../../src/sops/formats/index.js";
 import { Branch } from "../../src/sops/tree.js";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
 import { git, tempDir } from "../helpers/gitdir.js";

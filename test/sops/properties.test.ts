@@ -4,7 +4,7 @@ import { beforeAll, describe, expect } from "vitest";
 import { BootMetaError } from "../../src/errors.js";
 import { encryptBytes, openBytes } from "../../src/sops/engine.js";
 import { identitySetFrom, type IdentitySet } from "../../src/sops/identities.js";
-import { type Format, storeFor } from "../../src/sops/stores/index.js";
+import { type Format, storeFor } from "../../src/sops/formats/index.js";
 import { Branch, type Tree, type Value } from "../../src/sops/tree.js";
 
 const runs = process.env.SLOW ? 300 : 25;

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { binaryStore } from "../../src/sops/stores/binary.js";
-import { dotenvStore } from "../../src/sops/stores/dotenv.js";
-import { flatten, unflatten } from "../../src/sops/stores/flatten.js";
-import { iniStore } from "../../src/sops/stores/ini.js";
-import { jsonStore } from "../../src/sops/stores/json.js";
-import { yamlStore } from "../../src/sops/stores/yaml.js";
+import { binaryStore } from "../../src/sops/formats/binary.js";
+import { dotenvStore } from "../../src/sops/formats/dotenv.js";
+import { flatten, unflatten } from "../../src/sops/formats/flatten.js";
+import { iniStore } from "../../src/sops/formats/ini.js";
+import { jsonStore } from "../../src/sops/formats/json.js";
+import { yamlStore } from "../../src/sops/formats/yaml.js";
 import { Branch, Comment, type Value } from "../../src/sops/tree.js";
 import { VECTORS } from "../helpers/vectors.js";
 

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { parseYaml, parseYamlFull, yamlStore } from "../../src/sops/stores/yaml.js";
-import { parseYamlFast } from "../../src/sops/stores/yaml-fast.js";
+import { parseYaml, parseYamlFull, yamlStore } from "../../src/sops/formats/yaml.js";
+import { parseYamlFast } from "../../src/sops/formats/yaml-fast.js";
 import { Branch, Comment, type Tree, type Value } from "../../src/sops/tree.js";
 import { VECTORS } from "../helpers/vectors.js";
 

@@ -3,7 +3,7 @@ import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
 import { outputFlag, writeProto } from "../../cli/records-output.js";
 import { getRelease } from "../../records/releases.js";
-import { withReader } from "../../records/store.js";
+import { withReader } from "../../records/files.js";
 
 export default class ReleaseShow extends BaseCommand {
   static override summary = "Show a release (by id or version) and every repo + commit it was built from.";

@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { projectFile, SEALED_SUFFIX, validateName } from "../meta/layout.js";
 import { showPath } from "../meta/names.js";
 import type { Reader } from "../meta/reader.js";
-import { commitChanges, type CommitResult, type Tx } from "../meta/store.js";
+import { commitChanges, type CommitResult, type Tx } from "../meta/commit.js";
 import { decodeRecord, encodeRecord, type RecordKind, type Stored } from "./codec.js";
 
 /** A release id: its creation time (UTC, to the second), then the version. */
