@@ -28,10 +28,11 @@ export default class Help extends BaseCommand {
       const HelpClass = await loadHelpClass(this.config);
       await new HelpClass(this.config, { all: flags["nested-commands"] }).showHelp(words);
     }
+    // Spaced ids throughout: oclif's Help rewrites the ids of the commands it shows in place.
     const spaced = (s: string) => s.replaceAll(":", " ");
     const listing = (prefix: string): Listing =>
       this.config.commands
-        .filter((c) => !c.hidden && c.id.startsWith(prefix))
+        .filter((c) => !c.hidden && spaced(c.id).startsWith(spaced(prefix)))
         .map((c) => ({ command: spaced(c.id), summary: c.summary ?? c.description?.split("\n")[0] ?? null }))
         .sort((a, b) => a.command.localeCompare(b.command));
     if (command) {

@@ -89,8 +89,8 @@ describe("a command run in the test process", () => {
       const work = tempDir();
       writeFileSync(join(work, "app.yaml"), "a: 1\n");
       expect((await cli(["encrypt", "-i", "--age", key.recipient, "app.yaml"], as(work))).exitCode).toBe(0);
-      // oclif reads a missing argument (here VALUE) from stdin when stdin is not a terminal.
-      const set = await cli(["set", "app.yaml", '["b"]'], { ...as(work), input: '"from stdin"' });
+      // `-` as VALUE reads it from stdin (set no longer lets oclif fill a missing VALUE from it).
+      const set = await cli(["set", "app.yaml", '["b"]', "-"], { ...as(work), input: '"from stdin"' });
       expect(set.exitCode, err(set)).toBe(0);
       results.push(out(await cli(["decrypt", "app.yaml"], as(work))));
     }
