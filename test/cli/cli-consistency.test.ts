@@ -24,6 +24,20 @@ describe("record verbs choose their output with --format", () => {
     }
   });
 
+  it("writes the Channel and Instance records of promote, rollback and instance report with --format proto", async () => {
+    const meta = await recordsRepo();
+    const m = ["--meta", meta];
+    for (const v of ["1.0", "1.1"]) await cli(["release", "create", "shop", "--version", v, "--commit", `app=https://example.invalid/app@${v === "1.0" ? "a".repeat(40) : "b".repeat(40)}`, ...m]);
+    const decode = (kind: "Channel" | "Instance", r: { exitCode: number; stdout: Buffer; stderr: Buffer }) => {
+      expect(r.exitCode, err(r)).toBe(0);
+      return recordType(kind).toObject(recordType(kind).decode(r.stdout));
+    };
+    expect(decode("Channel", await cli(["channel", "promote", "shop", "stable", "1.0", "--format", "proto", ...m]))).toMatchObject({ name: "stable", releaseId: expect.stringMatching(/-1\.0$/) });
+    await cli(["channel", "promote", "shop", "stable", "1.1", ...m]);
+    expect(decode("Channel", await cli(["channel", "rollback", "shop", "stable", "--format", "proto", ...m]))).toMatchObject({ releaseId: expect.stringMatching(/-1\.0$/) });
+    expect(decode("Instance", await cli(["instance", "report", "shop", "web-1", "--release", "1.1", "--format", "proto", ...m]))).toMatchObject({ id: "web-1", releaseId: expect.stringMatching(/-1\.1$/) });
+  });
+
   it("refuses --json with --format proto before it writes anything", async () => {
     const meta = await recordsRepo();
     const head = git(meta, "rev-parse", "HEAD");
