@@ -71,17 +71,26 @@ export abstract class BaseCommand extends Command {
       this.exit(usage.exitCode);
     }
     const known = err instanceof BootMetaError ? err : internalError(err);
-    if (this.jsonEnabled()) {
-      process.stdout.write(`${JSON.stringify({ error: known.toJSON() }, null, 2)}\n`);
-    } else {
-      const lines = [`Error [${known.code}]: ${known.message}`];
-      for (const s of known.suggestions) lines.push(`  → ${s}`);
-      if (known.code === "INTERNAL" && err.stack && process.env.DEBUG) lines.push(redactSecrets(err.stack));
-      process.stderr.write(`${lines.join("\n")}\n`);
-    }
+    printError(known, this.jsonEnabled(), err.stack);
     process.exitCode = known.exitCode;
     this.exit(known.exitCode);
   }
+}
+
+/**
+ * How every failure reaches the user: `{ "error": { code, message, data, suggestions } }` on
+ * stdout under --json, else the code, the message and what to do next on stderr. `stack` is
+ * shown for an internal error when DEBUG is set.
+ */
+export function printError(known: BootMetaError, json: boolean, stack?: string): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ error: known.toJSON() }, null, 2)}\n`);
+    return;
+  }
+  const lines = [`Error [${known.code}]: ${known.message}`];
+  for (const s of known.suggestions) lines.push(`  → ${s}`);
+  if (known.code === "INTERNAL" && stack && process.env.DEBUG) lines.push(redactSecrets(stack));
+  process.stderr.write(`${lines.join("\n")}\n`);
 }
 
 function isOclifError(err: unknown): boolean {

@@ -6,8 +6,8 @@ import { execEnv } from "../sops/files.js";
 export default class ExecEnv extends BaseCommand {
   static override summary = "Run a command with a file's values in its environment (nothing written to disk).";
   static override description =
-    "The top-level keys of the first document become environment variables; nested values are an error. The command runs in /bin/sh and its exit code is passed on. Unlike sops, the variables that point at your age identity (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_CMD) are not passed on unless --keep-key-env.";
-  static override examples = [`<%= config.bin %> exec-env secrets.env 'echo "$DATABASE_URL" | wc -c'`, "<%= config.bin %> exec-env --pristine app.env ./server"];
+    "The top-level keys of the first document become environment variables; nested values are an error. The command runs in /bin/sh and its exit code is passed on. Unlike sops, the variables that point at your age identity (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_CMD) are not passed on unless --keep-key-env.\n\nWith --json, the command's standard output goes to standard error, so that standard output carries only boot-meta's answer, printed once the command ended: {\"file\", \"exitCode\"}, or {\"error\": …} when the command could not be started (the file did not open, say). The exit code is the command's either way.";
+  static override examples = [`<%= config.bin %> exec-env secrets.env 'echo "$DATABASE_URL" | wc -c'`, "<%= config.bin %> exec-env --pristine app.env ./server", "<%= config.bin %> exec-env --json secrets.env ./migrate.sh   # {\"exitCode\": …} on stdout, the script's output on stderr"];
   static override args = {
     file: Args.string({ description: "the encrypted file", required: true }),
     command: Args.string({ description: "the command line to run", required: true }),
@@ -18,11 +18,17 @@ export default class ExecEnv extends BaseCommand {
     pristine: Flags.boolean({ description: "give the command only the file's variables, none of the current environment" }),
     "keep-key-env": Flags.boolean({ description: "also pass on SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and the SSH key variables (sops passes them; boot-meta does not by default)" }),
   };
-  static override enableJsonFlag = false;
 
-  async run(): Promise<void> {
+  async run(): Promise<{ file: string; exitCode: number }> {
     const { args, flags } = await this.parse(ExecEnv);
-    const code = await execEnv(args.file, args.command, { inputType: formatFlag(flags["input-type"]), pristine: flags.pristine, ignoreMac: flags["ignore-mac"], keepKeyEnv: flags["keep-key-env"] }, contextFrom(flags));
-    if (code !== 0) this.exit(code);
+    const code = await execEnv(
+      args.file,
+      args.command,
+      { inputType: formatFlag(flags["input-type"]), pristine: flags.pristine, ignoreMac: flags["ignore-mac"], keepKeyEnv: flags["keep-key-env"], stdout: this.jsonEnabled() ? "stderr" : "inherit" },
+      contextFrom(flags),
+    );
+    // Not this.exit(): that is an error to oclif, which would print it under --json after the answer.
+    process.exitCode = code;
+    return { file: args.file, exitCode: code };
   }
 }

@@ -318,12 +318,13 @@ export const KEY_ENV_VARS = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_
  * environment, without the identity variables ({@link KEY_ENV_VARS}) unless `keepKeyEnv`.
  * A variable of that name that the file itself holds is passed: it is the file's value.
  */
-export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean } = {}, c: Context = {}): Promise<number> {
+/** `stdout: "stderr"` sends the command's standard output to our standard error (for `exec-env --json`, whose stdout is its JSON answer). */
+export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean; stdout?: "inherit" | "stderr" } = {}, c: Context = {}): Promise<number> {
   const vars = await secretEnv(file, o, c);
   const inherited = { ...envOf(c) };
   if (!o.keepKeyEnv) for (const k of KEY_ENV_VARS) delete inherited[k];
   const env = o.pristine ? vars : { ...inherited, ...vars };
-  const r = await execa("/bin/sh", ["-c", command], { stdio: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
+  const r = await execa("/bin/sh", ["-c", command], { stdin: "inherit", stdout: o.stdout === "stderr" ? 2 : "inherit", stderr: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
   return r.exitCode ?? 1;
 }
 

@@ -55,7 +55,7 @@ describe("records through the CLI", () => {
     expect(list.releases.map((r: { version: string }) => r.version)).toEqual(["1.1"]);
     expect(list.more).toBe(true);
     expect((await json(["release", "show", "shop", "1.0", ...m])).id).toBe(r1.id);
-    const proto = await ok(["release", "show", "shop", r1.id, "--output", "proto", ...m]);
+    const proto = await ok(["release", "show", "shop", r1.id, "--format", "proto", ...m]);
     const decoded = protoType("Release").toObject(protoType("Release").decode(Buffer.from(proto.stdout as Uint8Array)));
     expect(decoded).toMatchObject({ id: r1.id, version: "1.0", repos: [{ commit: appHead }] });
     const missing = await cli(["release", "show", "shop", "9.9", ...m]);
@@ -111,7 +111,7 @@ describe("records through the CLI", () => {
     // Mid-rollout, 1.0 is what the other half of stable runs.
     expect(which).toMatchObject({ channels: ["stable"], shares: { stable: 50 } });
     expect(out(await ok(["binary", "which", bin, ...m]))).toContain("stable (50% of its instances)");
-    const pb = await ok(["binary", "which", added.sha256, "--output", "proto", ...m]);
+    const pb = await ok(["binary", "which", added.sha256, "--format", "proto", ...m]);
     expect(protoType("Binary").toObject(protoType("Binary").decode(Buffer.from(pb.stdout as Uint8Array)), { longs: String })).toMatchObject({ sha256: added.sha256, releaseId: r1.id, size: "19" });
     const untrusted = await cli(["binary", "verify", bin, ...m]);
     expect(untrusted.exitCode).toBe(1);

@@ -59,8 +59,8 @@ function environment(base: NodeJS.ProcessEnv): (extra?: NodeJS.ProcessEnv) => No
  * time (the environment and working directory are the process's); commands that must run
  * side by side, racing each other, use `spawnCliWith`.
  *
- * Words that name no command in src/commands (`--version`, `help`, a mistyped command) go
- * to the built CLI as `spawnCliWith` does, since they are oclif's own paths; so does
+ * Words that name no command in src/commands (`--version`, a mistyped command) go to the
+ * built CLI as `spawnCliWith` does, since they are oclif's own paths; so does
  * `exec-env`, whose child writes to the process's own stdout, which only a pipe captures.
  */
 export function cliWith(base: NodeJS.ProcessEnv = {}): Cli {

@@ -1,19 +1,18 @@
 import { Args } from "@oclif/core";
-import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
-import { outputFlag, writeProto } from "../../cli/records-output.js";
+import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { binaryWhich } from "../../records/binaries.js";
 
-export default class BinaryWhich extends BaseCommand {
+export default class BinaryWhich extends RecordCommand {
   static override summary = "From a binary (file or SHA-256) back to its project, release, channels and every repo + commit.";
-  static override examples = ["<%= config.bin %> binary which ./shop", "<%= config.bin %> binary which 9f86d081884c7d65… --json", "<%= config.bin %> binary which ./shop --output proto > binary.pb   # the Binary record, protobuf-encoded"];
+  static override examples = ["<%= config.bin %> binary which ./shop", "<%= config.bin %> binary which 9f86d081884c7d65… --json", "<%= config.bin %> binary which ./shop --format proto > binary.pb   # the Binary record, protobuf-encoded"];
   static override args = { binary: Args.string({ required: true, description: "a file, or its sha256" }) };
-  static override flags = { ...repoFlags, ...outputFlag };
+  static override flags = { ...repoFlags, ...recordFormatFlag };
 
   async run() {
     const { args, flags } = await this.parse(BinaryWhich);
     const p = await binaryWhich(await repoOf(flags), args.binary, { env: process.env });
-    if (writeProto(flags, "Binary", p.binary)) return p;
+    if (this.writeProto(flags, "Binary", p.binary)) return p;
     this.log(`${p.binary.sha256}  ${p.binary.project} ${p.binary.os}/${p.binary.arch}`);
     this.log(`release  ${p.release.id} (${p.release.version})`);
     const share = (c: string) => {

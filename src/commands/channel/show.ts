@@ -1,21 +1,20 @@
 import { Args, Flags } from "@oclif/core";
-import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
-import { outputFlag, writeProto } from "../../cli/records-output.js";
+import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { showChannel } from "../../records/channels.js";
 
-export default class ChannelShow extends BaseCommand {
+export default class ChannelShow extends RecordCommand {
   static override summary = "Show the release a channel points at (and its rollout).";
   static override description =
     "During a rollout the channel's instances (those whose records name it) are ranked by a hash of the channel and their id, and the first ceil(percent × N / 100) of them (at least one) get the release; an instance with no record yet gets it when its own hash falls under the percent. `instance list` and `binary which` decide the same way.";
   static override examples = ["<%= config.bin %> channel show shop stable --json", "<%= config.bin %> channel show shop stable --instance web-7   # the release web-7 should run during a rollout"];
   static override args = { project: Args.string({ required: true, description: "project" }), channel: Args.string({ required: true, description: "channel" }) };
-  static override flags = { ...repoFlags, ...outputFlag, instance: Flags.string({ description: "also say which release this instance should run (during a rollout: decided by its rank in the channel's fleet)" }) };
+  static override flags = { ...repoFlags, ...recordFormatFlag, instance: Flags.string({ description: "also say which release this instance should run (during a rollout: decided by its rank in the channel's fleet)" }) };
 
   async run() {
     const { args, flags } = await this.parse(ChannelShow);
     const r = await showChannel(await repoOf(flags), args.project, args.channel, { instance: flags.instance });
-    if (writeProto(flags, "Channel", r.channel)) return r;
+    if (this.writeProto(flags, "Channel", r.channel)) return r;
     const ro = r.channel.rollout;
     this.log(`${args.project}/${args.channel} → ${r.channel.releaseId}${ro ? ` (${ro.percent}%: ${r.fleet.onRelease} of ${r.fleet.instances} recorded instances; the others on ${ro.previousReleaseId})` : ""}  ${r.channel.updatedAt} ${r.channel.updatedBy ?? ""}`);
     if (r.instance) this.log(`instance ${r.instance.id} runs ${r.instance.releaseId}${r.instance.recorded ? "" : " (not recorded on this channel yet: placed by its hash)"}`);

@@ -1,10 +1,9 @@
 import { Args, Flags } from "@oclif/core";
-import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
-import { outputFlag, writeProto } from "../../cli/records-output.js";
+import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { createRelease, parseCommitSpec, repoRefOf } from "../../records/releases.js";
 
-export default class ReleaseCreate extends BaseCommand {
+export default class ReleaseCreate extends RecordCommand {
   static override summary = "Record a release: the commit of every repo it was built from (immutable).";
   static override examples = [
     "<%= config.bin %> release create shop --version 1.4.0 --repo ../shop --repo ../shared-lib",
@@ -14,7 +13,7 @@ export default class ReleaseCreate extends BaseCommand {
   static override flags = {
     ...repoFlags,
     ...writeFlags,
-    ...outputFlag,
+    ...recordFormatFlag,
     version: Flags.string({ description: "the version being released", required: true }),
     repo: Flags.string({ description: "a local git repo built from (its HEAD is recorded); repeatable", multiple: true }),
     commit: Flags.string({ description: "a repo given explicitly as NAME=URL@HASH; repeatable", multiple: true }),
@@ -26,7 +25,7 @@ export default class ReleaseCreate extends BaseCommand {
     const { args, flags } = await this.parse(ReleaseCreate);
     const repos = [...(await Promise.all((flags.repo ?? []).map((p) => repoRefOf(p, { allowDirty: flags["allow-dirty"] })))), ...(flags.commit ?? []).map(parseCommitSpec)];
     const r = await createRelease(await repoOf(flags), args.project, { version: flags.version, repos, notes: flags.notes, author: flags.author, push: flags.push });
-    if (writeProto(flags, "Release", r.value)) return r.value;
+    if (this.writeProto(flags, "Release", r.value)) return r.value;
     this.log(r.value.id);
     for (const x of r.value.repos) this.note(`  ${x.name} ${x.commit}${x.ref ? ` (${x.ref})` : ""}${x.dirty ? " dirty" : ""}`);
     return { ...r.value, commit: r.commit ?? null };

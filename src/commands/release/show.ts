@@ -1,20 +1,19 @@
 import { Args } from "@oclif/core";
-import { BaseCommand } from "../../cli/base.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
-import { outputFlag, writeProto } from "../../cli/records-output.js";
+import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { getRelease } from "../../records/releases.js";
 import { withReader } from "../../records/files.js";
 
-export default class ReleaseShow extends BaseCommand {
+export default class ReleaseShow extends RecordCommand {
   static override summary = "Show a release (by id or version) and every repo + commit it was built from.";
-  static override examples = ["<%= config.bin %> release show shop 1.4.0", "<%= config.bin %> release show shop 20261125T101500Z-1.4.0 --output proto > release.pb"];
+  static override examples = ["<%= config.bin %> release show shop 1.4.0", "<%= config.bin %> release show shop 20261125T101500Z-1.4.0 --format proto > release.pb"];
   static override args = { project: Args.string({ description: "project", required: true }), release: Args.string({ description: "release id or version", required: true }) };
-  static override flags = { ...repoFlags, ...outputFlag };
+  static override flags = { ...repoFlags, ...recordFormatFlag };
 
   async run() {
     const { args, flags } = await this.parse(ReleaseShow);
     const rel = await withReader(await repoOf(flags), undefined, (r) => getRelease(r, args.project, args.release));
-    if (writeProto(flags, "Release", rel)) return rel;
+    if (this.writeProto(flags, "Release", rel)) return rel;
     this.log(`${rel.id}  ${rel.project} ${rel.version}  ${rel.createdAt}  ${rel.createdBy ?? ""}`);
     for (const x of rel.repos) this.log(`  ${x.name.padEnd(20)} ${x.commit}  ${x.ref ?? ""}${x.dirty ? " (dirty)" : ""}  ${x.url ?? ""}`);
     return rel;

@@ -1,0 +1,186 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Ajv, type ValidateFunction } from "ajv";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../helpers/build.js";
+import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { git, tempDir } from "../helpers/gitdir.js";
+import { sourceRepo } from "../helpers/records.js";
+
+// STYLE.md "The CLI contract is checked in": every command's --json success output has a JSON
+// schema in test/contract/schemas/<command path>.json, every failure the one shape of
+// error.schema.json, and this file runs each command in a realistic meta repo (the demo's,
+// plus a signed binary and a plain sops directory) and holds its output to them. The tests build
+// on each other's state, in order, starting from the demo: run the file whole.
+
+const HERE = import.meta.dirname;
+const SCHEMAS = join(HERE, "schemas");
+const ajv = new Ajv({ allErrors: true, strict: true });
+ajv.addSchema(JSON.parse(readFileSync(join(HERE, "records.schema.json"), "utf8")));
+const errorSchema = ajv.compile(JSON.parse(readFileSync(join(HERE, "error.schema.json"), "utf8")));
+
+/** The command ids oclif knows (the built manifest, rebuilt when src/ changed). */
+function commandIds(): string[] {
+  ensureBuilt();
+  return Object.keys(JSON.parse(readFileSync(join(HERE, "../../oclif.manifest.json"), "utf8")).commands).sort();
+}
+
+function schemaOf(id: string): ValidateFunction {
+  return ajv.compile(JSON.parse(readFileSync(join(SCHEMAS, `${id.split(":").join("/")}.json`), "utf8")));
+}
+
+const cli = cliWith();
+const exercised = new Set<string>();
+let demo: string;
+let env: NodeJS.ProcessEnv;
+
+/** Runs `boot-meta ARGS --json` in the demo as its admin, checks the exit code, and returns the parsed output. */
+async function run(id: string, args: string[], o: { exitCode?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<unknown> {
+  const r = await cli([...id.split(":"), ...args, "--json"], { cwd: o.cwd ?? demo, env: { ...env, ...o.env } });
+  expect(r.exitCode, `${id} ${args.join(" ")}: ${err(r)}${out(r)}`).toBe(o.exitCode ?? 0);
+  const text = out(r);
+  if (process.env.CONTRACT_DUMP) writeFileSync(join(process.env.CONTRACT_DUMP, `${id.replaceAll(":", "_")}${o.exitCode ? ".error" : ""}.json`), text);
+  return JSON.parse(text);
+}
+
+function holds(validate: ValidateFunction, value: unknown): void {
+  const ok = validate(value);
+  expect(ok ? [] : validate.errors?.map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`), JSON.stringify(value, null, 2).slice(0, 2000)).toEqual([]);
+}
+
+/** Runs a command that succeeds and holds its output to its schema. */
+async function succeeds(id: string, args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; exitCode?: number } = {}): Promise<any> {
+  const value = await run(id, args, o);
+  holds(schemaOf(id), value);
+  exercised.add(id);
+  return value;
+}
+
+/** Runs a command that fails and holds its output to the error schema. */
+async function fails(id: string, args: string[], exitCode: number, code: string, o: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<void> {
+  const value = await run(id, args, { ...o, exitCode });
+  holds(errorSchema, value);
+  expect((value as { error: { code: string } }).error.code).toBe(code);
+}
+
+beforeAll(async () => {
+  commandIds();
+  if (process.env.CONTRACT_DUMP) mkdirSync(process.env.CONTRACT_DUMP, { recursive: true });
+  demo = join(tempDir(), "demo");
+  env = {};
+});
+
+describe("each command's --json output holds to its checked-in schema", () => {
+  it("demo: the fixture every other command runs in", async () => {
+    const r = await succeeds("demo", [demo], { cwd: tempDir() });
+    env = { SOPS_AGE_KEY_FILE: r.identities.admin, BOOT_META_REPO: demo };
+  });
+
+  it("access, keys, project, env", async () => {
+    await succeeds("access:show", []);
+    await succeeds("access:check", ["--verify"]);
+    await succeeds("access:sync", []);
+    await succeeds("keys:list", []);
+    const carol = await ageKeyFile();
+    await succeeds("keys:add", ["carol", "--key", carol.recipient, "--group", "developers"]);
+    await succeeds("keys:remove", ["carol"]);
+    await succeeds("project:create", ["web", "--source-repo", "https://example.invalid/org/web"]);
+    await succeeds("env:create", ["web", "dev"]);
+  });
+
+  it("config", async () => {
+    const t = ["-p", "shop", "-e", "dev/alice"];
+    await succeeds("config:show", [...t, "--origin"]);
+    await succeeds("config:get", ["database.url", ...t]);
+    await succeeds("config:set", ["app.port", "8080", ...t]);
+    await succeeds("config:unset", ["app.port", ...t]);
+    const editor = join(tempDir(), "editor.sh");
+    writeFileSync(editor, `#!/bin/sh\nprintf 'edited: true\\n' >> "$1"\n`, { mode: 0o755 });
+    await succeeds("config:edit", t, { env: { EDITOR: editor } });
+    await fails("config:get", ["no.such.key", ...t], 1, "CONFIG_KEY_NOT_FOUND");
+  });
+
+  it("records: release, channel, binary, instance, buildinfo", async () => {
+    const app = sourceRepo("shop");
+    await succeeds("buildinfo", ["--repo", app, "--project", "shop", "--version", "2.0"]);
+    const rel = await succeeds("release:create", ["shop", "--version", "2.0", "--repo", app, "--notes", "contract"]);
+    await succeeds("release:list", ["shop"]);
+    const shown = await succeeds("release:show", ["shop", "2.0"]);
+    // A record verb's --format json is --json by another name.
+    expect(JSON.parse(out(await cli(["release", "show", "shop", "2.0", "--format", "json"], { cwd: demo, env })))).toEqual(shown);
+    await succeeds("channel:show", ["shop", "stable", "--instance", "web-7"]);
+    await succeeds("channel:promote", ["shop", "stable", "2.0", "--percent", "50"]);
+    await succeeds("channel:rollback", ["shop", "stable"]);
+    await succeeds("channel:history", ["shop", "stable"]);
+    await succeeds("instance:report", ["shop", "web-1", "--channel", "stable", "--release", rel.id, "--status", "running"]);
+    await succeeds("instance:list", ["shop"]);
+
+    // A binary signed by a trusted signer, so that `binary verify` succeeds.
+    const keys = tempDir();
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", join(keys, "ci")]);
+    mkdirSync(join(demo, "keys/signers"), { recursive: true });
+    writeFileSync(join(demo, "keys/signers/ci.pub"), readFileSync(join(keys, "ci.pub")));
+    git(demo, "add", "keys/signers/ci.pub");
+    git(demo, "commit", "-q", "-m", "trust ci's signing key");
+    const file = join(tempDir(), "shop-2.0-linux-arm64");
+    writeFileSync(file, "#!/bin/sh\necho shop 2.0\n", { mode: 0o755 });
+    await succeeds("binary:add", ["shop", file, "--release", "2.0", "--os", "linux", "--arch", "arm64", "--url", "https://artifacts.invalid/shop/2.0", "--sign-key", join(keys, "ci"), "--signer", "ci"]);
+    await succeeds("binary:which", [file]);
+    await succeeds("binary:verify", [file]);
+    writeFileSync(file, "altered");
+    await fails("binary:verify", [file], 1, "BINARY_UNVERIFIED");
+  });
+
+  it("the sops verbs, on a directory with its own .sops.yaml", async () => {
+    const key = await ageKeyFile();
+    const dir = tempDir();
+    writeFileSync(join(dir, ".sops.yaml"), `creation_rules:\n  - path_regex: \\.yaml$\n    age: ${key.recipient}\n`);
+    writeFileSync(join(dir, "app.yaml"), "database:\n  password: s3cret\nport: 8080\n");
+    const o = { cwd: dir, env: { SOPS_AGE_KEY_FILE: key.file } };
+    await succeeds("filestatus", ["app.yaml"], o);
+    await succeeds("encrypt", ["app.yaml"], o);
+    await succeeds("encrypt", ["-i", "app.yaml"], o);
+    await succeeds("decrypt", ["app.yaml"], o);
+    await succeeds("decrypt", ["--output", "plain.yaml", "app.yaml"], o);
+    await succeeds("set", ["app.yaml", '["database"]["user"]', '"app"'], o);
+    await succeeds("unset", ["app.yaml", '["database"]["user"]'], o);
+    const editor = join(dir, "editor.sh");
+    writeFileSync(editor, `#!/bin/sh\nprintf 'edited: true\\n' >> "$1"\n`, { mode: 0o755 });
+    await succeeds("edit", ["app.yaml"], { ...o, env: { ...o.env, EDITOR: editor } });
+    await succeeds("rotate", ["-i", "app.yaml"], o);
+    await succeeds("updatekeys", ["app.yaml"], o);
+    writeFileSync(join(dir, "flat.yaml"), "DATABASE_URL: postgres://db/app\n");
+    await succeeds("encrypt", ["-i", "flat.yaml"], o);
+    // The command's exit code is boot-meta's, and --json reports it.
+    const ran = await succeeds("exec-env", ["flat.yaml", 'test -n "$DATABASE_URL" && exit 3'], { ...o, exitCode: 3 });
+    expect(ran.exitCode).toBe(3);
+    const stranger = await ageKeyFile();
+    await fails("decrypt", ["app.yaml"], 128, "SOPS_DATA_KEY_UNAVAILABLE", { cwd: dir, env: { SOPS_AGE_KEY_FILE: stranger.file } });
+  });
+
+  it("meta repo set-up: init, bootstrap", async () => {
+    const dir = tempDir();
+    await succeeds("init", [join(dir, "meta")]);
+    mkdirSync(join(dir, "app"));
+    await succeeds("bootstrap", ["--meta", "../meta", "--project", "shop", "--env", "dev", "--dir", join(dir, "app")]);
+  });
+
+  it("help and completion", async () => {
+    await succeeds("help", []);
+    await succeeds("help", ["channel"]);
+    await succeeds("help", ["config", "set"]);
+    await succeeds("completion", ["bash"]);
+    await fails("help", ["confg", "sett"], 2, "COMMAND_NOT_FOUND");
+  });
+
+  it("every command has a schema and was run here", () => {
+    const ids = commandIds();
+    const schemas = readdirSync(SCHEMAS, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".json"))
+      .map((f) => f.slice(0, -5).split("/").join(":"))
+      .sort();
+    expect(schemas).toEqual(ids);
+    expect([...exercised].sort()).toEqual(ids);
+  });
+});
