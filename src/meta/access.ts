@@ -82,8 +82,9 @@ function inspect(s: RepoState, path: string, format: Format, bytes: Uint8Array):
     const k = inspectBytes(bytes, format, path);
     const binding = bindingIn(k.tree);
     const keyIssues = keyProblems(s, k);
-    if (!isGovernedFormat(format)) keyIssues.push(`it is a ${format} file: only YAML and JSON files can carry a path binding, so it is never widened (re-create it as YAML or JSON)`);
-    const b = bindingProblem(path, binding);
+    // A dotenv, INI or binary file cannot carry a binding: it is checked like any other, and
+    // a re-key never widens it (rekey says so when it would have to).
+    const b = isGovernedFormat(format) ? bindingProblem(path, binding) : undefined;
     return { now: k.groups.flatMap((g) => g.age.map((a) => a.recipient)).sort(), problems: b ? [...keyIssues, b] : keyIssues, keyIssues, binding, tree: k.tree };
   } catch (error) {
     const why = `it is not a SOPS file: ${error instanceof Error ? error.message : String(error)}`;
