@@ -302,6 +302,26 @@ describe("everything encrypted is governed", () => {
     expect((await cli(["decrypt", join(w.admin, tls)], { env: { SOPS_AGE_KEY_FILE: p2 } })).exitCode).not.toBe(0);
   });
 
+  it("a dotenv file in an env folder is governed but never re-keyed blind: it cannot carry a binding", async () => {
+    const w = world();
+    const envFile = "shop/envs/prod/app.env";
+    writeFileSync(join(w.admin, envFile), "DB_PASSWORD=hunter2\n");
+    const enc = await w.as("admin", ["encrypt", "--in-place", join(w.admin, envFile)], { cwd: w.admin });
+    expect(enc.exitCode, err(enc)).toBe(0);
+    git(w.admin, "add", envFile);
+    git(w.admin, "commit", "-qm", "prod: app.env");
+    // Already what the rules say: nothing to do, and no drift.
+    expect((await w.as("admin", ["access", "check"])).exitCode).toBe(0);
+    const { generateAgeKey } = await import("../../src/sops/age.js");
+    expect((await w.as("admin", ["keys", "add", "dave", "--key", (await generateAgeKey()).recipient, "--group", "developers"])).exitCode).toBe(0);
+    // Rotating it to fresh recipients would trust its labels: it is listed for a human instead.
+    const rm = await w.as("admin", ["keys", "remove", "prod-server", "--json"]);
+    expect(rm.exitCode).toBe(1);
+    const e = JSON.parse(out(rm)).error;
+    expect(e.data.refused).toEqual([expect.objectContaining({ path: envFile, code: "META_UNBINDABLE" })]);
+    expect(e.data.rotated).toEqual(expect.arrayContaining([PROD]));
+  });
+
   it("the generated .sops.yaml routes no path that nothing governs", async () => {
     const w = world();
     const { mkdirSync } = await import("node:fs");
