@@ -1,3 +1,4 @@
+import { ERROR_CODES, type ErrorCode, ExitCode } from "./error-codes.js";
 import { redactDeep, redactSecrets } from "./redact.js";
 
 /**
@@ -19,13 +20,14 @@ export interface ErrorDetails {
 }
 
 export class BootMetaError extends Error {
-  /** Stable machine-readable code, e.g. `SOPS_MAC_MISMATCH`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `SOPS_MAC_MISMATCH` (the catalogue: error-codes.ts). */
+  readonly code: ErrorCode;
   readonly exitCode: number;
   readonly data: Record<string, unknown>;
   readonly suggestions: string[];
 
-  constructor(code: string, message: string, exitCode = 1, details: ErrorDetails = {}) {
+  /** `exitCode` defaults to the catalogue's for the code. */
+  constructor(code: ErrorCode, message: string, exitCode: number = ERROR_CODES[code].exit, details: ErrorDetails = {}) {
     super(redactSecrets(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "BootMetaError";
     this.code = code;
@@ -34,31 +36,15 @@ export class BootMetaError extends Error {
     this.suggestions = (details.suggestions ?? []).map(redactSecrets);
   }
 
-  toJSON(): { code: string; message: string; data: Record<string, unknown>; suggestions: string[] } {
+  toJSON(): { code: ErrorCode; message: string; data: Record<string, unknown>; suggestions: string[] } {
     // Again here: `data` is readonly, not frozen, and a caller may have added to it since.
     return redactDeep({ code: this.code, message: this.message, data: this.data, suggestions: this.suggestions });
   }
 }
 
-/** Exit codes shared with the sops CLI (`cmd/sops/codes/codes.go`). */
-export const ExitCode = {
-  General: 1,
-  InvalidArgument: 2,
-  FileNotFound: 100,
-  EmptyFile: 92,
-  MacMismatch: 51,
-  CouldNotRetrieveKey: 128,
-  FileAlreadyEncrypted: 203,
-  FileHasNotBeenModified: 200,
-  NoMatchingCreationRules: 202,
-  ErrorDecryptingTree: 23,
-  ErrorEncryptingTree: 24,
-  InvalidFormat: 49,
-  Conflict: 3,
-  Internal: 70,
-} as const;
+export { ERROR_CODES, type ErrorCode, ExitCode } from "./error-codes.js";
 
-export function isBootMetaError(e: unknown, code?: string): e is BootMetaError {
+export function isBootMetaError(e: unknown, code?: ErrorCode): e is BootMetaError {
   return e instanceof BootMetaError && (code === undefined || e.code === code);
 }
 

@@ -1,4 +1,4 @@
-import { BootMetaError, ExitCode } from "./errors.js";
+import { BootMetaError, type ErrorCode, ExitCode } from "./errors.js";
 
 /**
  * Bounds on the work boot-meta does for one input: every file read from the meta repo or
@@ -38,7 +38,7 @@ export interface LimitSpec {
   /** Whether values are byte counts (accepting K/M/G suffixes, printed as KiB/MiB/GiB). */
   bytes?: boolean;
   /** The error code when it is exceeded. */
-  code: string;
+  code: ErrorCode;
 }
 
 const MiB = 1024 * 1024;

@@ -15,7 +15,7 @@ describe("BootMetaError", () => {
     });
     expect(e.exitCode).toBe(51);
     expect(isBootMetaError(e, "SOPS_MAC_MISMATCH")).toBe(true);
-    expect(isBootMetaError(e, "OTHER")).toBe(false);
+    expect(isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")).toBe(false);
   });
 
   it("marks unexpected failures as internal bugs", () => {

@@ -83,7 +83,7 @@ function label(path: string | undefined): string {
 async function wrapGroups(dataKey: Uint8Array, o: KeyOptions, path?: string, reuse?: Metadata): Promise<{ groups: KeyGroup[]; threshold: number }> {
   const groups = o.keyGroups.filter((g) => g.length > 0);
   if (groups.length === 0) {
-    throw new BootMetaError("SOPS_NO_RECIPIENTS", `cannot encrypt ${label(path)}: no age recipients were given`, ExitCode.InvalidArgument, {
+    throw new BootMetaError("SOPS_NO_RECIPIENTS", `cannot encrypt ${label(path)}: no age recipients were given`, ExitCode.NoMatchingCreationRules, {
       suggestions: ["pass --age age1…, set SOPS_AGE_RECIPIENTS, or add a creation rule with age recipients to .sops.yaml"],
     });
   }

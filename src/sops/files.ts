@@ -238,7 +238,7 @@ export async function editFile(file: string, o: EditOptions = {}, c: Context = {
 async function runEditor(editor: string, file: string, env: NodeJS.ProcessEnv): Promise<void> {
   const argv = shellSplit(editor);
   const [cmd, ...args] = argv;
-  if (!cmd) throw new BootMetaError("EDITOR_FAILED", "no editor is set: set $EDITOR", ExitCode.InvalidArgument);
+  if (!cmd) throw new BootMetaError("EDITOR_NOT_SET", "no editor is set: set $EDITOR", ExitCode.InvalidArgument);
   const r = await execa(cmd, [...args, file], { stdio: "inherit", env, reject: false });
   if (r.failed) {
     throw new BootMetaError("EDITOR_FAILED", `the editor (${cmd}) ${r.exitCode !== undefined ? `exited with code ${r.exitCode}` : "could not be started"}; nothing was saved`, ExitCode.General, {

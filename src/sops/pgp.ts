@@ -1,11 +1,11 @@
 import { execa } from "execa";
-import { BootMetaError, ExitCode } from "../errors.js";
+import { BootMetaError, type ErrorCode, ExitCode } from "../errors.js";
 
 // PGP is decrypt-only in boot-meta: repositories sops encrypted for PGP still open, through
 // the real gpg binary as sops' own fallback does it (pgp/keysource.go:449-471, gpgExec
 // 622-646: `gpg [--homedir H] -d`, binary overridable with SOPS_GPG_EXEC).
 
-function failed(code: string, message: string, suggestions: string[] = [], cause?: unknown): BootMetaError {
+function failed(code: ErrorCode, message: string, suggestions: string[] = [], cause?: unknown): BootMetaError {
   return new BootMetaError(code, message, ExitCode.CouldNotRetrieveKey, { suggestions, cause });
 }
 

@@ -47,7 +47,7 @@ export async function findSopsConfig(startDir: string, opts: { explicitPath?: st
   if (explicit) {
     const p = resolve(startDir, explicit);
     if (!(await exists(p))) {
-      throw new BootMetaError("SOPS_NO_CONFIG", `the sops config file ${p} does not exist`, ExitCode.FileNotFound, {
+      throw new BootMetaError("FILE_NOT_FOUND", `the sops config file ${p} does not exist`, ExitCode.FileNotFound, {
         data: { path: p },
         suggestions: [opts.explicitPath ? "check the --config path" : "check SOPS_CONFIG, or unset it to look for .sops.yaml from the current directory up"],
       });

@@ -201,7 +201,7 @@ describe("redaction", () => {
 
   it("is applied to a BootMetaError's message, suggestions, data and --json form", () => {
     const k = keys.x25519.text;
-    const e = new BootMetaError("X", `bad ${k}`, 1, { data: { given: k, list: [k], nested: { ["__proto__"]: k } }, suggestions: [`not ${k}`] });
+    const e = new BootMetaError("INVALID_ARGUMENT", `bad ${k}`, 1, { data: { given: k, list: [k], nested: { ["__proto__"]: k } }, suggestions: [`not ${k}`] });
     const json = JSON.stringify(e);
     expect(leaked(json, keys.x25519)).toBeUndefined();
     expect(leaked(e.message, keys.x25519)).toBeUndefined();

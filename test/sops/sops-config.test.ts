@@ -55,8 +55,8 @@ describe("findSopsConfig: from the working directory up, as sops looks", () => {
 
   it("refuses an explicit config that does not exist", async () => {
     const root = tempDir();
-    await expect(findSopsConfig(root, { env: { SOPS_CONFIG: "nope.yaml" } })).rejects.toMatchObject({ code: "SOPS_NO_CONFIG", message: expect.stringContaining(join(root, "nope.yaml")) });
-    await expect(findSopsConfig(root, { explicitPath: "gone.yaml", env: {} })).rejects.toMatchObject({ code: "SOPS_NO_CONFIG" });
+    await expect(findSopsConfig(root, { env: { SOPS_CONFIG: "nope.yaml" } })).rejects.toMatchObject({ code: "FILE_NOT_FOUND", message: expect.stringContaining(join(root, "nope.yaml")) });
+    await expect(findSopsConfig(root, { explicitPath: "gone.yaml", env: {} })).rejects.toMatchObject({ code: "FILE_NOT_FOUND" });
   });
 });
 
