@@ -67,7 +67,7 @@ async function change(
 }
 
 /** `boot-meta config set KEY VALUE`: one value in the target layer, committed. */
-export async function setConfigValue(repoDir: string, t: ConfigTarget, key: string, value: Value, o: WriteOptions & { identities: IdentitySet }) {
+export async function setConfigValue(repoDir: string, t: ConfigTarget, key: string, value: Value, o: WriteOptions & { identities: IdentitySet }): Promise<CommitResult<{ path: string; changed: boolean }>> {
   const path = parseDottedPath(key);
   return change(repoDir, t, o, `config: set ${key} in ${targetPath(t)}`, (root) => {
     setPath(root, path, value);
@@ -76,7 +76,7 @@ export async function setConfigValue(repoDir: string, t: ConfigTarget, key: stri
 }
 
 /** `boot-meta config unset KEY`. */
-export async function unsetConfigValue(repoDir: string, t: ConfigTarget, key: string, o: WriteOptions & { identities: IdentitySet }) {
+export async function unsetConfigValue(repoDir: string, t: ConfigTarget, key: string, o: WriteOptions & { identities: IdentitySet }): Promise<CommitResult<{ path: string; changed: boolean }>> {
   const path = parseDottedPath(key);
   return change(repoDir, t, o, `config: unset ${key} in ${targetPath(t)}`, (root) => {
     if (!unsetPath(root, path)) getPath(root, path);

@@ -45,7 +45,7 @@ export async function initRepo(dir: string, o: WriteOptions & { config?: MetaCon
 }
 
 /** `boot-meta project create NAME`. */
-export async function createProject(repoDir: string, name: string, o: WriteOptions & { repos?: string[]; owners?: string[] } = {}) {
+export async function createProject(repoDir: string, name: string, o: WriteOptions & { repos?: string[]; owners?: string[] } = {}): Promise<CommitResult<{ project: string }>> {
   validateName("project", name);
   return commitChanges(repoDir, commitOpts(o, `project: create ${name}`), async (tx) => {
     if (await tx.read(projectFile(name))) throw new BootMetaError("META_EXISTS", `the project ${name} already exists`, ExitCode.General);
@@ -77,7 +77,7 @@ export async function newConfigFile(state: RepoState, path: string, plaintext = 
 }
 
 /** `boot-meta env create PROJECT ENV`: an empty encrypted config for the env. */
-export async function createEnv(repoDir: string, project: string, env: string, o: WriteOptions = {}) {
+export async function createEnv(repoDir: string, project: string, env: string, o: WriteOptions = {}): Promise<CommitResult<{ project: string; env: string; path: string }>> {
   validateName("env", env);
   const path = envFile(project, env);
   return commitChanges(repoDir, commitOpts(o, `env: create ${project}/${env}`), async (tx) => {

@@ -3,7 +3,7 @@ import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
-import type { Tx } from "../meta/commit.js";
+import type { CommitResult, Tx } from "../meta/commit.js";
 import type { IdentitySet } from "../sops/identities.js";
 import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
@@ -106,7 +106,7 @@ export interface AddBinaryOptions extends WriteOpts {
 }
 
 /** `boot-meta binary add`: records a built file by its digest (immutable), optionally signed. */
-export async function addBinary(repoDir: string, project: string, file: string, o: AddBinaryOptions) {
+export async function addBinary(repoDir: string, project: string, file: string, o: AddBinaryOptions): Promise<CommitResult<BinaryRecord>> {
   if (o.urls.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a binary needs at least one storage URL (--url): a record of where it is not stored leads nowhere", ExitCode.InvalidArgument);
   for (const u of o.urls) if (!URL_RE.test(u)) throw new BootMetaError("INVALID_ARGUMENT", `--url ${JSON.stringify(u)} must be an s3://, https://, http://, gs:// or file:// URL`, ExitCode.InvalidArgument);
   if (!/^[a-z0-9_]+$/.test(o.os) || !/^[a-z0-9_]+$/.test(o.arch)) throw new BootMetaError("INVALID_ARGUMENT", "--os and --arch are lower-case words like linux and amd64", ExitCode.InvalidArgument);

@@ -1,4 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
+import type { CommitResult } from "../meta/commit.js";
 import { validateName } from "../meta/layout.js";
 import { Git } from "../meta/git.js";
 import { decodeRecord } from "./codec.js";
@@ -66,7 +67,7 @@ const positionOf = (c: Channel, generation: number) => c.restores || generation;
  * fails with CHANNEL_CONFLICT naming what the channel points at now. Promoting what the
  * channel has already (same release, same rollout) writes nothing.
  */
-export async function promoteChannel(repoDir: string, project: string, channel: string, release: string, o: PromoteOptions = {}) {
+export async function promoteChannel(repoDir: string, project: string, channel: string, release: string, o: PromoteOptions = {}): Promise<CommitResult<{ from: string | null; channel: Channel; changed: boolean }>> {
   validateName("env", channel);
   return commitRecords(repoDir, o, (v: { from: string | null; channel: Channel }) => `channel: ${project}/${channel} → ${v.channel.releaseId}${v.channel.rollout ? ` (${v.channel.rollout.percent}%)` : ""}\n\nfrom ${v.from ?? "(new channel)"}\n`, async (tx) => {
     await requireProject(tx, project);
@@ -201,7 +202,7 @@ export interface RollbackOptions extends WriteOpts {
  * goes where the channel has been. Recorded as a new state of the channel, by
  * compare-and-swap: when the channel changed after its history was read, CHANNEL_CONFLICT.
  */
-export async function rollbackChannel(repoDir: string, project: string, channel: string, o: RollbackOptions = {}) {
+export async function rollbackChannel(repoDir: string, project: string, channel: string, o: RollbackOptions = {}): Promise<CommitResult<{ from: string; channel: Channel; restored: { commit: string; generation: number } }>> {
   validateName("project", project);
   validateName("env", channel);
   const toId = o.to === undefined ? undefined : await withReader(repoDir, undefined, async (r) => (await getRelease(r, project, o.to as string)).id);

@@ -1,4 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
+import type { CommitResult } from "../meta/commit.js";
 import { validateName } from "../meta/layout.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { getRelease } from "./releases.js";
@@ -11,7 +12,7 @@ import type { Instance } from "./types.js";
  * must exist: an instance on a misspelt channel would follow nothing, and would count in no
  * channel's rollout.
  */
-export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; labels?: Record<string, string>; now?: string }) {
+export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; labels?: Record<string, string>; now?: string }): Promise<CommitResult<{ instance: Instance; changed: boolean }>> {
   validateName("principal", id);
   if (o.channel !== undefined) validateName("env", o.channel);
   return commitRecords(repoDir, o, `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`, async (tx) => {

@@ -1,4 +1,5 @@
 import { basename } from "node:path";
+import type { CommitResult } from "../meta/commit.js";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { decodeName, showPath } from "../meta/names.js";
@@ -79,7 +80,7 @@ export function releaseId(version: string, at: string): string {
 /** A version as it appears in a release id (and so in its file name). */
 const versionSlug = (version: string) => version.replace(/[^A-Za-z0-9._-]/g, "_");
 
-export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string }) {
+export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string }): Promise<CommitResult<Release>> {
   if (!o.version) throw new BootMetaError("INVALID_ARGUMENT", "a release needs --version", ExitCode.InvalidArgument);
   if (o.repos.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a release needs at least one repo (--repo PATH or --commit NAME=URL@HASH)", ExitCode.InvalidArgument);
   const createdAt = o.now ?? nowIso();
