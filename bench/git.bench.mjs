@@ -14,14 +14,14 @@
 //        with every tree through one `git mktree -z --batch` process;
 //    (c) one `git fast-import` process for blobs, trees and commit.
 //    Every contender makes the same commit id for the same iteration (asserted).
-// 2. `git push` of one new commit to a bare remote on disk: spawned as commit.ts does
-//    (`git push --porcelain REMOTE COMMIT:refs/heads/main` through the gateway's run) against
-//    simple-git's push() (which adds --verbose --porcelain and parses the result).
+// 2. `git push` of one new commit to a bare remote on disk: spawned as commit.ts
+//    did (`git push --porcelain REMOTE COMMIT:refs/heads/main` through the gateway's run)
+//    against simple-git's push() as the gateway's Git.push makes it (simple-git adds --verbose
+//    --porcelain and parses the result).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { simpleGit } from "simple-git";
 import { Git } from "../dist/meta/git.js";
 import { applyChanges, formatCommit, ObjectStore, parseTree } from "../dist/meta/objects.js";
 import { fmtMs, measure, table } from "./harness.mjs";
@@ -306,10 +306,6 @@ try {
   git(local, ["fast-import", "--quiet", "--date-format=raw", `--export-marks=${join(root, "marks")}`], Buffer.concat(stream));
   const chain = git(local, ["rev-list", "--reverse", `${base}..chain`]).split("\n");
   const gateway = await Git.open(local);
-  const vars = Object.fromEntries(Object.entries(process.env).filter((e) => e[1] !== undefined));
-  // Set up as the gateway's porcelain() in src/meta/git.ts sets it up: the user's environment passed through.
-  const unsafe = Object.fromEntries(["allowUnsafeEditor", "allowUnsafeAskPass", "allowUnsafeConfigPaths", "allowUnsafeConfigEnvCount", "allowUnsafeExec", "allowUnsafeDiffExternal", "allowUnsafePager", "allowUnsafeGitProxy", "allowUnsafeTemplateDir", "allowUnsafeSshCommand"].map((k) => [k, true]));
-  const sg = simpleGit({ baseDir: local, allowEnvironment: Object.keys(vars), unsafe }).env(vars);
   const next = { spawned: 0, "simple-git": 0 };
   const take = (name) => {
     const c = chain[next[name]++];
@@ -317,15 +313,15 @@ try {
     return c;
   };
   const push = {
-    "spawned git push --porcelain (commit.ts)": async () => {
+    "spawned git push --porcelain": async () => {
       const r = await gateway.run(["push", "--porcelain", "spawned", `${take("spawned")}:refs/heads/main`], { reject: false });
       if (r.exitCode !== 0) throw new Error(r.stderr);
     },
-    "simple-git push()": async () => {
+    "simple-git push() (Git.push)": async () => {
       const c = take("simple-git");
+      const r = await gateway.push("simple-git", `${c}:refs/heads/main`);
       // simple-git's typed result: a fast-forward of a commit (not a branch) is its `update`.
-      const r = await sg.push("simple-git", `${c}:refs/heads/main`);
-      if (!c.startsWith(r.update?.hash.to ?? "-")) throw new Error(`simple-git says it pushed ${JSON.stringify(r.update)}`);
+      if (!r.pushed || !c.startsWith(r.result.update?.hash.to ?? "-")) throw new Error(`simple-git says ${JSON.stringify(r)}`);
     },
   };
   const pushed = await measure(push, { rounds: 15, minMs: 3000 });
@@ -343,7 +339,7 @@ try {
       ...Object.keys(build).map((name) => [name, fmtMs(r[name]), name.startsWith("(a)") ? "1.00" : `${(r[name] / ref).toFixed(2)}× in-process`]),
     ]);
   }
-  const ref = pushed["spawned git push --porcelain (commit.ts)"];
+  const ref = pushed["spawned git push --porcelain"];
   console.log(`\ngit push of one new commit to a bare remote on disk; median per push (${next.spawned} + ${next["simple-git"]} pushes):`);
   table([
     ["contender", "time", "ratio"],

@@ -94,19 +94,18 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       if (remote) {
         o.onProgress?.({ phase: "push", attempt });
         // Push the commit itself first: a lost race then leaves the local branch untouched.
-        const r = await git.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { reject: false });
-        if (r.exitCode !== 0) {
-          // Lost races: the remote moved (non-fast-forward), or another push held its ref lock.
-          if (!/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref|failed to update ref|failed to lock|incorrect old value/i.test(`${r.stdout}\n${r.stderr}`)) {
+        const r = await git.push(remote, `${commit}:refs/heads/${branch}`);
+        if (!r.pushed) {
+          if (!r.lostRace) {
             await moveBranch(git, branch, startHead, commit, message, writes);
-            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
+            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${r.why}`, ExitCode.General, {
               data: { remote, commit },
               suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
             });
           }
           // A ref lock held by another push lasts milliseconds; one that stays is a push that
           // died on the remote's side, and only a person can tell that nothing is running.
-          const lockFile = /Unable to create '([^']+\.lock)': File exists/.exec(r.stderr)?.[1];
+          const lockFile = r.lockFile;
           if (!lockFile) lockedSince = undefined;
           else if (lockedSince === undefined) lockedSince = Date.now();
           else if (Date.now() - lockedSince > (o.remoteLockStuckMs ?? REMOTE_LOCK_STUCK_MS)) {
@@ -127,7 +126,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
           // writers took twice as long as with this one.
           o.onProgress?.({ phase: "rebase", attempt });
           await sleep(Math.floor(Math.random() * Math.min(3000, 50 * 2 ** Math.min(attempt, 8))));
-          await git.run(["fetch", "-q", "--no-auto-maintenance", remote, branch]);
+          await git.fetch(["-q", "--no-auto-maintenance", remote, branch], remote);
           const theirs = await fetchHead(git);
           if (base === startHead && startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0) {
             // Our branch has commits the remote does not: rebuilding on theirs would drop them.
@@ -397,10 +396,6 @@ function remoteOf(s: RepoSettings, branch: string): string | undefined {
 
 function conflict(why: string): BootMetaError {
   return new BootMetaError("META_CONCURRENT_WRITE", `${why}; nothing was changed by this command`, ExitCode.Conflict, { suggestions: ["run the command again"] });
-}
-
-function lastLine(s: string): string {
-  return s.trim().split("\n").pop() ?? "";
 }
 
 /**
