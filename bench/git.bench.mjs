@@ -1,18 +1,21 @@
 // Git plumbing on a write's hot path (issue 9, "one git gateway"): is building a commit's
-// objects in-process (src/meta/objects.ts, as src/meta/commit.ts uses it) worth its code
-// against git's own tools, and does pushing through simple-git cost more than spawning git?
+// objects in-process (what src/meta/objects.ts did, now bench/in-process-objects.mjs) worth
+// its code against git's own tools, and does pushing through simple-git cost more than
+// spawning git? It answered: fast-import and simple-git, which boot-meta now uses.
 //
 // 1. One commit on top of a ~2,000-file meta repo (nested project folders), changing 1 file
 //    (a new release record) and 50 files (configs and records spread over every project, as a
 //    re-key does), built three ways, each in a repository of its own so that none finds the
 //    objects another wrote:
 //    (a) in-process: ObjectStore + applyChanges + formatCommit, base trees read through one
-//        open `git cat-file --batch` (commit.ts keeps one open for the whole write);
+//        open `git cat-file --batch` (commit.ts keeps one open for the whole write), as
+//        commit.ts did;
 //    (b) git plumbing: the blobs through `git hash-object -w --stdin-paths` (from temporary
 //        files: a write's bytes are in memory), one `git mktree -z` per changed tree (base
 //        trees read through the same open cat-file), then `git commit-tree`; and (b2) the same
 //        with every tree through one `git mktree -z --batch` process;
-//    (c) one `git fast-import` process for blobs, trees and commit.
+//    (c) one `git fast-import` process for blobs, trees and commit: what commit.ts does now
+//        (objects.ts's planImport + importStream, run through the gateway).
 //    Every contender makes the same commit id for the same iteration (asserted).
 // 2. `git push` of one new commit to a bare remote on disk: spawned as commit.ts
 //    did (`git push --porcelain REMOTE COMMIT:refs/heads/main` through the gateway's run)
@@ -23,7 +26,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Git } from "../dist/meta/git.js";
-import { applyChanges, formatCommit, ObjectStore, parseTree } from "../dist/meta/objects.js";
+import { importStream, parseTree, planImport } from "../dist/meta/objects.js";
+import { applyChanges, formatCommit, ObjectStore } from "./in-process-objects.mjs";
 import { fmtMs, measure, table } from "./harness.mjs";
 
 const root = mkdtempSync(join(tmpdir(), "boot-meta-git-bench-"));
@@ -252,13 +256,17 @@ try {
   };
 
   // (c) one fast-import: it reads the base trees it needs itself, and answers the commit's id.
-  const fastImport = (changes, k) => run(dirs.c, ["fast-import", "--quiet", "--force", "--date-format=raw"], Buffer.concat([...importCommit("refs/bench/fast-import", base, changes, message(k)), Buffer.from("get-mark :1\n")]));
+  const C = await open(dirs.c);
+  const fastImport = async (changes, k) => {
+    const plan = await planImport("sha1", C.readTree, baseTree, changes);
+    return (await C.g.run(["fast-import", "--quiet", "--date-format=raw"], { input: importStream(plan, { base, author: IDENT, committer: IDENT, message: message(k) }) })).stdout;
+  };
 
   const build = {
-    "(a) in-process (objects.ts)": inProcess,
+    "(a) in-process, loose objects": inProcess,
     "(b) hash-object + mktree per tree + commit-tree": plumbing,
     "(b2) hash-object + mktree --batch + commit-tree": plumbingBatch,
-    "(c) fast-import": fastImport,
+    "(c) fast-import (boot-meta)": fastImport,
   };
   const results = {};
   for (const n of [1, 50]) {
@@ -289,7 +297,7 @@ try {
     if (diffStat !== n) throw new Error(`expected ${n} changed files, the commit changes ${diffStat}`);
     git(dirs.a, ["fsck", "--connectivity-only", "--no-dangling", first.get(0)]); // throws on a missing object
   }
-  for (const h of [A, B, B2]) h.cat.close();
+  for (const h of [A, B, B2, C]) h.cat.close();
 
   // ---- 2. push ---------------------------------------------------------------------------
   const local = baseRepo("local");
@@ -332,7 +340,7 @@ try {
   // ---- report ----------------------------------------------------------------------------
   for (const n of [1, 50]) {
     const r = results[n];
-    const ref = r["(a) in-process (objects.ts)"];
+    const ref = r["(a) in-process, loose objects"];
     console.log(`\none commit changing ${n} file${n > 1 ? "s" : ""} (${n} blob${n > 1 ? "s" : ""}, ${r.trees} trees) on a ${files.size}-file repo; median per commit:`);
     table([
       ["contender", "time", "ratio"],

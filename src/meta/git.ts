@@ -57,8 +57,8 @@ const opened = new Map<string, Promise<Dirs>>();
  * process for any number of files), never through a checkout. Names cross to git only as
  * object ids or through `-z` forms, never as lines (see names.ts). Clone and fetch go
  * through simple-git (typed results and errors), and so does push (bench/git.bench.mjs: it
- * costs what a spawned `git push` does); the hot plumbing (cat-file, update-ref) is spawned
- * directly.
+ * costs what a spawned `git push` does); plumbing (cat-file, fast-import, update-ref) is
+ * spawned directly.
  */
 export class Git {
   readonly dir: string;
