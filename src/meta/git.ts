@@ -57,7 +57,7 @@ const opened = new Map<string, Promise<Dirs>>();
  * process for any number of files), never through a checkout. Names cross to git only as
  * object ids or through `-z` forms, never as lines (see names.ts). Clone and fetch go
  * through simple-git (typed results and errors), and so does push (bench/git.bench.mjs: it
- * costs what a spawned `git push` does); plumbing (cat-file, fast-import, update-ref) is
+ * costs what a spawned `git push` does, 52 ms against 53 ms to a bare remote); plumbing (cat-file, fast-import, update-ref) is
  * spawned directly.
  */
 export class Git {
