@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { type CatFile, configBool, Git, type RepoSettings } from "./git.js";
-import { applyChanges, formatCommit, gitTimestamp, type ObjectFormat, ObjectStore, parseTree, type TreeEntry } from "./objects.js";
+import { gitTimestamp, importStream, type ObjectFormat, parseTree, planImport, type TreeEntry } from "./objects.js";
 import { validateRepoPath } from "./layout.js";
 import { decodeName, encodeName, showPath } from "./names.js";
 import { byName, readerOver } from "./reader.js";
@@ -67,8 +67,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
   const push = o.push ?? configBool(settings.config.get("boot-meta.push")) === true;
   const remote = push ? remoteOf(settings, branch) : undefined;
   const who = identities(settings, o.author);
-  const store = new ObjectStore(git.objectsDir, settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1");
-  // With commit.gpgSign the commit goes through `git commit-tree`, which signs it.
+  const format: ObjectFormat = settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1";
   const sign = configBool(settings.config.get("commit.gpgsign")) === true;
   // Many writers on one remote each lose races before they win one: keep trying for a
   // while, with a jittered growing backoff, and give up only when it is clearly stuck.
@@ -83,30 +82,29 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
     let lockedSince: number | undefined;
     for (let attempt = 1; ; attempt++) {
       o.onProgress?.({ phase: "plan", attempt });
-      const { value, writes } = await plan(cat, store.format, base, who.author, fn);
+      const { value, writes } = await plan(cat, format, base, who.author, fn);
       const message = typeof o.message === "function" ? o.message(value) : o.message;
-      const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, store, base, writes, message, who, sign);
+      const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, format, base, writes, message, who, sign);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
       // Before anything leaves this machine: the files we write must not hold the user's
       // uncommitted edits, or the work tree could not follow the branch without losing them.
-      await refuseDirty(git, cat, store.format, startHead, writes);
+      await refuseDirty(git, cat, format, startHead, writes);
       let pushed = false;
       if (remote) {
         o.onProgress?.({ phase: "push", attempt });
         // Push the commit itself first: a lost race then leaves the local branch untouched.
-        const r = await git.run(["push", "--porcelain", remote, `${commit}:refs/heads/${branch}`], { reject: false });
-        if (r.exitCode !== 0) {
-          // Lost races: the remote moved (non-fast-forward), or another push held its ref lock.
-          if (!/\[rejected\]|non-fast-forward|fetch first|stale info|cannot lock ref|failed to update ref|failed to lock|incorrect old value/i.test(`${r.stdout}\n${r.stderr}`)) {
+        const r = await git.push(remote, `${commit}:refs/heads/${branch}`);
+        if (!r.pushed) {
+          if (!r.lostRace) {
             await moveBranch(git, branch, startHead, commit, message, writes);
-            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${lastLine(r.stderr)}`, ExitCode.General, {
+            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${r.why}`, ExitCode.General, {
               data: { remote, commit },
               suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
             });
           }
           // A ref lock held by another push lasts milliseconds; one that stays is a push that
           // died on the remote's side, and only a person can tell that nothing is running.
-          const lockFile = /Unable to create '([^']+\.lock)': File exists/.exec(r.stderr)?.[1];
+          const lockFile = r.lockFile;
           if (!lockFile) lockedSince = undefined;
           else if (lockedSince === undefined) lockedSince = Date.now();
           else if (Date.now() - lockedSince > (o.remoteLockStuckMs ?? REMOTE_LOCK_STUCK_MS)) {
@@ -127,7 +125,7 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
           // writers took twice as long as with this one.
           o.onProgress?.({ phase: "rebase", attempt });
           await sleep(Math.floor(Math.random() * Math.min(3000, 50 * 2 ** Math.min(attempt, 8))));
-          await git.run(["fetch", "-q", "--no-auto-maintenance", remote, branch]);
+          await git.fetch(["-q", "--no-auto-maintenance", remote, branch], remote);
           const theirs = await fetchHead(git);
           if (base === startHead && startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0) {
             // Our branch has commits the remote does not: rebuilding on theirs would drop them.
@@ -154,17 +152,20 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
 }
 
 /**
- * Objects written here are loose, and nothing boot-meta runs would otherwise pack them
- * (git commit and git fetch run `gc --auto`; commit-tree, update-ref and push do not). So
- * after a write: when the sample directory git itself looks at (objects/17) holds more than
- * gc.auto/256 objects, run `git gc --auto`, which decides for itself and, by default,
- * carries on in the background. Honours gc.auto = 0.
+ * fast-import leaves a small write's objects loose and a large one's as a pack of its own, and
+ * nothing boot-meta runs would otherwise pack them (git commit and git fetch run `gc --auto`;
+ * fast-import, update-ref and push do not). So after a write, when either of git's own
+ * thresholds is passed — the sample directory git looks at (objects/17) holding more than
+ * gc.auto/256 objects, or more than gc.autoPackLimit packs — run `git gc --auto`, which
+ * decides for itself and, by default, carries on in the background. Honours gc.auto = 0.
  */
 async function autoGc(git: Git, s: RepoSettings): Promise<void> {
   const limit = Number(s.config.get("gc.auto") ?? 6700);
   if (!Number.isFinite(limit) || limit <= 0) return;
-  const sample = await readdir(join(git.objectsDir, "17")).catch(() => [] as string[]);
-  if (sample.length <= Math.ceil(limit / 256)) return;
+  const packLimit = Number(s.config.get("gc.autopacklimit") ?? 50);
+  const [sample, packDir] = await Promise.all([readdir(join(git.objectsDir, "17")).catch(() => [] as string[]), readdir(join(git.objectsDir, "pack")).catch(() => [] as string[])]);
+  const packs = packDir.filter((f) => f.endsWith(".pack") && !packDir.includes(f.replace(/\.pack$/, ".keep"))).length;
+  if (sample.length <= Math.ceil(limit / 256) && !(packLimit > 0 && packs > packLimit)) return;
   await git.run(["gc", "--auto", "--quiet"], { reject: false });
 }
 
@@ -262,33 +263,38 @@ async function plan<T>(cat: CatFile, format: ObjectFormat, base: string | undefi
 }
 
 /**
- * The commit of `writes` on top of `base`, built in this process (objects.ts); undefined when
- * the resulting tree is the base's (writing the bytes that are already there is not a change).
+ * The commit of `writes` on top of `base`: checked and planned here against the base's trees
+ * (objects.ts), then built by one `git fast-import`, which writes its objects and prints the
+ * commit's id; no ref moves. Undefined when the resulting tree is the base's (writing the
+ * bytes that are already there is not a change), without starting git.
  */
-async function makeCommit(git: Git, cat: CatFile, store: ObjectStore, base: string | undefined, writes: Map<string, Uint8Array | null>, message: string, who: Idents, sign: boolean): Promise<string | undefined> {
+async function makeCommit(git: Git, cat: CatFile, format: ObjectFormat, base: string | undefined, writes: Map<string, Uint8Array | null>, message: string, who: Idents, sign: boolean): Promise<string | undefined> {
   const readTree = async (id: string): Promise<TreeEntry[]> => {
     const o = await cat.object(id);
     if (o?.type !== "tree") throw new BootMetaError("META_GIT_FAILED", `tree ${id} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
-    return parseTree(o.body, store.format);
+    return parseTree(o.body, format);
   };
-  let baseTree: string | undefined;
-  if (base) {
-    const c = await cat.object(base);
-    baseTree = c?.type === "commit" ? /^tree ([0-9a-f]+)/.exec(Buffer.from(c.body).toString("latin1"))?.[1] : undefined;
-    if (!baseTree) throw new BootMetaError("META_GIT_FAILED", `commit ${base} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
-  }
-  const tree = (await applyChanges(store, readTree, baseTree, writes)) ?? (await store.write("tree", new Uint8Array()));
-  if (tree === baseTree) return undefined;
+  const baseTree = base ? await treeOf(cat, base) : undefined;
+  const planned = await planImport(format, readTree, baseTree, writes);
+  if (!planned.changed) return undefined;
   const now = gitTimestamp();
   const author = who.authorDated ?? `${who.author} ${now}`;
   const committer = who.committerDated ?? `${who.committer} ${now}`;
-  if (sign) {
-    const [an, ae] = splitIdent(author);
-    const [cn, ce] = splitIdent(committer);
-    const env = { ...process.env, GIT_AUTHOR_NAME: an, GIT_AUTHOR_EMAIL: ae, GIT_COMMITTER_NAME: cn, GIT_COMMITTER_EMAIL: ce };
-    return (await git.run(["commit-tree", tree, ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message.endsWith("\n") ? message : `${message}\n` })).stdout.trim();
-  }
-  return store.write("commit", formatCommit({ tree, parents: base ? [base] : [], author, committer, message }));
+  const commit = (await git.run(["fast-import", "--quiet", "--date-format=raw"], { input: importStream(planned, { base, author, committer, message }) })).stdout.trim();
+  if (!sign) return commit;
+  // With commit.gpgSign the commit goes through `git commit-tree`, which signs it.
+  const [an, ae] = splitIdent(author);
+  const [cn, ce] = splitIdent(committer);
+  const env = { ...process.env, GIT_AUTHOR_NAME: an, GIT_AUTHOR_EMAIL: ae, GIT_COMMITTER_NAME: cn, GIT_COMMITTER_EMAIL: ce };
+  return (await git.run(["commit-tree", await treeOf(cat, commit), ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message.endsWith("\n") ? message : `${message}\n` })).stdout.trim();
+}
+
+/** The tree a commit points at, read through the open cat-file. */
+async function treeOf(cat: CatFile, commit: string): Promise<string> {
+  const c = await cat.object(commit);
+  const tree = c?.type === "commit" ? /^tree ([0-9a-f]+)/.exec(Buffer.from(c.body).toString("latin1"))?.[1] : undefined;
+  if (!tree) throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General, { suggestions: ["run `git fsck` in the meta repo"] });
+  return tree;
 }
 
 function splitIdent(ident: string): [string, string] {
@@ -397,10 +403,6 @@ function remoteOf(s: RepoSettings, branch: string): string | undefined {
 
 function conflict(why: string): BootMetaError {
   return new BootMetaError("META_CONCURRENT_WRITE", `${why}; nothing was changed by this command`, ExitCode.Conflict, { suggestions: ["run the command again"] });
-}
-
-function lastLine(s: string): string {
-  return s.trim().split("\n").pop() ?? "";
 }
 
 /**

@@ -32,7 +32,7 @@ function consistent(paths: string[]): string[] {
   return out;
 }
 
-describe("commits built in-process", () => {
+describe("commits built through git fast-import", () => {
   it("give the tree git itself computes, for any files, removals and name order (property)", async () => {
     const dir = gitRepo();
     await fc.assert(
@@ -101,6 +101,75 @@ describe("commits built in-process", () => {
     await expect(commitChanges(dir, { message: "over", author: "T <t@test.invalid>" }, async (tx) => tx.write("", "x\n"))).rejects.toBeTruthy();
     expect(git(dir, "rev-parse", "HEAD")).toBe(head);
     expect(git(dir, "status", "--porcelain")).toBe("");
+  });
+
+  it("refuses what git's index refuses, which fast-import would quietly do, and allows what a change makes room for", async () => {
+    const dir = gitRepo();
+    const author = "T <t@test.invalid>";
+    await commitChanges(dir, { message: "seed", author }, async (tx) => {
+      tx.write("d/x.txt", "x\n");
+      tx.write("d/sub/y.txt", "y\n");
+      tx.write("f", "file\n");
+    });
+    const head = git(dir, "rev-parse", "HEAD");
+    // Removing a directory by its name would remove everything under it.
+    await expect(commitChanges(dir, { message: "rm dir", author }, async (tx) => tx.remove("d"))).rejects.toMatchObject({ code: "META_PATH_CONFLICT", message: expect.stringContaining("d: it is a directory, not a file") });
+    // A file where a directory still has files.
+    await expect(commitChanges(dir, { message: "over dir", author }, async (tx) => {
+      tx.remove("d/x.txt");
+      tx.write("d", "now a file\n");
+    })).rejects.toMatchObject({ code: "META_PATH_CONFLICT", message: expect.stringContaining("d: it is a directory") });
+    // A file and a directory at one path in the same change.
+    await expect(commitChanges(dir, { message: "both", author }, async (tx) => {
+      tx.write("n", "file\n");
+      tx.write("n/inner", "dir\n");
+    })).rejects.toMatchObject({ code: "META_PATH_CONFLICT" });
+    expect(git(dir, "rev-parse", "HEAD")).toBe(head);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    // A directory emptied by the change makes room for a file; a file removed, for a directory.
+    await commitChanges(dir, { message: "swap", author }, async (tx) => {
+      tx.remove("d/x.txt");
+      tx.remove("d/sub/y.txt");
+      tx.write("d", "now a file\n");
+      tx.remove("f");
+      tx.write("f/inside", "now a directory\n");
+    });
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD")).toBe("d\nf/inside");
+    expect(git(dir, "fsck", "--strict", "--no-progress", "--no-dangling")).toBe("");
+  });
+
+  it("writes and removes names of any bytes git allows: quotes, line breaks, tabs, non-ASCII", async () => {
+    const dir = gitRepo();
+    const names = ['"quoted" start', 'mid"quote', "line\nbreak", "tab\there", "back\rcr", "ünïcødé 名前", "sp ace", "#hash", "trailing "];
+    await commitChanges(dir, { message: "odd", author: "T <t@test.invalid>" }, async (tx) => {
+      for (const [i, n] of names.entries()) tx.write(`odd/${n}`, `${i}\n`);
+    });
+    const listed = () => execFileSync("git", ["ls-tree", "-z", "--name-only", "HEAD", "odd/"], { cwd: dir }).toString("utf8").split("\0").filter(Boolean);
+    expect(listed().sort()).toEqual(names.map((n) => `odd/${n}`).sort());
+    for (const [i, n] of names.entries()) expect(execFileSync("git", ["cat-file", "blob", `HEAD:odd/${n}`], { cwd: dir }).toString()).toBe(`${i}\n`);
+    await commitChanges(dir, { message: "rm odd", author: "T <t@test.invalid>" }, async (tx) => {
+      for (const n of names.slice(0, 4)) tx.remove(`odd/${n}`);
+    });
+    expect(listed().sort()).toEqual(names.slice(4).map((n) => `odd/${n}`).sort());
+    // fast-import built the commit under a scratch ref that it never writes.
+    expect(git(dir, "for-each-ref", "--format=%(refname)")).toBe("refs/heads/main");
+  });
+
+  it("packs once more than gc.autoPackLimit packs are there (fast-import keeps a large write as a pack)", async () => {
+    const dir = gitRepo();
+    git(dir, "config", "gc.autoPackLimit", "1");
+    git(dir, "config", "gc.autoDetach", "false");
+    const packs = () => Number(/^packs: (\d+)$/m.exec(git(dir, "count-objects", "-v"))?.[1]);
+    // 120 new files: more objects than fastimport.unpackLimit (100), so one pack per write.
+    const big = (k: number) => commitChanges(dir, { message: `big ${k}`, author: "T <t@test.invalid>" }, async (tx) => {
+      for (let i = 0; i < 120; i++) tx.write(`w${k}/f${i}.json`, `${k} ${i}\n`);
+    });
+    await big(1);
+    expect(packs()).toBe(1);
+    await big(2); // a second pack: over the limit, and git gc --auto makes them one
+    expect(packs()).toBe(1);
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD")).toContain("w2/f119.json");
+    expect(git(dir, "fsck", "--no-progress", "--no-dangling")).toBe("");
   });
 
   it("works in a sha256 repository", async () => {

@@ -213,6 +213,8 @@ describe("commits and pushes", () => {
     rmSync(remote, { recursive: true, force: true });
     const e = await commitChanges(a, { message: "offline", push: true }, async (tx) => tx.write("x.txt", "x")).catch((x) => x);
     expect(e).toMatchObject({ code: "META_REMOTE_UNAVAILABLE", message: expect.stringContaining("committed locally as") });
+    // git's own reason, not the last line of its advice.
+    expect(e.message).toMatch(/failed: fatal: .*does not appear to be a git repository/);
     expect(git(a, "log", "-1", "--format=%s")).toBe("offline");
   });
 });
