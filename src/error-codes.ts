@@ -1,8 +1,10 @@
 /**
  * Every error code boot-meta throws, with its exit code and what it means: one catalogue,
  * so `BootMetaError`'s code is a checked union, scripts can rely on the list, and the README
- * table (`node scripts/errors-table.mjs`) is generated from it. Exit codes are sops' own
- * where sops has one (`cmd/sops/codes/codes.go`).
+ * table (`node scripts/errors-table.mjs`) is generated from it. Where sops' exit statuses
+ * (`cmd/sops/codes/codes.go`) name the same failure, the number is sops': 23 and 25 for a
+ * tree that cannot be encrypted or decrypted, 51 for a MAC mismatch, 128 for a data key no
+ * identity opens, 200 for an edit that changed nothing. The rest are boot-meta's own.
  */
 export const ExitCode = {
   General: 1,
@@ -14,8 +16,8 @@ export const ExitCode = {
   FileAlreadyEncrypted: 203,
   FileHasNotBeenModified: 200,
   NoMatchingCreationRules: 202,
-  ErrorDecryptingTree: 23,
-  ErrorEncryptingTree: 24,
+  ErrorDecryptingTree: 25,
+  ErrorEncryptingTree: 23,
   InvalidFormat: 49,
   Conflict: 3,
   Internal: 70,
