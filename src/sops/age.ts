@@ -384,7 +384,10 @@ function pow(b: bigint, e: bigint): bigint {
   return r;
 }
 const inv = (a: bigint): bigint => pow(a, P - 2n);
-const D = mod(-121665n * inv(121666n));
+// The curve constant d = -121665/121666, computed on first use: a 255-bit exponentiation at
+// import would cost every start a few milliseconds for the rare ssh-ed25519 recipient.
+let curveD: bigint | undefined;
+const D = (): bigint => (curveD ??= mod(-121665n * inv(121666n)));
 const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString("hex") || "0"}`);
 const toLe32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, "0"), "hex").reverse();
 
@@ -395,7 +398,7 @@ function ed25519ToX25519(pub: Uint8Array): Buffer | undefined {
   const y = mod(le(bytes));
   const y2 = (y * y) % P;
   // x² = (y² - 1) / (d·y² + 1) must be a square for the point to exist.
-  const x2 = mod((y2 - 1n) * inv(mod(D * y2 + 1n)));
+  const x2 = mod((y2 - 1n) * inv(mod(D() * y2 + 1n)));
   if (x2 !== 0n && pow(x2, (P - 1n) / 2n) !== 1n) return undefined;
   return toLe32(mod((1n + y) * inv(mod(1n - y))));
 }

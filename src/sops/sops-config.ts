@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { parse } from "yaml";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { yamlLib } from "../lazy-yaml.js";
 import { parseRecipients } from "./age.js";
 import { goRegExp } from "./regex.js";
 import { SELECTION_KINDS, type SelectionRule } from "./selection.js";
@@ -185,7 +185,7 @@ function indentOf(v: Node, path: string, where: string): { indent?: number } | u
 export function parseSopsConfig(text: string, path: string): SopsConfig {
   let doc: Node;
   try {
-    doc = (parse(text, { schema: "failsafe", merge: true, maxAliasCount: 10_000, uniqueKeys: true }) ?? undefined) as Node;
+    doc = (yamlLib().parse(text, { schema: "failsafe", merge: true, maxAliasCount: 10_000, uniqueKeys: true }) ?? undefined) as Node;
   } catch (e) {
     throw invalid(path, `it is not valid YAML (${(e as Error).message.split("\n")[0]})`);
   }

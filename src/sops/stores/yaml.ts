@@ -1,4 +1,5 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Scalar } from "yaml";
+import type { Document, Node, LineCounter, Scalar } from "yaml";
+import { yamlLib } from "../../lazy-yaml.js";
 import { formatGoFloatG } from "../cipher.js";
 import { Branch, Comment, type Item, SopsTime, type Tree, type Value } from "../tree.js";
 import { malformed, notEncrypted } from "./errors.js";
@@ -81,6 +82,7 @@ function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: str
   if (++ctx.nodes > MAX_NODES) throw malformed("YAML", "it expands to more than a million nodes (an alias bomb?)");
   if (depth > 1000) throw malformed("YAML", "it nests more than 1000 levels deep");
   if (n === null || n === undefined) return null;
+  const { isAlias, isMap, isScalar, isSeq } = yamlLib();
   if (isAlias(n)) {
     const target = n.resolve(doc);
     if (!target) throw malformed("YAML", `the alias *${n.source} at ${where} has no anchor`);
@@ -133,6 +135,7 @@ function convertDetached(ctx: Ctx, doc: Document, n: Node, where: string, depth:
 
 function keyOf(ctx: Ctx, n: Node | null, where: string): string {
   if (n === null) throw malformed("YAML", `a key at ${where} is empty (null), and sops only supports string keys`);
+  const { isMap, isScalar, isSeq } = yamlLib();
   if (!isScalar(n)) throw malformed("YAML", `a key at ${where} is a ${isMap(n) ? "map" : isSeq(n) ? "list" : "alias"}, and sops only supports string keys`);
   const v = scalarValue(ctx, n, where);
   if (typeof v !== "string") throw malformed("YAML", `the key ${JSON.stringify(String(n.value))} at ${where} is not a string (it reads as ${v === null ? "null" : typeof v === "bigint" ? "an integer" : typeof v}); quote it`);
@@ -256,6 +259,7 @@ export function parseYaml(data: Uint8Array): Tree {
 
 /** The full parser (the yaml package, resolved the go-yaml way); exported for the equivalence tests. */
 export function parseYamlFull(text: string): Tree {
+  const { isMap, isScalar, isSeq, LineCounter, parseAllDocuments } = yamlLib();
   const lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
