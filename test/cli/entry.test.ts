@@ -26,6 +26,12 @@ describe("the boot-meta executable", () => {
     expect(out(r)).toMatch(new RegExp(`^boot-meta/${pkg.version.replaceAll(".", "\\.")} `));
   });
 
+  it("prints the version line oclif would, though it answers without loading oclif", async () => {
+    const { Config } = await import("@oclif/core");
+    const r = await spawned(["--version"]);
+    expect(out(r)).toBe(`${(await Config.load({ root: join(import.meta.dirname, "../..") })).userAgent}\n`);
+  });
+
   it("names a command it does not know and exits 2", async () => {
     const r = await inProcess(["decrypt-everything"]);
     expect(r.exitCode).toBe(2);

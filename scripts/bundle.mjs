@@ -1,0 +1,29 @@
+// Bundles what starts on every run after tsc has built dist/: the CLI (bin/run.js's entry and
+// each command) and the library's entry, into dist/bundle/ — one rolldown build, so they share
+// one copy of each module, with code split at every dynamic import (what loads on first use
+// stays in a chunk of its own). A start then reads a few files instead of 300–500 (oclif, yaml
+// and their dependencies are hundreds of small CommonJS files); see README "Start-up".
+// dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
+// and oclif's command discovery point at the bundle. Run by `npm run build`.
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "rolldown";
+
+const root = join(import.meta.dirname, "..");
+const dist = join(root, "dist");
+const out = join(dist, "bundle");
+
+const input = { index: join(dist, "index.js"), cli: join(dist, "cli/main.js") };
+for (const f of readdirSync(join(dist, "commands"), { recursive: true, encoding: "utf8" })) {
+  if (f.endsWith(".js")) input[`commands/${f.slice(0, -3)}`] = join(dist, "commands", f);
+}
+
+rmSync(out, { recursive: true, force: true });
+await build({
+  input,
+  platform: "node",
+  // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
+  external: ["typescript"],
+  logLevel: "warn",
+  output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
+});
