@@ -5,7 +5,7 @@
 // and their dependencies are hundreds of small CommonJS files); see README "Start-up".
 // dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
 // and oclif's command discovery point at the bundle. Run by `npm run build`.
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "rolldown";
 
@@ -16,6 +16,16 @@ const out = join(dist, "bundle");
 const input = { index: join(dist, "index.js"), cli: join(dist, "cli/main.js") };
 for (const f of readdirSync(join(dist, "commands"), { recursive: true, encoding: "utf8" })) {
   if (f.endsWith(".js")) input[`commands/${f.slice(0, -3)}`] = join(dist, "commands", f);
+}
+
+// Whatever else oclif loads by path — hooks, a help class — runs from the bundle too when
+// package.json names it under ./dist/bundle/ (built from the same path under dist/): outside
+// it, it would load a second oclif from node_modules.
+const { oclif } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const targets = (v) => (typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(targets) : v && typeof v === "object" && typeof v.target === "string" ? [v.target] : []);
+for (const t of [...Object.values(oclif.hooks ?? {}), oclif.helpClass].flatMap(targets)) {
+  const rel = /^\.\/dist\/bundle\/(.+)\.js$/.exec(t)?.[1];
+  if (rel) input[rel] = join(dist, `${rel}.js`);
 }
 
 rmSync(out, { recursive: true, force: true });
