@@ -6,7 +6,7 @@
 // dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
 // and oclif's command discovery point at the bundle. Run by `npm run build`.
 import { readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { build } from "rolldown";
 
 const root = join(import.meta.dirname, "..");
@@ -28,10 +28,29 @@ for (const t of [...Object.values(oclif.hooks ?? {}), oclif.helpClass].flatMap(t
   if (rel) input[rel] = join(dist, `${rel}.js`);
 }
 
+// Each of our modules keeps the import.meta.url it had in dist/, so that what it finds relative
+// to itself (records/codec.ts reads ../../proto/…) is where it was before bundling, in
+// whichever chunk it lands. Marked at transform time, rewritten once the chunk's place is known.
+const MARK = "__bootMetaModuleUrl__";
+const ownUrls = {
+  name: "boot-meta-own-import-meta-url",
+  transform(code, id) {
+    if (!id.startsWith(dist + sep) || !code.includes("import.meta.url")) return null;
+    return { code: code.replaceAll("import.meta.url", `${MARK}(${JSON.stringify(relative(dist, id).split(sep).join("/"))})`) };
+  },
+  renderChunk(code, chunk) {
+    return code.replace(new RegExp(`${MARK}\\(("[^"]*")\\)`, "g"), (_, file) => {
+      const rel = relative(dirname(join(out, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
+      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, import.meta.url).href`;
+    });
+  },
+};
+
 rmSync(out, { recursive: true, force: true });
 await build({
   input,
   platform: "node",
+  plugins: [ownUrls],
   // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
   external: ["typescript"],
   logLevel: "warn",

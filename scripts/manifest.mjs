@@ -13,7 +13,7 @@ const plugin = new Plugin({ root, type: "core", isRoot: true, ignoreManifest: tr
 await plugin.load();
 const manifest = plugin.manifest;
 if (!manifest || Object.keys(manifest.commands).length === 0) {
-  console.error("manifest: no commands found in dist/commands; is the build complete?");
+  console.error("manifest: no commands found in dist/bundle/commands; is the build complete?");
   process.exit(1);
 }
 writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
