@@ -179,7 +179,9 @@ export function decryptValue(text: string, key: Uint8Array, aad: string, opts: D
     const d = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_SIZE });
     d.setAAD(Buffer.from(aad, "utf8"));
     d.setAuthTag(tag);
-    bytes = Buffer.concat([d.update(Buffer.from(d64, "base64")), d.final()]);
+    const head = d.update(Buffer.from(d64, "base64"));
+    const tail = d.final(); // empty for GCM: then no copy
+    bytes = tail.length ? Buffer.concat([head, tail]) : head;
   } catch (cause) {
     throw authFailed(where, cause);
   }
