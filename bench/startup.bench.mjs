@@ -3,7 +3,7 @@
 // in the same rounds (so machine noise hits all of them alike). Targets (issue 9): CLI
 // decrypt ≤ 2.5× node -e 0; import("boot-meta") + first loadConfig ≤ 2× node -e 0.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -36,7 +36,9 @@ for (const [k, v] of [["database.url", "postgres://prod-db/shop"], ["log.level",
   await setConfigValue(meta, { project: "shop", env: "prod" }, k, v, { ...o, identities: ids });
 }
 const loadScript = join(work, "load.mjs");
-writeFileSync(loadScript, `const { loadConfig } = await import(${JSON.stringify(join(root, "dist/index.js"))});\nawait loadConfig({ repo: ${JSON.stringify(meta)}, project: "shop", env: "prod", environment: process.env });\n`);
+// What `import("boot-meta")` loads: the package's own entry (its exports map), not a file of dist/ picked by hand.
+const entry = join(root, JSON.parse(readFileSync(join(root, "package.json"), "utf8")).exports["."].import);
+writeFileSync(loadScript, `const { loadConfig } = await import(${JSON.stringify(entry)});\nawait loadConfig({ repo: ${JSON.stringify(meta)}, project: "shop", env: "prod", environment: process.env });\n`);
 
 const env = { PATH: process.env.PATH, HOME: work, SOPS_AGE_KEY_FILE: keyFile, NO_COLOR: "1" };
 const contenders = {

@@ -3,17 +3,17 @@
 // starts several times faster). Run by `npm run build`; what `oclif manifest` does.
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Config } from "@oclif/core";
+import { Plugin } from "@oclif/core";
 
 const root = join(import.meta.dirname, "..");
 const file = join(root, "oclif.manifest.json");
-// oclif 4 does not hand `ignoreManifest` down to the root plugin, which would read the old
-// manifest back (and a command added since would never appear): remove it first.
-rmSync(file, { force: true });
-const config = await Config.load({ root, ignoreManifest: true });
-const manifest = config.rootPlugin.manifest;
+// The root plugin alone, told to ignore the manifest it would otherwise read back (Config.load
+// does not pass ignoreManifest on to it): what `oclif manifest` does.
+const plugin = new Plugin({ root, type: "core", isRoot: true, ignoreManifest: true, errorOnManifestCreate: true });
+await plugin.load();
+const manifest = plugin.manifest;
 if (!manifest || Object.keys(manifest.commands).length === 0) {
-  console.error("manifest: no commands found in dist/commands; is the build complete?");
+  console.error("manifest: no commands found in dist/bundle/commands; is the build complete?");
   process.exit(1);
 }
 writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);

@@ -1,4 +1,5 @@
-import { type Alias, Composer, type Document, type DocumentOptions, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, type Node, type ParseOptions, Parser, type SchemaOptions } from "yaml";
+import type { Alias, Document, DocumentOptions, LineCounter, Node, ParseOptions, SchemaOptions } from "yaml";
+import { yamlLib } from "./lazy-yaml.js";
 import type { BootMetaError } from "./errors.js";
 import { limitExceeded, limits, tooDeep } from "./limits.js";
 
@@ -22,18 +23,18 @@ export type YamlOptions = ParseOptions & DocumentOptions & SchemaOptions;
  */
 export function parseYamlDocuments(text: string, file: string | undefined, options: YamlOptions = {}, forceDoc = false): Document.Parsed[] {
   const max = limits().maxDepth;
-  const parser = new Parser(options.lineCounter?.addNewLine);
+  const parser = new (yamlLib().Parser)(options.lineCounter?.addNewLine);
   function* tokens() {
     // What Parser#parse does before the first token.
     options.lineCounter?.addNewLine(0);
-    for (const lexeme of new Lexer().lex(text)) {
+    for (const lexeme of new (yamlLib().Lexer)().lex(text)) {
       yield* parser.next(lexeme);
       // The parser's stack holds the document, each open collection and the token in hand.
       if (parser.stack.length > max + 2) throw tooDeep(file);
     }
     yield* parser.end();
   }
-  return Array.from(new Composer(options).compose(tokens(), forceDoc, text.length)) as Document.Parsed[];
+  return Array.from(new (yamlLib().Composer)(options).compose(tokens(), forceDoc, text.length)) as Document.Parsed[];
 }
 
 /**
@@ -54,7 +55,7 @@ export function checkYamlShape(doc: Document, file: string | undefined, invalid:
   const tooMany = () => limitExceeded("maxNodes", file, `has more than ${lim.maxNodes} values once its aliases are expanded`);
   const measure = (n: unknown): { size: number; height: number } => {
     if (n === null || n === undefined) return { size: 0, height: 0 };
-    if (isAlias(n)) {
+    if (yamlLib().isAlias(n)) {
       if (++aliases > lim.maxAliases) throw limitExceeded("maxAliases", file, `has more than ${lim.maxAliases} aliases`);
       const target = anchors.get(n.source);
       if (!target) return { size: 0, height: 0 };
@@ -66,14 +67,14 @@ export function checkYamlShape(doc: Document, file: string | undefined, invalid:
     const node = n as Node;
     if (node.anchor) anchors.set(node.anchor, node);
     let r: { size: number; height: number };
-    if (isMap(node) || isSeq(node)) {
+    if (yamlLib().isMap(node) || yamlLib().isSeq(node)) {
       open.add(node);
       // A node is a map entry or a list item (as the other stores count them).
       let size = 0;
       let height = 0;
       for (const it of node.items as unknown[]) {
         size += 1;
-        for (const p of isPair(it) ? [it.key, it.value] : [it]) {
+        for (const p of yamlLib().isPair(it) ? [it.key, it.value] : [it]) {
           const m = measure(p);
           size += m.size;
           height = Math.max(height, m.height);
@@ -97,7 +98,7 @@ export function checkYamlShape(doc: Document, file: string | undefined, invalid:
  * limits; `invalid` makes the caller's error for a syntax error (with its line and column).
  */
 export function parseYamlValue(text: string, file: string | undefined, invalid: (why: string) => BootMetaError, options: YamlOptions = {}): unknown {
-  const lineCounter = new LineCounter();
+  const lineCounter = new (yamlLib().LineCounter)();
   const docs = parseYamlDocuments(text, file, { ...options, lineCounter, prettyErrors: false }, true);
   if (docs.length > 1) throw invalid("it holds more than one YAML document (a line with ---)");
   const doc = docs[0];

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
-import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { readFileCapped, readUserFile, writeFileAtomic } from "../io.js";
 import { decodeUtf8 } from "../limits.js";
@@ -239,6 +238,7 @@ async function runEditor(editor: string, file: string, env: NodeJS.ProcessEnv): 
   const argv = shellSplit(editor);
   const [cmd, ...args] = argv;
   if (!cmd) throw new BootMetaError("EDITOR_NOT_SET", "no editor is set: set $EDITOR", ExitCode.InvalidArgument);
+  const { execa } = await import("execa");
   const r = await execa(cmd, [...args, file], { stdio: "inherit", env, reject: false });
   if (r.failed) {
     throw new BootMetaError("EDITOR_FAILED", `the editor (${cmd}) ${r.exitCode !== undefined ? `exited with code ${r.exitCode}` : "could not be started"}; nothing was saved`, ExitCode.General, {
@@ -324,6 +324,7 @@ export async function execEnv(file: string, command: string, o: { inputType?: Fo
   const inherited = { ...envOf(c) };
   if (!o.keepKeyEnv) for (const k of KEY_ENV_VARS) delete inherited[k];
   const env = o.pristine ? vars : { ...inherited, ...vars };
+  const { execa } = await import("execa");
   const r = await execa("/bin/sh", ["-c", command], { stdin: "inherit", stdout: o.stdout === "stderr" ? 2 : "inherit", stderr: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
   return r.exitCode ?? 1;
 }

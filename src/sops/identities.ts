@@ -2,8 +2,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { bech32 } from "@scure/base";
-import { identityToRecipient } from "age-encryption";
-import { execa } from "execa";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
 import { exists, readFileCapped } from "../io.js";
@@ -91,7 +89,7 @@ export function parseIdentityFile(text: string, where: string): string[] {
 async function recipientOf(identity: string): Promise<string> {
   // The native X25519 path derives the public key a hundred times faster than pure JS.
   const n = nativeIdentity(identity);
-  return n ? bech32.encodeFromBytes("age", n.publicKey) : identityToRecipient(identity);
+  return n ? bech32.encodeFromBytes("age", n.publicKey) : (await import("age-encryption")).identityToRecipient(identity);
 }
 
 class Collector {
@@ -245,6 +243,7 @@ async function runKeyCommand(command: string, named: string, env: NodeJS.Process
   if (looksLikePrivateKey(command)) throw fail("holds a private key, not a command line that prints one; put the key in SOPS_AGE_KEY or a key file");
   if (argv.length === 0) throw fail("is not a command line");
   // Its stderr is not repeated: a key command's diagnostics may echo what it handles.
+  const { execa } = await import("execa");
   const r = await execa(argv[0] as string, argv.slice(1), { env, extendEnv: false, stdin: "ignore", reject: false, maxBuffer: 1 << 20 });
   if ((r as { code?: string }).code === "ENOENT") throw fail("failed: command not found");
   if (r.failed) throw fail(r.exitCode !== undefined ? `failed with exit code ${r.exitCode}` : `failed: ${r.signal ? `killed by ${r.signal}` : "could not run"}`);

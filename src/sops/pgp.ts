@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import { BootMetaError, type ErrorCode, ExitCode } from "../errors.js";
 
 // PGP is decrypt-only in boot-meta: repositories sops encrypted for PGP still open, through
@@ -31,6 +30,7 @@ export async function unwrapPgp(enc: string, opts: { gnupgHome?: string; env?: N
   const env = opts.env ?? process.env;
   const gpg = env.SOPS_GPG_EXEC || "gpg";
   const args = [...(opts.gnupgHome ? ["--homedir", opts.gnupgHome] : []), "--batch", "--quiet", "--no-tty", "--status-fd", "2", "--decrypt"];
+  const { execa } = await import("execa");
   const r = await execa(gpg, args, { input: enc, env, extendEnv: false, encoding: "buffer", stripFinalNewline: false, reject: false });
   if ((r as { code?: string }).code === "ENOENT") {
     throw failed("SOPS_PGP_UNAVAILABLE", `cannot unwrap a PGP data key: ${gpg} is not installed or not on PATH`, ["install GnuPG, or set SOPS_GPG_EXEC to the gpg binary", "or ask for your age key to be added to the file"], r);

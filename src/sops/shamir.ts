@@ -17,17 +17,22 @@ export function gfMul(a: number, b: number): number {
   return acc;
 }
 
-// a^254 = a^-1 (Fermat, as shamir.go inverse); 0 maps to 0. Computed once for all 256.
-const INVERSE = Uint8Array.from({ length: 256 }, (_, a) => {
-  let r = 1;
-  for (let i = 0; i < 254; i++) r = gfMul(r, a);
-  return a === 0 ? 0 : r;
-});
+// a^254 = a^-1 (Fermat, as shamir.go inverse); 0 maps to 0. Computed for all 256 on first
+// use, not at import: the 65,000 multiplications cost every CLI start several milliseconds.
+let inverse: Uint8Array | undefined;
+function inverses(): Uint8Array {
+  inverse ??= Uint8Array.from({ length: 256 }, (_, a) => {
+    let r = 1;
+    for (let i = 0; i < 254; i++) r = gfMul(r, a);
+    return a === 0 ? 0 : r;
+  });
+  return inverse;
+}
 
 /** a/b in GF(2^8) (shamir.go div); throws on b = 0 where Go panics. */
 export function gfDiv(a: number, b: number): number {
   if (b === 0) throw new RangeError("division by zero in GF(2^8)");
-  return gfMul(a, INVERSE[b] as number);
+  return gfMul(a, inverses()[b] as number);
 }
 
 function fail(message: string): BootMetaError {

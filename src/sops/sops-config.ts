@@ -1,7 +1,7 @@
 import { dirname, join, resolve, sep } from "node:path";
-import { parseYamlValue } from "../yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { exists } from "../io.js";
+import { parseYamlValue } from "../yaml.js";
 import { parseRecipients } from "./age.js";
 import { goRegExp } from "./regex.js";
 import { SELECTION_KINDS, type SelectionRule } from "./selection.js";

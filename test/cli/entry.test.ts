@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ageKeyFile, type CliResult, cliWith, err, out, spawnCliWith } from "../helpers/cli.js";
 import { tempDir } from "../helpers/gitdir.js";
+import { recordsRepo, sourceRepo } from "../helpers/records.js";
 import { manifest, VECTORS } from "../helpers/vectors.js";
 
 // Most CLI tests run commands in the test process (test/helpers/cli.ts); these start the real
@@ -24,6 +25,23 @@ describe("the boot-meta executable", () => {
     expect(r.exitCode, err(r)).toBe(0);
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "../../package.json"), "utf8"));
     expect(out(r)).toMatch(new RegExp(`^boot-meta/${pkg.version.replaceAll(".", "\\.")} `));
+  });
+
+  it("prints the version line oclif would, though it answers without loading oclif", async () => {
+    const { Config } = await import("@oclif/core");
+    const r = await spawned(["--version"]);
+    expect(out(r)).toBe(`${(await Config.load({ root: join(import.meta.dirname, "../..") })).userAgent}\n`);
+  });
+
+  it("records a release and reads it back in the protobuf wire format (the bundled CLI finds proto/)", async () => {
+    const meta = await recordsRepo();
+    const created = await spawned(["release", "create", "shop", "--version", "1.0.0", "--meta", meta, "--repo", sourceRepo()]);
+    expect(created.exitCode, err(created)).toBe(0);
+    const args = ["release", "show", "shop", "1.0.0", "--meta", meta, "--output", "proto"];
+    const [a, b] = [await spawned(args), await inProcess(args)];
+    expect(a.exitCode, err(a)).toBe(0);
+    expect(a.stdout).toEqual(b.stdout);
+    expect(a.stdout.includes(Buffer.from("shop"))).toBe(true);
   });
 
   it("names a command it does not know and exits 2", async () => {

@@ -6,7 +6,7 @@ import { fc, test } from "@fast-check/vitest";
 import { armor, Encrypter } from "age-encryption";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { generateAgeKey, parseRecipients, parseSshIdentity, unwrapDataKey, wrapDataKey } from "../../src/sops/age.js";
+import { generateAgeKey, parseRecipients, parseSshIdentity, stanzasOf, unwrapDataKey, wrapDataKey } from "../../src/sops/age.js";
 import { identitySetFrom, parseIdentityFile } from "../../src/sops/identities.js";
 import { tempDir } from "../helpers/gitdir.js";
 import { VECTORS } from "../helpers/vectors.js";
@@ -246,6 +246,70 @@ describe("parseRecipients", () => {
     const small = readFileSync(join(dir, "small.pub"), "utf8").trim();
     expect(() => parseRecipients(ec)).toThrowError(expect.objectContaining({ code: "SOPS_INVALID_RECIPIENT", message: expect.stringContaining("ssh-ed25519 and ssh-rsa") }));
     expect(() => parseRecipients(small)).toThrowError(expect.objectContaining({ code: "SOPS_INVALID_RECIPIENT", message: expect.stringContaining("1024 bits") }));
+  });
+});
+
+// age.ts checks age1… recipients and reads armor itself, so that reading an X25519 file never
+// loads the age-encryption package (README "Start-up"); these hold it to that package's verdicts.
+describe("the native recipient check and armor reader agree with age-encryption", () => {
+  /** age-encryption's verdict: undefined when it takes the value, else its message. */
+  const theirs = (f: () => unknown): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+
+  it("takes and refuses the same age1… recipients, with the same reason", async () => {
+    const [x, pq] = await Promise.all([generateAgeKey(), generateAgeKey({ postQuantum: true })]);
+    const flip = (r: string, at: number) => r.slice(0, at) + (r[at] === "q" ? "p" : "q") + r.slice(at + 1);
+    const cases = [
+      x.recipient,
+      pq.recipient,
+      flip(x.recipient, 20),
+      flip(pq.recipient, 300),
+      x.recipient.slice(0, -1),
+      pq.recipient.slice(0, 200),
+      `${x.recipient}q`,
+      "age1notakey",
+      "age1pq1notakey",
+      "age1tag1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+      "age1tagpq1qqqq",
+      "age1",
+    ];
+    for (const r of cases) {
+      const want = theirs(() => new Encrypter().addRecipient(r));
+      const got = theirs(() => parseRecipients(r));
+      if (want === undefined) expect(got, r).toBeUndefined();
+      else expect(got, r).toContain(`${want} (bad bech32 encoding or checksum)`);
+    }
+  });
+
+  it("reads and refuses the same armored files, with the same reason", async () => {
+    const { recipient } = await generateAgeKey();
+    const enc = await wrapDataKey(new Uint8Array(32).fill(7), recipient);
+    const lines = enc.trimEnd().split("\n");
+    const cases = [
+      enc,
+      enc.replaceAll("\n", "\r\n"),
+      `\n  ${enc}\n\n`,
+      enc.replace("BEGIN AGE", "BEGIN OTHER"),
+      enc.replace("END AGE", "END OTHER"),
+      [lines[0], `${lines[1]}A`, ...lines.slice(2)].join("\n"),
+      [lines[0], (lines[1] as string).slice(1), ...lines.slice(2)].join("\n"),
+      [lines[0], `${(lines[1] as string).slice(0, 63)}!`, ...lines.slice(2)].join("\n"),
+      [lines[0], lines.at(-1)].join("\n"),
+      "",
+    ];
+    for (const c of cases) {
+      const want = theirs(() => armor.decode(c));
+      // stanzasOf goes on to read the header: only what the armor reader says is compared.
+      const got = theirs(() => stanzasOf(c));
+      if (want === undefined) expect(got ?? "", c).not.toContain("not a valid armored age file");
+      else expect(got, c).toContain(`it is not a valid armored age file (${want})`);
+    }
   });
 });
 

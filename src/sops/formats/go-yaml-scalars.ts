@@ -31,7 +31,13 @@ function int(n: bigint, text: string): Resolved | undefined {
   return undefined; // beyond uint64: go-yaml falls through to the float rule
 }
 
+// Every rule below needs one of these first: anything else is a string (sops' ENC[…] values
+// and most keys, so the common case costs one lookup).
+const RULE_STARTS = new Set("-+.0123456789~nNtTfF");
+const STR: Resolved = Object.freeze({ kind: "str" });
+
 export function resolvePlain(s: string): Resolved {
+  if (s !== "" && !RULE_STARTS.has(s[0] as string)) return STR;
   if (NULLS.has(s)) return { kind: "null" };
   if (s === "true" || s === "True" || s === "TRUE") return { kind: "bool", value: true };
   if (s === "false" || s === "False" || s === "FALSE") return { kind: "bool", value: false };

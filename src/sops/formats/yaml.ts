@@ -1,4 +1,5 @@
-import { type Alias, type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, type Scalar } from "yaml";
+import type { Alias, Document, LineCounter, Node, Scalar } from "yaml";
+import { yamlLib } from "../../lazy-yaml.js";
 import { decodeUtf8 } from "../../limits.js";
 import { checkYamlShape, parseYamlDocuments } from "../../yaml.js";
 import { formatGoFloatG } from "../cipher.js";
@@ -81,14 +82,14 @@ function resolvedValue(r: ReturnType<typeof resolvePlain>, text: string): Value 
 // Depth and size need no checks here: checkYamlShape measured the document, aliases expanded.
 function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: string): Value {
   if (n === null || n === undefined) return null;
-  if (isAlias(n)) {
+  if (yamlLib().isAlias(n)) {
     const target = ctx.targets.get(n);
     if (!target) throw malformed("YAML", `the alias *${n.source} at ${where} has no anchor`);
     // Aliases are expanded into copies; their positions are not the alias's, so no comment slots.
     return convertDetached(ctx, doc, target, where);
   }
-  if (isScalar(n)) return scalarValue(ctx, n, where);
-  if (isMap(n)) {
+  if (yamlLib().isScalar(n)) return scalarValue(ctx, n, where);
+  if (yamlLib().isMap(n)) {
     const b = new Branch();
     for (const pair of n.items) {
       const keyNode = pair.key as Node | null;
@@ -100,7 +101,7 @@ function convert(ctx: Ctx, doc: Document, n: Node | null | undefined, where: str
     }
     return b;
   }
-  if (isSeq(n)) {
+  if (yamlLib().isSeq(n)) {
     const list: Value[] = [];
     for (const it of n.items) {
       const v = convert(ctx, doc, it as Node | null, where);
@@ -133,7 +134,7 @@ function convertDetached(ctx: Ctx, doc: Document, n: Node, where: string): Value
 
 function keyOf(ctx: Ctx, n: Node | null, where: string): string {
   if (n === null) throw malformed("YAML", `a key at ${where} is empty (null), and sops only supports string keys`);
-  if (!isScalar(n)) throw malformed("YAML", `a key at ${where} is a ${isMap(n) ? "map" : isSeq(n) ? "list" : "alias"}, and sops only supports string keys`);
+  if (!yamlLib().isScalar(n)) throw malformed("YAML", `a key at ${where} is a ${yamlLib().isMap(n) ? "map" : yamlLib().isSeq(n) ? "list" : "alias"}, and sops only supports string keys`);
   const v = scalarValue(ctx, n, where);
   if (typeof v !== "string") throw malformed("YAML", `the key ${JSON.stringify(String(n.value))} at ${where} is not a string (it reads as ${v === null ? "null" : typeof v === "bigint" ? "an integer" : typeof v}); quote it`);
   return v;
@@ -310,7 +311,7 @@ export function parseYaml(data: Uint8Array, file?: string): Tree {
 
 /** The full parser (the yaml package, resolved the go-yaml way); exported for the equivalence tests. */
 export function parseYamlFull(text: string, file?: string): Tree {
-  const lc = new LineCounter();
+  const lc = new (yamlLib().LineCounter)();
   let docs: Document.Parsed[];
   try {
     docs = parseYamlDocuments(text, file, { schema: "failsafe", uniqueKeys: true, merge: false, lineCounter: lc, strict: true, prettyErrors: false });
@@ -332,9 +333,9 @@ export function parseYamlFull(text: string, file?: string): Tree {
     ctx.targets = checkYamlShape(doc, file, (why) => malformed("YAML", why));
     ctx.slots = [];
     let root: Branch;
-    if (contents === null || (isScalar(contents) && contents.value === null && contents.source === "")) root = new Branch();
-    else if (isMap(contents)) root = convert(ctx, doc, contents, "(top level)") as Branch;
-    else throw malformed("YAML", `document ${di + 1} is a ${isSeq(contents) ? "list" : "scalar"} at the top level; sops needs a map`);
+    if (contents === null || (yamlLib().isScalar(contents) && contents.value === null && contents.source === "")) root = new Branch();
+    else if (yamlLib().isMap(contents)) root = convert(ctx, doc, contents, "(top level)") as Branch;
+    else throw malformed("YAML", `document ${di + 1} is a ${yamlLib().isSeq(contents) ? "list" : "scalar"} at the top level; sops needs a map`);
     // Comments from this document's start to the next document's start.
     const from = di === 0 ? 0 : pos(ctx, doc.range[0]).line;
     const nextDoc = docs[di + 1];

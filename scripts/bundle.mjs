@@ -1,0 +1,58 @@
+// Bundles what starts on every run after tsc has built dist/: the CLI (bin/run.js's entry and
+// each command) and the library's entry, into dist/bundle/ — one rolldown build, so they share
+// one copy of each module, with code split at every dynamic import (what loads on first use
+// stays in a chunk of its own). A start then reads a few files instead of 300–500 (oclif, yaml
+// and their dependencies are hundreds of small CommonJS files); see README "Start-up".
+// dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
+// and oclif's command discovery point at the bundle. Run by `npm run build`.
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import { build } from "rolldown";
+
+const root = join(import.meta.dirname, "..");
+const dist = join(root, "dist");
+const out = join(dist, "bundle");
+
+const input = { index: join(dist, "index.js"), cli: join(dist, "cli/main.js") };
+for (const f of readdirSync(join(dist, "commands"), { recursive: true, encoding: "utf8" })) {
+  if (f.endsWith(".js")) input[`commands/${f.slice(0, -3)}`] = join(dist, "commands", f);
+}
+
+// Whatever else oclif loads by path — hooks, a help class — runs from the bundle too when
+// package.json names it under ./dist/bundle/ (built from the same path under dist/): outside
+// it, it would load a second oclif from node_modules.
+const { oclif } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const targets = (v) => (typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(targets) : v && typeof v === "object" && typeof v.target === "string" ? [v.target] : []);
+for (const t of [...Object.values(oclif.hooks ?? {}), oclif.helpClass].flatMap(targets)) {
+  const rel = /^\.\/dist\/bundle\/(.+)\.js$/.exec(t)?.[1];
+  if (rel) input[rel] = join(dist, `${rel}.js`);
+}
+
+// Each of our modules keeps the import.meta.url it had in dist/, so that what it finds relative
+// to itself (records/codec.ts reads ../../proto/…) is where it was before bundling, in
+// whichever chunk it lands. Marked at transform time, rewritten once the chunk's place is known.
+const MARK = "__bootMetaModuleUrl__";
+const ownUrls = {
+  name: "boot-meta-own-import-meta-url",
+  transform(code, id) {
+    if (!id.startsWith(dist + sep) || !code.includes("import.meta.url")) return null;
+    return { code: code.replaceAll("import.meta.url", `${MARK}(${JSON.stringify(relative(dist, id).split(sep).join("/"))})`) };
+  },
+  renderChunk(code, chunk) {
+    return code.replace(new RegExp(`${MARK}\\(("[^"]*")\\)`, "g"), (_, file) => {
+      const rel = relative(dirname(join(out, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
+      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, import.meta.url).href`;
+    });
+  },
+};
+
+rmSync(out, { recursive: true, force: true });
+await build({
+  input,
+  platform: "node",
+  plugins: [ownUrls],
+  // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
+  external: ["typescript"],
+  logLevel: "warn",
+  output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
+});
