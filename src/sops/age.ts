@@ -13,7 +13,8 @@ import {
   publicEncrypt,
 } from "node:crypto";
 import { createRequire } from "node:module";
-import { armor, Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, type Identity, identityToRecipient, type Recipient, Stanza } from "age-encryption";
+import { base64, bech32 } from "@scure/base";
+import type { Decrypter, Identity, Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
 import { isSshPrivateKey, parsePrivateKey, parsePublicKeyLine, publicKeyLine, publicKeyObject, SshKeyError, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
@@ -25,6 +26,15 @@ import type { IdentitySet } from "./identities.js";
 // X25519 and the ML-KEM-768 hybrid go through the age-encryption package (with a native fast
 // path for X25519 in age-x25519.ts); ssh-ed25519 and ssh-rsa, which typage does not have,
 // are implemented here after filippo.io/age's agessh package, which sops uses since 3.10.
+
+// The age-encryption package (with the post-quantum and curve code under it) is loaded on
+// first use: reading an X25519 file — what nearly every decrypt and loadConfig does — never
+// needs it, and loading it costs more than the decryption (README "Start-up").
+let ageModule: typeof import("age-encryption") | undefined;
+async function age(): Promise<typeof import("age-encryption")> {
+  ageModule ??= await import("age-encryption");
+  return ageModule;
+}
 
 function invalidRecipient(r: string, why: string): BootMetaError {
   // A private key given where a recipient belongs is the one value here that is not public.
@@ -88,7 +98,7 @@ function recipientFor(r: string): Recipient | string {
     throw invalidRecipient(r, `it is an age plugin recipient (age-plugin-${r.slice(4, r.indexOf("1", 4))}), and boot-meta does not run age plugins`);
   } else {
     try {
-      new Encrypter().addRecipient(r);
+      checkAgeRecipient(r);
     } catch (e) {
       throw invalidRecipient(r, `${(e as Error).message} (bad bech32 encoding or checksum)`);
     }
@@ -100,12 +110,52 @@ function recipientFor(r: string): Recipient | string {
 }
 
 /**
+ * Throws as age-encryption's `Encrypter.addRecipient` does for a native age recipient it
+ * cannot use (recipients.js: X25519Recipient, HybridRecipient, TagRecipient,
+ * HybridTagRecipient): the same bech32 decoding, so the same messages, without loading it.
+ */
+function checkAgeRecipient(r: string): void {
+  const [hrp, size, long] = r.startsWith("age1pq1")
+    ? ["age1pq", 1216, true]
+    : r.startsWith("age1tag1")
+      ? ["age1tag", 33, false]
+      : r.startsWith("age1tagpq1")
+        ? ["age1tagpq", 1249, true]
+        : ["age", 32, false];
+  let prefix: string;
+  let bytes: Uint8Array;
+  if (long) {
+    // The post-quantum ones are decoded without bech32's 90-character limit, as there.
+    const d = bech32.decode(r as `${string}1${string}`, false);
+    prefix = d.prefix;
+    bytes = bech32.fromWords(d.words);
+  } else ({ prefix, bytes } = bech32.decodeToBytes(r));
+  if (prefix.toLowerCase() !== hrp || bytes.length !== size) throw new Error("invalid recipient");
+}
+
+/**
+ * The raw age file inside an ASCII-armored one, as age-encryption's `armor.decode` reads it
+ * (armor.js; the strict PEM subset of the age spec): surrounding whitespace and CRLF are
+ * fine, everything else must be exact. Throws an Error with its messages.
+ */
+function decodeArmor(text: string): Uint8Array {
+  const lines = text.trim().replaceAll("\r\n", "\n").split("\n");
+  if (lines.shift() !== "-----BEGIN AGE ENCRYPTED FILE-----") throw new Error("invalid header");
+  if (lines.pop() !== "-----END AGE ENCRYPTED FILE-----") throw new Error("invalid footer");
+  const last = lines.length - 1;
+  if (!lines.every((l, i) => (i === last ? l.length > 0 && l.length <= 64 && l.length % 4 === 0 : l.length === 64))) throw new Error("invalid line length");
+  if (!lines.every((l) => /^[A-Za-z0-9+/=]+$/.test(l))) throw new Error("invalid base64");
+  return base64.decode(lines.join(""));
+}
+
+/**
  * Wraps `data` (a 32-byte data key or a 33-byte Shamir share) for one recipient, exactly as
  * sops stores it in `enc`: a whole ASCII-armored age file per recipient (never one file with
  * several stanzas), standard base64 in 64 columns, with its trailing newline
  * (age/keysource.go:163-196). Throws `SOPS_INVALID_RECIPIENT`.
  */
 export async function wrapDataKey(data: Uint8Array, recipient: string): Promise<string> {
+  const { armor, Encrypter } = await age();
   const e = new Encrypter();
   e.addRecipient(recipientFor(recipient.trim()));
   return armor.encode(await e.encrypt(data));
@@ -113,6 +163,7 @@ export async function wrapDataKey(data: Uint8Array, recipient: string): Promise<
 
 /** A new age key pair (X25519, or the ML-KEM-768 + X25519 post-quantum hybrid). */
 export async function generateAgeKey(opts: { postQuantum?: boolean } = {}): Promise<{ identity: string; recipient: string }> {
+  const { generateHybridIdentity, generateX25519Identity, identityToRecipient } = await age();
   const identity = opts.postQuantum ? await generateHybridIdentity() : await generateX25519Identity();
   return { identity, recipient: await identityToRecipient(identity) };
 }
@@ -128,17 +179,17 @@ interface Prepared {
   /** The ssh key tag that names it in ssh stanzas. */
   tag?: string;
   /** Built on first use: typage's X25519 identity does a pure-JS scalar multiplication up front. */
-  decrypter: () => Decrypter;
+  decrypter: () => Promise<Decrypter>;
   native?: NativeX25519Identity;
 }
 
 const prepared = new WeakMap<IdentitySet, Prepared[]>();
 
-function lazyDecrypter(identity: string | Identity): () => Decrypter {
+function lazyDecrypter(identity: string | Identity): () => Promise<Decrypter> {
   let d: Decrypter | undefined;
-  return () => {
+  return async () => {
     if (!d) {
-      d = new Decrypter();
+      d = new (await age()).Decrypter();
       d.addIdentity(identity);
     }
     return d;
@@ -183,7 +234,7 @@ function stanzaArgs(file: Uint8Array): string[][] {
 export function stanzasOf(enc: string): string[] {
   let file: Uint8Array;
   try {
-    file = armor.decode(enc);
+    file = decodeArmor(enc);
   } catch (e) {
     throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
   }
@@ -219,7 +270,7 @@ export function expectedStanza(recipient: string): string | undefined {
 export async function unwrapDataKey(enc: string, identities: IdentitySet, recipientHint?: string): Promise<Uint8Array | undefined> {
   let file: Uint8Array;
   try {
-    file = armor.decode(enc);
+    file = decodeArmor(enc);
   } catch (e) {
     throw corrupt(`it is not a valid armored age file (${(e as Error).message})`);
   }
@@ -248,7 +299,7 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
   );
   for (const p of candidates) {
     try {
-      return await p.decrypter().decrypt(file);
+      return await (await p.decrypter()).decrypt(file);
     } catch (e) {
       const msg = (e as Error).message;
       if (msg.includes("no identity matched")) continue;
@@ -353,7 +404,7 @@ function sshRecipient(line: string): Recipient {
         const ours = rawX25519Public(eph.publicKey);
         const secret = ed25519Secret(eph.privateKey, their, wire);
         const k = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([ours, their]), ED25519_LABEL, 32));
-        return [new Stanza(["ssh-ed25519", tag, b64raw(ours)], chacha(k, fileKey))];
+        return [{ args: ["ssh-ed25519", tag, b64raw(ours)], body: chacha(k, fileKey) }];
       },
     };
   }
@@ -368,7 +419,7 @@ function sshRecipient(line: string): Recipient {
   return {
     wrapFileKey(fileKey: Uint8Array): Stanza[] {
       const body = publicEncrypt({ key: rsa, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256", oaepLabel: RSA_LABEL }, fileKey);
-      return [new Stanza(["ssh-rsa", tag], body)];
+      return [{ args: ["ssh-rsa", tag], body }];
     },
   };
 }
