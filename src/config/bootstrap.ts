@@ -1,6 +1,6 @@
 import { access, readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { stringify } from "yaml";
+import { yamlLib } from "../lazy-yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { readFileCapped, writeFileAtomic } from "../io.js";
 import { decodeUtf8 } from "../limits.js";
@@ -76,7 +76,7 @@ export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): P
     requireIdentityPath(b.identity, "--identity");
   }
   const file = join(resolve(dir), BOOTSTRAP_FILE);
-  const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)))}`;
+  const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${yamlLib().stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)))}`;
   await writeFileAtomic(file, body, { mode: 0o600 });
   const gitignore = join(resolve(dir), ".gitignore");
   const current = await readFile(gitignore, "utf8").catch(() => "");

@@ -1,4 +1,4 @@
-import { stringify } from "yaml";
+import { yamlLib } from "../lazy-yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { parseRecipients } from "../sops/age.js";
 import { parseYamlValue } from "../yaml.js";
@@ -63,7 +63,7 @@ export function renderMetaConfig(c: MetaConfig): string {
   return `# boot-meta repository settings: groups of principals (keys/<name>.txt) and who reads what.
 # Readers are principals or groups; $owner is the developer a dev/<name> folder belongs to.
 # After editing, commit, then run \`boot-meta access sync\` to regenerate .sops.yaml and re-key files.
-${stringify(c, { indent: 2, lineWidth: 0 })}`;
+${yamlLib().stringify(c, { indent: 2, lineWidth: 0 })}`;
 }
 
 /** The reader names (before group expansion) for an env. */

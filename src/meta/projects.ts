@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
-import { stringify } from "yaml";
+import { yamlLib } from "../lazy-yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { encryptBytes } from "../sops/engine.js";
 import { withBinding } from "./binding.js";
@@ -49,7 +49,7 @@ export async function createProject(repoDir: string, name: string, o: WriteOptio
   validateName("project", name);
   return commitChanges(repoDir, commitOpts(o, `project: create ${name}`), async (tx) => {
     if (await tx.read(projectFile(name))) throw new BootMetaError("META_EXISTS", `the project ${name} already exists`, ExitCode.General);
-    tx.write(projectFile(name), stringify({ name, repos: o.repos ?? [], owners: o.owners ?? [] }));
+    tx.write(projectFile(name), yamlLib().stringify({ name, repos: o.repos ?? [], owners: o.owners ?? [] }));
     // The new project's creation rules, so the sops CLI encrypts its files to the right people.
     const state = await readState(tx);
     tx.write(SOPS_CONFIG, renderSopsYaml(state));
