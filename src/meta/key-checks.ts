@@ -1,7 +1,8 @@
+import { BootMetaError, ExitCode } from "../errors.js";
 import { META_CONFIG, KEYS_DIR, validateName } from "./layout.js";
 import { parsePrincipalKeys, type RepoState } from "./model.js";
 import { withReader } from "./reader.js";
-import { readState } from "./repo.js";
+import { readState } from "./state.js";
 
 /**
  * Something about a `keys add` that is legal but most likely a mistake, so it is confirmed
@@ -53,6 +54,19 @@ export function keyAddConcerns(state: Pick<RepoState, "config" | "keys">, name: 
 export async function checkKeyAdd(repoDir: string, name: string, keys: string[], group?: string): Promise<KeyAddConcern[]> {
   const state = await withReader(repoDir, undefined, readState);
   return keyAddConcerns(state, name, keys, group);
+}
+
+/** A concern's identity, to confirm exactly the concerns a person was shown. */
+export function concernId(c: KeyAddConcern): string {
+  return c.kind === "unknown-group" ? `unknown-group:${c.group}` : `key-held:${c.recipient}:${c.by}`;
+}
+
+/** `KEYS_ADD_NOT_CONFIRMED` for the concerns nobody confirmed: nothing is written. */
+export function notConfirmed(name: string, concerns: KeyAddConcern[]): BootMetaError {
+  return new BootMetaError("KEYS_ADD_NOT_CONFIRMED", `not adding ${name}: ${concerns.map((c) => c.message).join("; ")}. Nothing was written`, ExitCode.General, {
+    data: { name, concerns: concerns.map(({ message: _m, hint: _h, ...c }) => c) },
+    suggestions: [...concerns.map((c) => c.hint), "if it is what you meant, run it again with --yes"],
+  });
 }
 
 function shortKey(r: string): string {

@@ -2,6 +2,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { type RekeyResult, refuseUncommittedAccessEdits, rekey } from "./access.js";
 import { Git } from "./git.js";
+import { concernId, keyAddConcerns, notConfirmed } from "./key-checks.js";
 import { KEYS_DIR, META_CONFIG, validateName } from "./layout.js";
 import { groupMembers, parsePrincipalKeys, renderMetaConfig } from "./model.js";
 import { readState, readStateAt } from "./state.js";
@@ -24,7 +25,22 @@ const refusedNote = (v: RekeyResult) => (v.refused.length ? `\nLeft as they were
  * binding are checked, so a ciphertext copied to a path NAME reads is never handed to NAME
  * (see access.ts `rekey`); such files are listed in `refused` and left as they were.
  */
-export async function addKey(repoDir: string, name: string, keys: string[], o: WriteOptions & { group?: string; identities: IdentitySet }): Promise<CommitResult<{ name: string; group: string | null; recipients: string[] } & RekeyResult>> {
+export async function addKey(
+  repoDir: string,
+  name: string,
+  keys: string[],
+  o: WriteOptions & {
+    group?: string;
+    identities: IdentitySet;
+    /**
+     * Checks, inside the write, for a group the rules do not have or a key another principal
+     * holds (key-checks.ts): "all" accepts any, a list accepts the concerns with those ids
+     * (`concernId`, what a person was shown and confirmed); anything else is
+     * `KEYS_ADD_NOT_CONFIRMED`. Without it no such check is made.
+     */
+    confirm?: "all" | string[];
+  },
+): Promise<CommitResult<{ name: string; group: string | null; recipients: string[] } & RekeyResult>> {
   validateName("principal", name);
   if (o.group) validateName("group", o.group);
   const recipients = parsePrincipalKeys(keys.join("\n"), name);
@@ -37,6 +53,13 @@ export async function addKey(repoDir: string, name: string, keys: string[], o: W
     ),
     async (tx) => {
       const before = await readState(tx);
+      // Checked against the state this write builds on, so a change pushed since the person
+      // was asked is asked about again rather than slipped through.
+      if (o.confirm !== undefined && o.confirm !== "all") {
+        const accepted = o.confirm;
+        const open = keyAddConcerns(before, name, keys, o.group).filter((c) => !accepted.includes(concernId(c)));
+        if (open.length) throw notConfirmed(name, open);
+      }
       tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
       const members = o.group ? (groupMembers(before.config, o.group) ?? []) : [];
       if (o.group && !members.includes(name)) {

@@ -4,7 +4,7 @@ import { canAsk, confirm } from "../../cli/confirm.js";
 import { identitiesOf, identityFlag, progress, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
 import { reportRefused } from "../../cli/rekey-report.js";
 import { BootMetaError, ExitCode } from "../../errors.js";
-import { checkKeyAdd } from "../../meta/key-checks.js";
+import { checkKeyAdd, concernId, notConfirmed } from "../../meta/key-checks.js";
 import { addKey } from "../../meta/repo.js";
 
 export default class KeysAdd extends BaseCommand {
@@ -29,14 +29,18 @@ export default class KeysAdd extends BaseCommand {
     if (concerns.length > 0 && !flags.yes) {
       const asked = canAsk(this);
       if (asked) for (const c of concerns) this.note(`${c.message}: ${c.hint}`);
-      if (!asked || !(await confirm(`add ${args.name} anyway?`))) {
-        throw new BootMetaError("KEYS_ADD_NOT_CONFIRMED", `not adding ${args.name}: ${concerns.map((c) => c.message).join("; ")}. Nothing was written`, ExitCode.General, {
-          data: { name: args.name, concerns: concerns.map(({ message: _m, hint: _h, ...c }) => c) },
-          suggestions: [...concerns.map((c) => c.hint), "if it is what you meant, run it again with --yes"],
-        });
-      }
+      if (!asked || !(await confirm(`add ${args.name} anyway?`))) throw notConfirmed(args.name, concerns);
     }
-    const r = await addKey(repo, args.name, flags.key, { group: flags.group, identities: await identitiesOf(flags), author: flags.author, push: flags.push, onProgress: progress(this) });
+    // The write checks again, against the state it builds on: what was confirmed is exactly
+    // what was shown.
+    const r = await addKey(repo, args.name, flags.key, {
+      group: flags.group,
+      identities: await identitiesOf(flags),
+      author: flags.author,
+      push: flags.push,
+      onProgress: progress(this),
+      confirm: flags.yes ? "all" : concerns.map(concernId),
+    });
     reportRefused(`added ${args.name}`, r.value, r.commit);
     this.note(`added ${args.name}${flags.group ? ` to ${flags.group}` : ""}; ${r.value.rewrapped.length} file(s) re-wrapped${r.value.bound.length ? `, ${r.value.bound.length} bound to their path` : ""}`);
     return { ...r.value, commit: r.commit ?? null, pushed: r.pushed };
