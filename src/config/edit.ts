@@ -52,7 +52,7 @@ async function change(
     const bytes = existing ?? (await newConfigFile({ ...state, files: [...state.files, path] }, path));
     const f = await openBytes(bytes, { format: "yaml", identities: o.identities, path, pgp: false });
     // Never write a value into a file that someone the rules do not give this path could open.
-    const { bind } = existing ? checkWritable(state, path, bytes, f) : { bind: false };
+    const { bind } = existing ? checkWritable(state, path, f) : { bind: false };
     const bound = f.tree[0]?.get(BINDING_KEY);
     // The binding is not config: the change sees the tree without it, and it is put back as it was.
     const tree = withoutBinding(f.tree).map((b) => new Branch(b.items.map((i) => ({ ...i }))));

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { expectedStanza } from "../sops/age.js";
-import { dataKeyOfBytes, inspectBytes, type KeyInspection, openBytes, type OpenedFile, resealBytes, updateKeysBytes } from "../sops/engine.js";
+import { dataKeyOfBytes, inspectBytes, inspectMetadata, type KeyInspection, openBytes, type OpenedFile, resealBytes, updateKeysBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { type Format, formatForPath } from "../sops/formats/index.js";
 import { bindingIn, bindingMismatch, openedBinding, withBinding } from "./binding.js";
@@ -77,6 +77,9 @@ function bindingProblem(path: string, binding: Governed["binding"]): string | un
   return undefined;
 }
 
+/** The recipients a file's age entries are labelled with (sorted). */
+const labelsOf = (k: KeyInspection): string[] => k.groups.flatMap((g) => g.age.map((a) => a.recipient)).sort();
+
 function inspect(s: RepoState, path: string, format: Format, bytes: Uint8Array): Pick<Governed, "now" | "error" | "problems" | "keyIssues" | "binding"> & { tree?: KeyInspection["tree"] } {
   try {
     const k = inspectBytes(bytes, format, path);
@@ -85,7 +88,7 @@ function inspect(s: RepoState, path: string, format: Format, bytes: Uint8Array):
     // A dotenv, INI or binary file cannot carry a binding: it is checked like any other, and
     // a re-key never widens it (rekey says so when it would have to).
     const b = isGovernedFormat(format) ? bindingProblem(path, binding) : undefined;
-    return { now: k.groups.flatMap((g) => g.age.map((a) => a.recipient)).sort(), problems: b ? [...keyIssues, b] : keyIssues, keyIssues, binding, tree: k.tree };
+    return { now: labelsOf(k), problems: b ? [...keyIssues, b] : keyIssues, keyIssues, binding, tree: k.tree };
   } catch (error) {
     const why = `it is not a SOPS file: ${error instanceof Error ? error.message : String(error)}`;
     return { now: undefined, error, problems: [why], keyIssues: [why], binding: undefined };
@@ -442,19 +445,21 @@ export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<
  * rules' — and says whether this write should bind it (an existing file whose recipients are
  * exactly the rules'). Throws `META_BINDING_MISMATCH` or `META_UNSAFE_TO_WRITE`.
  */
-export function checkWritable(state: RepoState, path: string, bytes: Uint8Array, f: OpenedFile): { bind: boolean } {
+export function checkWritable(state: RepoState, path: string, f: OpenedFile): { bind: boolean } {
   const bound = openedBinding(f);
   if (bound !== undefined && bound !== path) throw bindingMismatch(path, bound);
   const format = formatForPath(path);
-  const seen = inspect(state, path, format, bytes);
+  // The opened file's metadata: no second parse of its bytes.
+  const k = inspectMetadata(f.metadata, f.tree);
+  const now = labelsOf(k);
   const want = expectedAccess(state, path)?.recipients ?? [];
-  const extra = (seen.now ?? []).filter((r) => !want.includes(r));
-  const issues = [...seen.keyIssues, ...(extra.length ? [`it is encrypted to ${principalsOf(state, extra).join(", ")}, whom the rules do not give ${path}`] : [])];
+  const extra = now.filter((r) => !want.includes(r));
+  const issues = [...keyProblems(state, k), ...(extra.length ? [`it is encrypted to ${principalsOf(state, extra).join(", ")}, whom the rules do not give ${path}`] : [])];
   if (issues.length) {
     throw new BootMetaError("META_UNSAFE_TO_WRITE", `a value written into ${path} would not stay with who the rules give it: ${issues.join("; ")}. Nothing was written`, ExitCode.General, {
       data: { file: path, issues },
       suggestions: ["`boot-meta access check` shows the file's drift; an admin fixes it with `boot-meta access sync` (after review, `--accept PATH`)"],
     });
   }
-  return { bind: bound === undefined && !f.metadata.macOnlyEncrypted && isGovernedFormat(format) && sameSet(seen.now ?? [], want) };
+  return { bind: bound === undefined && !f.metadata.macOnlyEncrypted && isGovernedFormat(format) && sameSet(now, want) };
 }

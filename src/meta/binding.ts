@@ -10,7 +10,7 @@ import { Branch, type Tree } from "../sops/tree.js";
  * covered by the file's MAC: someone who cannot open the file cannot change or remove it
  * without the MAC failing, so a ciphertext copied from `envs/prod/` to a path with more
  * readers still names `envs/prod/`. A re-key that would widen a file checks the MAC and this
- * binding first. The loader and `config` verbs strip it from what they return.
+ * binding first. The loader and `config` verbs strip it from what they return (`withoutBinding`).
  */
 export const BINDING_KEY = "boot_meta_path_unencrypted";
 
@@ -47,13 +47,6 @@ export function withoutBinding(tree: Tree): Tree {
   const root = tree[0];
   if (!root?.has(BINDING_KEY)) return tree;
   return [new Branch(root.items.filter((i) => !("key" in i && i.key === BINDING_KEY))), ...tree.slice(1)];
-}
-
-/** The plain-object form of {@link withoutBinding}, for merged config. */
-export function stripBinding<T>(value: T): T {
-  if (typeof value !== "object" || value === null || Array.isArray(value) || !Object.hasOwn(value, BINDING_KEY)) return value;
-  const { [BINDING_KEY]: _, ...rest } = value as Record<string, unknown>;
-  return rest as T;
 }
 
 /** The file states that it was written for another path: it was copied or moved there. */

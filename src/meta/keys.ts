@@ -4,7 +4,7 @@ import { type RekeyResult, refuseUncommittedAccessEdits, rekey } from "./access.
 import { Git } from "./git.js";
 import { concernId, keyAddConcerns, notConfirmed } from "./key-checks.js";
 import { KEYS_DIR, META_CONFIG, validateName } from "./layout.js";
-import { groupMembers, parsePrincipalKeys, renderMetaConfig } from "./model.js";
+import { own, parsePrincipalKeys, renderMetaConfig } from "./model.js";
 import { readState, readStateAt } from "./state.js";
 import { type CommitOptions, type CommitResult, commitChanges } from "./commit.js";
 
@@ -61,7 +61,7 @@ export async function addKey(
         if (open.length) throw notConfirmed(name, open);
       }
       tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
-      const members = o.group ? (groupMembers(before.config, o.group) ?? []) : [];
+      const members = o.group ? (own(before.config.groups, o.group) ?? []) : [];
       if (o.group && !members.includes(name)) {
         const groups = { ...before.config.groups, [o.group]: [...members, name].sort() };
         tx.write(META_CONFIG, renderMetaConfig({ ...before.config, groups }));

@@ -96,12 +96,6 @@ export function layersFor(project: string, env: string): { name: "defaults" | "e
   return layers;
 }
 
-/** Splits `<project>/envs/<env>/config.sops.yaml` (or a defaults file) back into its parts. */
-export function parseConfigPath(path: string): { project: string; env?: string } | undefined {
-  const p = parseGovernedPath(path);
-  return p && p.name === CONFIG_FILE ? { project: p.project, ...(p.env === undefined ? {} : { env: p.env }) } : undefined;
-}
-
 /**
  * Splits a path the access rules govern: a project's defaults (`<project>/config.sops.yaml`)
  * or any file in an env folder (`<project>/envs/<env>/<name>`: config.sops.yaml, or any other

@@ -71,11 +71,6 @@ export function envReaders(c: MetaConfig, env: string): string[] {
   return own(c.access.envs, env) ?? (developerOf(env) ? own(c.access.envs, "dev/*") : undefined) ?? own(c.access.envs, "*") ?? [];
 }
 
-/** The members of a group, or undefined when no group has that name. */
-export function groupMembers(c: MetaConfig, name: string): string[] | undefined {
-  return own(c.groups, name);
-}
-
 /** A name's entry in a map of names; never an inherited property (`constructor`, `toString`). */
 export const own = <T>(map: Record<string, T>, name: string): T | undefined => (Object.hasOwn(map, name) ? map[name] : undefined);
 

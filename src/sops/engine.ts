@@ -372,7 +372,11 @@ export interface KeyInspection {
  */
 export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): KeyInspection {
   const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
-  const m = parseMetadata(loaded.metadata, path);
+  return inspectMetadata(parseMetadata(loaded.metadata, path), loaded.tree);
+}
+
+/** {@link inspectBytes} for metadata already parsed (an opened file's, say). */
+export function inspectMetadata(m: Metadata, tree: Tree): KeyInspection {
   return {
     groups: m.keyGroups.map((g) => ({
       age: g.age.map((a) => {
@@ -390,7 +394,7 @@ export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): 
     shamirThreshold: m.shamirThreshold,
     macOnlyEncrypted: m.macOnlyEncrypted,
     selection: m.selection,
-    tree: loaded.tree,
+    tree,
   };
 }
 
