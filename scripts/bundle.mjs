@@ -52,7 +52,10 @@ await build({
   platform: "node",
   plugins: [ownUrls],
   // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
-  external: ["typescript"],
+  // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
+  // that follow it, where start-up is paid once: it is loaded from node_modules as published
+  // (pino finds its worker files by path, which a bundle would break).
+  external: ["typescript", /^fastify(\/|$)/, /^pino(\/|$)/, /^prom-client(\/|$)/, /^@nats-io\//],
   logLevel: "warn",
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
 });

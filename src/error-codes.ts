@@ -90,6 +90,12 @@ export const ERROR_CODES = {
   SIGNER_UNKNOWN: { exit: E.General, meaning: "no keys/signers/NAME.pub for the named signer" },
   SIGNING_KEY_INVALID: { exit: E.InvalidArgument, meaning: "the signing key cannot be used" },
   SSH_KEY_INVALID: { exit: E.InvalidArgument, meaning: "not a usable OpenSSH key" },
+  // the config service
+  SERVER_BAD_REQUEST: { exit: E.InvalidArgument, meaning: "a request the service cannot answer as asked (a bad query parameter)" },
+  SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
+  SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
+  SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
+  SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
   // the SOPS format
   SOPS_ALREADY_ENCRYPTED: { exit: E.FileAlreadyEncrypted, meaning: "the file already has sops metadata" },
   SOPS_DATA_KEY_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "none of your identities opens the file's data key" },

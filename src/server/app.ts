@@ -1,0 +1,93 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { isBootMetaError } from "../errors.js";
+import { sendError } from "./http-errors.js";
+import { Metrics } from "./metrics.js";
+import type { Mirror } from "./mirror.js";
+import { configRoutes } from "./routes/config.js";
+import { eventRoutes } from "./routes/events.js";
+import { hookRoutes } from "./routes/hooks.js";
+import { opsRoutes } from "./routes/ops.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The service's state, for the code that started it (serve.ts) and for tests. */
+    bootMeta: RouteContext;
+  }
+}
+
+/** What the routes are given: the app is `createApp(deps)`, tested in-process with `inject`. */
+export interface ServerDeps {
+  mirror: Mirror;
+  /** A pino logger (default: silent). Never given a value from the repo: the server holds only ciphertext. */
+  logger?: Logger;
+  /** The secret inbound push webhooks are signed with; undefined turns them off (404). */
+  webhookSecret?: string;
+  /** Set when the app is closing: long-polls and streams end early. */
+  closing?: AbortSignal;
+  /** How the app asks for a fetch (default: `mirror.sync()`, failures logged). */
+  sync?: (reason: string) => void;
+}
+
+/** Everything a route plugin can use. */
+export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
+  metrics: Metrics;
+  webhookSecret: string | undefined;
+  closing: AbortSignal;
+  /** Starts a fetch of the meta repository now (a webhook said it moved); failures are logged. */
+  sync(reason: string): void;
+}
+
+/**
+ * The config service as a fastify app: one plugin per resource (config, events, hooks, ops),
+ * errors as `{ error: { code, message, … } }` with the status their code implies. The caller
+ * owns the mirror (syncing it, closing it); `app.close()` ends streams and long-polls first.
+ */
+export function createApp(deps: ServerDeps): FastifyInstance {
+  const shutdown = new AbortController();
+  const closing = deps.closing ? AbortSignal.any([deps.closing, shutdown.signal]) : shutdown.signal;
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // Project names are one percent-encoded segment; fastify decodes it once.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  const metrics = new Metrics(deps.mirror);
+  const sync =
+    deps.sync ??
+    ((reason: string) => {
+      deps.mirror.sync().then(
+        () => metrics.syncs.inc({ outcome: "ok" }),
+        (err: unknown) => {
+          metrics.syncs.inc({ outcome: "failed" });
+          app.log.warn({ reason, err: isBootMetaError(err) ? err.toJSON() : String(err) }, "fetching the meta repository failed; still serving the last commit");
+        },
+      );
+    });
+  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync };
+  app.decorate("bootMeta", ctx);
+  app.addHook("preClose", async () => {
+    shutdown.abort();
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.url ?? "unmatched";
+    ctx.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    if (!reply.request.headers.accept?.includes("text/event-stream")) ctx.metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as { statusCode?: number; validation?: unknown; code?: string };
+    // fastify's own 4xx (a body that does not parse, a body too large): its message, our shape.
+    if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send({ error: { code: "SERVER_BAD_REQUEST", message: (err as Error).message, data: {}, suggestions: [] } });
+    }
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: "SERVER_BAD_REQUEST", message: `no route ${req.method} ${req.url.split("?")[0]}`, data: {}, suggestions: ["the API is under /v1 (README \"Config service\")"] } }),
+  );
+  opsRoutes(app, ctx);
+  configRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  hookRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,28 @@
+import type { FastifyReply } from "fastify";
+import { BootMetaError, ExitCode, internalError, isBootMetaError } from "../errors.js";
+
+/**
+ * The HTTP status of an error: the code says what kind of failure it is. Everything the
+ * service does not expect is a 500 whose body says only that (the cause goes to the log).
+ */
+export function statusOf(e: BootMetaError): number {
+  if (e.code === "SERVER_UNAUTHORIZED") return 401;
+  if (e.code === "SERVER_NOT_READY" || e.code === "META_REMOTE_UNAVAILABLE") return 503;
+  if (e.code === "SERVER_WEBHOOKS_DISABLED" || e.code.endsWith("_NOT_FOUND") || e.code === "META_UNKNOWN_REVISION") return 404;
+  if (e.code === "INTERNAL") return 500;
+  if (e.exitCode === ExitCode.InvalidArgument) return 400;
+  return 500;
+}
+
+/** Sends a BootMetaError as `{ error: { code, message, data, suggestions } }` (the CLI's `--json` shape). */
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = isBootMetaError(err) ? err : internalError(err);
+  const status = statusOf(e);
+  if (status >= 500) reply.log.error({ err: e.toJSON(), cause: isBootMetaError(err) ? undefined : String(err) }, "request failed");
+  const body = status === 500 && e.code === "INTERNAL" ? { code: "INTERNAL", message: "internal error", data: {}, suggestions: [] } : e.toJSON();
+  return reply.code(status).type("application/json; charset=utf-8").send({ error: body });
+}
+
+export function badRequest(message: string, data: Record<string, unknown> = {}): BootMetaError {
+  return new BootMetaError("SERVER_BAD_REQUEST", message, ExitCode.InvalidArgument, { data });
+}

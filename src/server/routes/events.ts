@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { validateName } from "../../meta/layout.js";
+import type { RouteContext } from "../app.js";
+import { badRequest, sendError } from "../http-errors.js";
+import type { Change } from "../mirror.js";
+import { notReady } from "./params.js";
+
+/** A comment line every so often keeps proxies from closing an idle stream. */
+const HEARTBEAT_MS = 15_000;
+
+interface Filter {
+  projects: Set<string>;
+  prefixes: string[];
+}
+
+/** The change as a client sees it, narrowed to the paths its filter asked for. */
+function narrow(c: Change, f: Filter): Change | undefined {
+  const paths = c.paths.filter((p) => (f.projects.size === 0 || f.projects.has(p.split("/")[0] as string)) && (f.prefixes.length === 0 || f.prefixes.some((x) => p.startsWith(x))));
+  if ((f.projects.size > 0 || f.prefixes.length > 0) && paths.length === 0) return undefined;
+  return { ...c, paths, projects: c.projects.filter((p) => f.projects.size === 0 || f.projects.has(p)) };
+}
+
+const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * `GET /v1/events`: Server-Sent Events, one `change` event per commit that reaches the served
+ * branch (`id:` is the commit, `data:` its changed paths and projects — never a value).
+ * `Last-Event-ID` (or `?lastEventId=`) resumes after a commit; a commit not in the branch's
+ * history (a force-push) gets a `reset` event naming the head, and the client reloads.
+ * `?project=` (repeatable) and `?path=` (a prefix, repeatable) filter.
+ */
+export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { mirror } = ctx;
+  app.get("/v1/events", async (req: FastifyRequest<{ Querystring: { project?: string | string[]; path?: string | string[]; lastEventId?: string } }>, reply: FastifyReply) => {
+    let filter: Filter;
+    let since: string | undefined;
+    try {
+      if (mirror.head === undefined) throw notReady();
+      filter = { projects: new Set(asList(req.query.project).map((p) => validateName("project", p))), prefixes: asList(req.query.path) };
+      for (const p of filter.prefixes) if (p === "" || p.startsWith("/") || p.split("/").includes("..")) throw badRequest(`path=${p} is not a path prefix in the meta repository (like shop/envs/prod/)`, { parameter: "path" });
+      const last = req.headers["last-event-id"] ?? req.query.lastEventId;
+      since = typeof last === "string" && last !== "" ? last.trim() : undefined;
+    } catch (e) {
+      return sendError(reply, e);
+    }
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    ctx.metrics.subscribers.inc({ stream: "sse" });
+    // Events that arrive while the backlog is read are queued behind it, in order.
+    let backlogDone = false;
+    const queued: Change[] = [];
+    let lastSent = since;
+    const send = (c: Change) => {
+      const n = narrow(c, filter);
+      lastSent = c.commit;
+      // Filtered out: the id still moves, so a resume starts after it.
+      if (!n) return;
+      res.write(`id: ${c.commit}\nevent: change\ndata: ${JSON.stringify(n)}\n\n`);
+    };
+    const onChange = (c: Change) => (backlogDone ? send(c) : queued.push(c));
+    mirror.on("change", onChange);
+    const heartbeat = setInterval(() => res.write(`: ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearInterval(heartbeat);
+      mirror.off("change", onChange);
+      ctx.closing.removeEventListener("abort", shutdown);
+      ctx.metrics.subscribers.dec({ stream: "sse" });
+    };
+    const shutdown = () => {
+      // Tell the client to come back (to another replica), then end the stream.
+      res.end(`event: shutdown\ndata: {}\nretry: 1000\n\n`);
+      end();
+    };
+    res.on("close", end);
+    ctx.closing.addEventListener("abort", shutdown);
+    res.write(`retry: 2000\n: boot-meta events, served commit ${mirror.head}\n\n`);
+    const backlog = new Set<string>();
+    if (since !== undefined) {
+      const missed = await mirror.changesSince(since).catch(() => undefined);
+      if (missed === undefined) {
+        res.write(`id: ${mirror.head}\nevent: reset\ndata: ${JSON.stringify({ commit: mirror.head, reason: `${since.slice(0, 40)} is not in the served branch's history; reload` })}\n\n`);
+        lastSent = mirror.head;
+      } else
+        for (const c of missed) {
+          backlog.add(c.commit);
+          send(c);
+        }
+    }
+    for (const c of queued.splice(0)) if (!backlog.has(c.commit)) send(c);
+    backlogDone = true;
+  });
+}
