@@ -25,7 +25,7 @@ export default class Serve extends BaseCommand {
     "log-level": Flags.option({ options: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, default: "info", description: "how much to log (to stderr)" })(),
   };
 
-  async run(): Promise<{ url: string; commit: string | null }> {
+  async run(): Promise<{ event: "stopped"; url: string; commit: string | null }> {
     const { flags } = await this.parse(Serve);
     const { host, port } = parseListen(flags.listen);
     const pollMs = flags.poll === undefined ? undefined : parseDuration(flags.poll, "--poll");
@@ -42,7 +42,8 @@ export default class Serve extends BaseCommand {
     const { startServer } = await import("../server/serve.js");
     const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger });
     logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs }, "serving");
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ url: server.url, commit: server.mirror.head ?? null })}\n`);
+    // With --json: a line now, so a supervisor knows where it listens, and one more on exit.
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ event: "listening", url: server.url, commit: server.mirror.head ?? null })}\n`);
     else this.log(`boot-meta serving ${server.mirror.source} at ${server.url} (commit ${server.mirror.head?.slice(0, 12)})`);
     await new Promise<void>((resolve) => {
       const stop = () => {
@@ -55,6 +56,6 @@ export default class Serve extends BaseCommand {
       process.on("SIGTERM", stop);
     });
     logger.flush();
-    return { url: server.url, commit: server.mirror.head ?? null };
+    return { event: "stopped", url: server.url, commit: server.mirror.head ?? null };
   }
 }

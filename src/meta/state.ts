@@ -39,11 +39,19 @@ export async function readState(tx: Pick<Reader, "read" | "list" | "children">):
     const text = decodeUtf8((await tx.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array(), `${KEYS_DIR}/${c.name}`);
     keys.set(name, parsePrincipalKeys(text, name));
   }
+  const { projects, files } = await findProjects(tx);
+  return { config, projects, keys, files };
+}
+
+/**
+ * Every project (a folder holding a project.yaml, wherever it sits: project names may have
+ * slashes) and its governed files (defaults and everything under envs/), both sorted. The
+ * record directories beside a project.yaml, and the top-level keys/ and digest index, are not
+ * descended into, nor is anything whose name no project could have.
+ */
+export async function findProjects(tx: Pick<Reader, "list" | "children">): Promise<{ projects: string[]; files: string[] }> {
   const files: string[] = [];
   const projects: string[] = [];
-  // Every project, wherever it sits (project names may have slashes); the record
-  // directories beside a project.yaml, and the top-level keys/ and digest index, are not
-  // descended into, nor is anything whose name no project could have.
   const walk = async (dir: string): Promise<void> => {
     const entries = await tx.children(dir);
     const at = dir === "" ? "" : `${dir}/`;
@@ -58,7 +66,7 @@ export async function readState(tx: Pick<Reader, "read" | "list" | "children">):
     }
   };
   await walk("");
-  return { config, projects: projects.sort(), keys, files: files.sort() };
+  return { projects: projects.sort(), files: files.sort() };
 }
 
 /** Reads the state at a commit (default HEAD) without writing. */

@@ -5,8 +5,8 @@ import { isBootMetaError } from "../errors.js";
 import { isUrl } from "../config/bootstrap.js";
 import { cachedClone, type ConfigWarning } from "../config/clone.js";
 import { type CatFile, Git } from "../meta/git.js";
-import { PROJECT_FILE } from "../meta/layout.js";
 import { readerOver, type TreeReader } from "../meta/reader.js";
+import { findProjects } from "../meta/state.js";
 
 /** One commit that reached the served branch: what changed, never a value. */
 export interface Change {
@@ -182,17 +182,16 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
       const paths = diff.toString("utf8").split("\0").filter((p) => p !== "");
       changes.push({ commit: to, parent: from, paths: [...new Set(paths)].sort(), projects: [], time: new Date(Number(ct) * 1000).toISOString() });
     }
-    const known = new Set([...(await this.projectsAt(to)), ...(await this.projectsAt(from))]);
-    for (const c of changes) c.projects = [...new Set(c.paths.map((p) => p.split("/")[0] as string).filter((p) => known.has(p)))].sort();
+    const known = [...new Set([...(await this.projectsAt(to)), ...(await this.projectsAt(from))])];
+    // A path belongs to the deepest project folder it is under (project names may have slashes).
+    const projectOf = (path: string) => known.filter((p) => path.startsWith(`${p}/`)).sort((a, b) => b.length - a.length)[0];
+    for (const c of changes) c.projects = [...new Set(c.paths.map(projectOf).filter((p): p is string => p !== undefined))].sort();
     return changes;
   }
 
-  /** The projects at a commit: top-level folders holding a project.yaml. */
+  /** The projects at a commit: folders holding a project.yaml (state.ts findProjects). */
   async projectsAt(commit: string): Promise<string[]> {
-    const r = this.reader(commit);
-    const dirs = (await r.children("")).filter((c) => c.dir);
-    const marked = await Promise.all(dirs.map(async (d) => (await r.entry(`${d.name}/${PROJECT_FILE}`)) !== undefined));
-    return dirs.filter((_, i) => marked[i]).map((d) => d.name);
+    return (await findProjects(this.reader(commit))).projects;
   }
 
   /** A reader of the files at `commit` (default: the served commit). */

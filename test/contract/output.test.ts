@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../helpers/build.js";
-import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { ageKeyFile, cliWith, err, out, spawnCliProcess } from "../helpers/cli.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { sourceRepo } from "../helpers/records.js";
 
@@ -172,6 +172,30 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("help", ["config", "set"]);
     await succeeds("completion", ["bash"]);
     await fails("help", ["confg", "sett"], 2, "COMMAND_NOT_FOUND");
+  });
+
+  it("serve: a line when it listens, one when it stops", async () => {
+    const p = spawnCliProcess(env)(["serve", "--meta", demo, "--listen", "127.0.0.1:0", "--cache-dir", tempDir(), "--log-level", "silent", "--json"]);
+    const first = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      p.stdout?.on("data", (c: Buffer) => {
+        buf += c.toString("utf8");
+        if (buf.includes("\n")) resolve(buf.slice(0, buf.indexOf("\n")));
+      });
+      p.once("exit", () => reject(new Error(`serve exited before listening: ${buf}`)));
+    });
+    const listening = JSON.parse(first);
+    holds(schemaOf("serve"), listening);
+    expect((await fetch(`${listening.url}/healthz`)).status).toBe(200);
+    p.kill("SIGTERM");
+    const r = await p;
+    expect(r.exitCode).toBe(0);
+    const text = out(r);
+    expect(text.slice(0, text.indexOf("\n"))).toBe(first);
+    const stopped = JSON.parse(text.slice(text.indexOf("\n") + 1));
+    holds(schemaOf("serve"), stopped);
+    expect(stopped).toEqual({ ...listening, event: "stopped" });
+    exercised.add("serve");
   });
 
   it("every command has a schema and was run here", () => {

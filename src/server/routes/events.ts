@@ -15,7 +15,8 @@ interface Filter {
 
 /** The change as a client sees it, narrowed to the paths its filter asked for. */
 function narrow(c: Change, f: Filter): Change | undefined {
-  const paths = c.paths.filter((p) => (f.projects.size === 0 || f.projects.has(p.split("/")[0] as string)) && (f.prefixes.length === 0 || f.prefixes.some((x) => p.startsWith(x))));
+  const inProject = (p: string) => f.projects.size === 0 || [...f.projects].some((pr) => p.startsWith(`${pr}/`));
+  const paths = c.paths.filter((p) => inProject(p) && (f.prefixes.length === 0 || f.prefixes.some((x) => p.startsWith(x))));
   if ((f.projects.size > 0 || f.prefixes.length > 0) && paths.length === 0) return undefined;
   return { ...c, paths, projects: c.projects.filter((p) => f.projects.size === 0 || f.projects.has(p)) };
 }
