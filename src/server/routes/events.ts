@@ -13,6 +13,10 @@ interface Filter {
   prefixes: string[];
 }
 
+/** A change's event text, made once however many unfiltered subscribers it goes to. */
+const unfiltered = new WeakMap<Change, string>();
+const eventText = (c: Change, data: Change) => `id: ${c.commit}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
+
 /** The change as a client sees it, narrowed to the paths its filter asked for. */
 function narrow(c: Change, f: Filter): Change | undefined {
   const inProject = (p: string) => f.projects.size === 0 || [...f.projects].some((pr) => p.startsWith(`${pr}/`));
@@ -56,13 +60,17 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
     // Events that arrive while the backlog is read are queued behind it, in order.
     let backlogDone = false;
     const queued: Change[] = [];
-    let lastSent = since;
+    const open = filter.projects.size === 0 && filter.prefixes.length === 0;
     const send = (c: Change) => {
+      if (open) {
+        let text = unfiltered.get(c);
+        if (text === undefined) unfiltered.set(c, (text = eventText(c, c)));
+        res.write(text);
+        return;
+      }
+      // Filtered out: nothing is sent (a resume from an earlier id skips it again).
       const n = narrow(c, filter);
-      lastSent = c.commit;
-      // Filtered out: the id still moves, so a resume starts after it.
-      if (!n) return;
-      res.write(`id: ${c.commit}\nevent: change\ndata: ${JSON.stringify(n)}\n\n`);
+      if (n) res.write(eventText(c, n));
     };
     const onChange = (c: Change) => (backlogDone ? send(c) : queued.push(c));
     mirror.on("change", onChange);
@@ -89,7 +97,6 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const missed = await mirror.changesSince(since).catch(() => undefined);
       if (missed === undefined) {
         res.write(`id: ${mirror.head}\nevent: reset\ndata: ${JSON.stringify({ commit: mirror.head, reason: `${since.slice(0, 40)} is not in the served branch's history; reload` })}\n\n`);
-        lastSent = mirror.head;
       } else
         for (const c of missed) {
           backlog.add(c.commit);
