@@ -9,7 +9,7 @@ import type { SelectionRule } from "../sops/selection.js";
 import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
-import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "./sshsig.js";
+import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "../ssh/sshsig.js";
 import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { BinaryRecord, Release, Signature } from "./types.js";
 

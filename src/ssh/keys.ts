@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { armoredBlock, SshReader, sshMpint, sshString } from "./wire.js";
 
 // OpenSSH keys, parsed in one place for every use boot-meta has for them: age recipients and
-// identities (sops/age.ts, after filippo.io/age/agessh) and SSH signatures (records/sshsig.ts).
+// identities (sops/age.ts, after filippo.io/age/agessh) and SSH signatures (sshsig.ts).
 // Public keys are `type base64-blob [comment]` lines (sshd(8) AUTHORIZED_KEYS FILE FORMAT)
 // whose blob is RFC 8709 (ssh-ed25519) or RFC 4253 §6.6 (ssh-rsa); private keys are OpenSSH's
 // own `openssh-key-v1` (PROTOCOL.key), or the PKCS#1/PKCS#8 PEM that `ssh-keygen -m` writes.

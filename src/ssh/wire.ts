@@ -1,5 +1,5 @@
 // The SSH wire encodings every SSH structure is made of (RFC 4251 §5): uint32, string and
-// mpint, read and written. Keys (keys.ts) and signatures (records/sshsig.ts) are built on them.
+// mpint, read and written. Keys (keys.ts) and signatures (sshsig.ts) are built on them.
 
 /** A uint32, big-endian. */
 export function sshUint32(n: number): Buffer {

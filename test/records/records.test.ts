@@ -251,7 +251,7 @@ describe("binaries", () => {
     expect(await binaryVerify(dir, bin)).toMatchObject({ ok: true, signatures: [{ signer: "ci", trusted: true, valid: true }] });
     // ssh-keygen's own signature verifies with us too.
     execFileSync("ssh-keygen", ["-Y", "sign", "-f", join(work, "ci-key"), "-n", "boot-meta", bin], { stdio: "ignore" });
-    const { sshVerify } = await import("../../src/records/sshsig.js");
+    const { sshVerify } = await import("../../src/ssh/sshsig.js");
     expect(sshVerify(readFileSync(`${bin}.sig`, "utf8"), readFileSync(bin)).valid).toBe(true);
     // The same from the digests a streamed read computes (large files are never held in memory).
     expect(sshVerify(readFileSync(`${bin}.sig`, "utf8"), (await digestFile(bin)).digests).valid).toBe(true);

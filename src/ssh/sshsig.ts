@@ -1,7 +1,7 @@
 import { createHash, type KeyObject, sign, verify } from "node:crypto";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { ed25519PublicKey, parsePrivateKey, parsePublicKeyLine, parsePublicKeyWire, publicKeyLine, publicKeyObject, SshKeyError, sshFingerprint as fingerprintOf, type SshKeyProblem, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
-import { armoredBlock, SshReader, sshString, sshUint32 } from "../ssh/wire.js";
+import { ed25519PublicKey, parsePrivateKey, parsePublicKeyLine, parsePublicKeyWire, publicKeyLine, publicKeyObject, SshKeyError, sshFingerprint as fingerprintOf, type SshKeyProblem, type SshPrivateKey, type SshPublicKey } from "./keys.js";
+import { armoredBlock, SshReader, sshString, sshUint32 } from "./wire.js";
 
 // The SSH signature format (OpenSSH PROTOCOL.sshsig) for ed25519 keys, so that a stock
 // `ssh-keygen -Y verify` checks what boot-meta signs and boot-meta checks what ssh-keygen

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BootMetaError } from "../../src/errors.js";
-import { parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "../../src/records/sshsig.js";
+import { parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "../../src/ssh/sshsig.js";
 import { tempDir } from "../helpers/gitdir.js";
 
 // The key handling of SSH signatures, now that the keys are read by src/ssh/keys.ts: the
