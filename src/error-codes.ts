@@ -96,6 +96,10 @@ export const ERROR_CODES = {
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
+  // signed history
+  VERIFY_FAILED: { exit: E.General, meaning: "a commit after the trust root is unsigned, signed by an unknown key, or changes what its signer may not" },
+  VERIFY_NO_ROOT: { exit: E.InvalidArgument, meaning: "no trust root was given or configured" },
+  VERIFY_UNKNOWN_ROOT: { exit: E.InvalidArgument, meaning: "the trust root is not a commit in the repository" },
   // the SOPS format
   SOPS_ALREADY_ENCRYPTED: { exit: E.FileAlreadyEncrypted, meaning: "the file already has sops metadata" },
   SOPS_DATA_KEY_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "none of your identities opens the file's data key" },

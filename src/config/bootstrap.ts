@@ -16,6 +16,8 @@ export interface Bootstrap {
   env?: string;
   /** An age identity file for this developer or machine. */
   identity?: string;
+  /** The commit history is verified from (`trust-root:`; README "Signed history"). */
+  trustRoot?: string;
   /** Where the bootstrap file was found, when one was. */
   file?: string;
 }
@@ -47,7 +49,7 @@ export async function readBootstrap(path: string): Promise<Bootstrap> {
   };
   const base = dirname(path);
   const rel = (v: string | undefined) => (v && !isUrl(v) && !isAbsolute(v) ? resolve(base, v) : v);
-  return { repo: rel(str("repo")), project: str("project"), env: str("env"), identity: rel(str("identity")), file: path };
+  return { repo: rel(str("repo")), project: str("project"), env: str("env"), identity: rel(str("identity")), trustRoot: str("trust-root"), file: path };
 }
 
 export function isUrl(repo: string): boolean {
@@ -64,6 +66,7 @@ export async function resolveSettings(o: Omit<Bootstrap, "env"> & { envName?: st
     env: o.envName ?? env.BOOT_META_ENV ?? boot.env,
     // sops' own variables win over the bootstrap file's identity (the issue's rule).
     identity: o.identity ?? (env.SOPS_AGE_KEY_FILE || env.SOPS_AGE_KEY ? undefined : boot.identity),
+    trustRoot: o.trustRoot ?? (env.BOOT_META_TRUST_ROOT || undefined) ?? boot.trustRoot,
     file: boot.file,
   };
 }
@@ -76,7 +79,7 @@ export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): P
     requireIdentityPath(b.identity, "--identity");
   }
   const file = join(resolve(dir), BOOTSTRAP_FILE);
-  const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${yamlLib().stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)))}`;
+  const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${yamlLib().stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined).map(([k, v]) => [k === "trustRoot" ? "trust-root" : k, v])))}`;
   await writeFileAtomic(file, body, { mode: 0o600 });
   const gitignore = join(resolve(dir), ".gitignore");
   const current = await readFile(gitignore, "utf8").catch(() => "");

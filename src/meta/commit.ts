@@ -282,11 +282,12 @@ async function makeCommit(git: Git, cat: CatFile, format: ObjectFormat, base: st
   const committer = who.committerDated ?? `${who.committer} ${now}`;
   const commit = (await git.run(["fast-import", "--quiet", "--date-format=raw"], { input: importStream(planned, { base, author, committer, message }) })).stdout.trim();
   if (!sign) return commit;
-  // With commit.gpgSign the commit goes through `git commit-tree`, which signs it.
+  // With commit.gpgSign the commit goes through `git commit-tree -S`, which signs it as git
+  // commit would (gpg.format, user.signingKey); commit-tree does not read commit.gpgSign itself.
   const [an, ae] = splitIdent(author);
   const [cn, ce] = splitIdent(committer);
   const env = { ...process.env, GIT_AUTHOR_NAME: an, GIT_AUTHOR_EMAIL: ae, GIT_COMMITTER_NAME: cn, GIT_COMMITTER_EMAIL: ce };
-  return (await git.run(["commit-tree", await treeOf(cat, commit), ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message.endsWith("\n") ? message : `${message}\n` })).stdout.trim();
+  return (await git.run(["commit-tree", "-S", await treeOf(cat, commit), ...(base ? ["-p", base] : []), "-F", "-"], { env, input: message.endsWith("\n") ? message : `${message}\n` })).stdout.trim();
 }
 
 /** The tree a commit points at, read through the open cat-file. */

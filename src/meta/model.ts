@@ -13,6 +13,28 @@ export interface MetaConfig {
   version: 1;
   groups: Record<string, string[]>;
   access: { project: string[]; envs: Record<string, string[]> };
+  /** Who may change what (policy.ts); absent parts take their defaults there. */
+  write?: WriteRules;
+}
+
+/**
+ * `write:` in `.boot-meta.yaml`: who may change which part of the repository, as principals,
+ * groups, `$owner` (a developer's own folder) or `*` (any principal with a key). Checked by
+ * `boot-meta verify` and by readers given a trust root, against the signer of each commit.
+ */
+export interface WriteRules {
+  /** The rules themselves, keys/, tokens/, subscriptions/ and anything outside a project. */
+  admin?: string[];
+  /** A project's project.yaml, defaults (config.sops.yaml), schema and anything else in it not below. */
+  defaults?: string[];
+  /** An env's folder, by env name as in `access.envs` (exact, `dev/*`, `*`); default: the env's readers. */
+  envs?: Record<string, string[]>;
+  /** A channel's record and its approvals, by channel name or `*`. */
+  channels?: Record<string, string[]>;
+  /** Releases, binaries (and the digest index), imports. */
+  releases?: string[];
+  /** Instance reports and the event log. */
+  instances?: string[];
 }
 
 export const DEFAULT_META_CONFIG: MetaConfig = {
@@ -56,7 +78,28 @@ export function parseMetaConfig(text: string): MetaConfig {
   const envsIn = (access.envs ?? {}) as Record<string, unknown>;
   const envs: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [e, readers] of Object.entries(envsIn)) envs[e] = names(readers, `access.envs.${e}`);
-  return { version: 1, groups, access: { project: names(access.project, "access.project"), envs } };
+  const config: MetaConfig = { version: 1, groups, access: { project: names(access.project, "access.project"), envs } };
+  if (o.write !== undefined && o.write !== null) config.write = parseWriteRules(o.write);
+  return config;
+}
+
+function parseWriteRules(v: unknown): WriteRules {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalid("write must be a map (admin, defaults, envs, channels, releases, instances)");
+  const w = v as Record<string, unknown>;
+  const known = ["admin", "defaults", "envs", "channels", "releases", "instances"];
+  const unknown = Object.keys(w).filter((k) => !known.includes(k));
+  if (unknown.length) throw invalid(`write.${unknown[0]} is not a part of the repository rules can name (${known.join(", ")})`);
+  const byName = (x: unknown, where: string): Record<string, string[]> => {
+    if (typeof x !== "object" || x === null || Array.isArray(x)) throw invalid(`${where} must be a map of names to lists`);
+    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+    for (const [k, list] of Object.entries(x)) out[k] = names(list, `${where}.${k}`);
+    return out;
+  };
+  const rules: WriteRules = {};
+  for (const k of ["admin", "defaults", "releases", "instances"] as const) if (w[k] !== undefined) rules[k] = names(w[k], `write.${k}`);
+  if (w.envs !== undefined) rules.envs = byName(w.envs, "write.envs");
+  if (w.channels !== undefined) rules.channels = byName(w.channels, "write.channels");
+  return rules;
 }
 
 export function renderMetaConfig(c: MetaConfig): string {

@@ -28,6 +28,9 @@ export interface TreeReader extends Reader {
   entry(path: string): Promise<TreeEntry | undefined>;
 }
 
+/** Parsed trees by object id: shareable between readers of one repository (trees never change). */
+export type TreeCache = Map<string, Promise<Map<string, TreeEntry>>>;
+
 const TREE = "40000";
 /** Submodule entries name a commit of another repository: neither a file nor a directory here. */
 const GITLINK = "160000";
@@ -40,8 +43,7 @@ const GITLINK = "160000";
  * reader. Shared by reads at a commit (withReader) and by a write's view of its base commit
  * (store.ts).
  */
-export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined): TreeReader {
-  const trees = new Map<string, Promise<Map<string, TreeEntry>>>();
+export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined, trees: TreeCache = new Map()): TreeReader {
   const tree = (id: string) => {
     let t = trees.get(id);
     if (!t) {

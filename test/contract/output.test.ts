@@ -164,6 +164,10 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("init", [join(dir, "meta")]);
     mkdirSync(join(dir, "app"));
     await succeeds("bootstrap", ["--meta", "../meta", "--project", "shop", "--env", "dev", "--dir", join(dir, "app")]);
+    // The demo's commits are not signed: verified from HEAD there is nothing to check; from
+    // the commit before, one unsigned commit.
+    await succeeds("verify", ["--from", git(demo, "rev-parse", "HEAD")]);
+    await fails("verify", ["--from", git(demo, "rev-parse", "HEAD~1")], 1, "VERIFY_FAILED");
   });
 
   it("help and completion", async () => {

@@ -1,0 +1,90 @@
+import { developerOf } from "./layout.js";
+import { envReaders, expandReaders, type MetaConfig, own } from "./model.js";
+
+/** The part of the repository a path is in, for the write rules. */
+export type WriteArea =
+  | { area: "admin" }
+  | { area: "defaults"; project: string }
+  | { area: "env"; project: string; env: string }
+  | { area: "channel"; project: string; channel: string }
+  | { area: "releases"; project?: string }
+  | { area: "instances"; project: string };
+
+/** Who may write a path: the rule that decides it (for messages) and the principals it names. */
+export interface Writers {
+  where: WriteArea;
+  /** The rule, as `.boot-meta.yaml` would say it: `write.envs.prod`, or `write.envs.prod (default: the env's readers)`. */
+  rule: string;
+  /** Principal names (groups and `$owner` expanded), sorted. */
+  principals: string[];
+  /** True when the rule says `*`: any principal with a key. */
+  anyone: boolean;
+}
+
+/**
+ * What part of the repository `path` belongs to. `projects` are the project folders of the
+ * trees being compared (the deepest one containing the path wins: names may have slashes).
+ */
+export function areaOf(path: string, projects: readonly string[]): WriteArea {
+  const project = projects.filter((p) => path.startsWith(`${p}/`)).sort((a, b) => b.length - a.length)[0];
+  if (project === undefined) return path.startsWith("binaries/") ? { area: "releases" } : { area: "admin" };
+  const rest = path.slice(project.length + 1).split("/");
+  const [dir] = rest;
+  if (dir === "envs" && rest.length >= 3) return { area: "env", project, env: rest.slice(1, -1).join("/") };
+  if (dir === "channels" && rest.length === 2) return { area: "channel", project, channel: (rest[1] as string).replace(/\.json$/, "") };
+  if (dir === "approvals" && rest.length >= 3) return { area: "channel", project, channel: rest[1] as string };
+  if (dir === "releases" || dir === "binaries" || dir === "imports") return { area: "releases", project };
+  if (dir === "instances" || dir === "events") return { area: "instances", project };
+  return { area: "defaults", project };
+}
+
+/** The defaults of the write rules: what a repo without `write:` allows. */
+export const DEFAULT_WRITERS = {
+  admin: ["admins"],
+  defaults: ["admins"],
+  channels: ["admins", "ci"],
+  releases: ["admins", "ci"],
+  instances: ["*"],
+} as const;
+
+/**
+ * Who may change `path` under the rules in `c`. Env folders default to the env's readers (a
+ * developer writes their own dev folder, prod servers and admins write prod); the project's
+ * defaults, which every env inherits, to admins; the rules and keys to admins.
+ */
+export function writersOf(c: MetaConfig, path: string, projects: readonly string[]): Writers {
+  const where = areaOf(path, projects);
+  const w = c.write ?? {};
+  const make = (rule: string, names: readonly string[], owner?: string): Writers => ({
+    where,
+    rule,
+    principals: expandReaders(c, names.filter((n) => n !== "*"), owner),
+    anyone: names.includes("*"),
+  });
+  switch (where.area) {
+    case "admin":
+      return w.admin ? make("write.admin", w.admin) : make("write.admin (default)", DEFAULT_WRITERS.admin);
+    case "defaults":
+      return w.defaults ? make("write.defaults", w.defaults) : make("write.defaults (default)", DEFAULT_WRITERS.defaults);
+    case "env": {
+      const owner = developerOf(where.env);
+      const envs = w.envs ?? {};
+      const key = own(envs, where.env) ? where.env : owner && own(envs, "dev/*") ? "dev/*" : own(envs, "*") ? "*" : undefined;
+      if (key !== undefined) return make(`write.envs.${key}`, own(envs, key) as string[], owner);
+      return make(`write.envs.${where.env} (default: the env's readers)`, envReaders(c, where.env), owner);
+    }
+    case "channel": {
+      const ch = w.channels ?? {};
+      const key = own(ch, where.channel) ? where.channel : own(ch, "*") ? "*" : undefined;
+      if (key !== undefined) return make(`write.channels.${key}`, own(ch, key) as string[]);
+      return make("write.channels (default)", DEFAULT_WRITERS.channels);
+    }
+    case "releases":
+      return w.releases ? make("write.releases", w.releases) : make("write.releases (default)", DEFAULT_WRITERS.releases);
+    case "instances":
+      return w.instances ? make("write.instances", w.instances) : make("write.instances (default)", DEFAULT_WRITERS.instances);
+  }
+}
+
+/** Whether `principal` (who holds a key at that state) may write under `w`. */
+export const mayWrite = (w: Writers, principal: string): boolean => w.anyone || w.principals.includes(principal);

@@ -1,0 +1,290 @@
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BootMetaError, ExitCode } from "../errors.js";
+import { decodeUtf8 } from "../limits.js";
+import { parseSshPublicKey, sshFingerprint, sshVerify } from "../ssh/sshsig.js";
+import { type CatFile, Git } from "./git.js";
+import { KEYS_DIR, META_CONFIG } from "./layout.js";
+import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, parsePrincipalKeys } from "./model.js";
+import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
+import { mayWrite, writersOf } from "./policy.js";
+import { readerOver, type TreeCache } from "./reader.js";
+import { findProjects } from "./state.js";
+
+/**
+ * Signed, policy-checked history (README "Signed history"). Every commit after a trusted
+ * root must be signed (git's SSH signing, `gpg.format ssh`) by a key in `keys/` at its
+ * parent, and every path it changes must be allowed to that signer by the write rules at its
+ * parent — so a change to the rules is judged by the old rules, and a merge is judged against
+ * each of its parents. Signatures are checked here, in-process (no `ssh-keygen` per commit).
+ */
+
+export type VerifyReason = "unsigned" | "unsupported-signature" | "bad-signature" | "unknown-signer" | "not-allowed" | "unrelated-root" | "rewritten";
+
+export interface VerifyFailure {
+  commit: string;
+  /** The parent it was judged against. */
+  parent?: string;
+  reason: VerifyReason;
+  message: string;
+  /** The principal who signed it, when the key is known. */
+  signer?: string;
+  /** The first path the signer may not change. */
+  path?: string;
+  /** The rule that decided, e.g. `write.envs.prod`. */
+  rule?: string;
+}
+
+export interface VerifyResult {
+  root: string;
+  head: string;
+  /** Commits checked in this run (those verified before are not checked again). */
+  checked: number;
+  /** The newest commit of the branch (first-parent history) whose whole past verifies. */
+  verified: string;
+  /** Who signed each commit checked in this run. */
+  signers: Map<string, string>;
+  failure?: VerifyFailure;
+}
+
+interface ParsedCommit {
+  tree: string;
+  parents: string[];
+  /** The commit without its signature header: what the signature is over. */
+  payload: Buffer;
+  signature?: string;
+}
+
+/** A commit object's tree, parents and signature (`gpgsig`, or `gpgsig-sha256` in a sha256 repository). */
+export function parseCommit(body: Uint8Array, format: ObjectFormat): ParsedCommit {
+  const text = Buffer.from(body).toString("latin1");
+  const end = text.indexOf("\n\n");
+  const head = end < 0 ? text : text.slice(0, end);
+  const lines = head.split("\n");
+  const sigHeader = format === "sha256" ? "gpgsig-sha256" : "gpgsig";
+  const kept: string[] = [];
+  const sig: string[] = [];
+  let inSig = false;
+  let tree = "";
+  const parents: string[] = [];
+  for (const line of lines) {
+    if (inSig && line.startsWith(" ")) {
+      sig.push(line.slice(1));
+      continue;
+    }
+    inSig = false;
+    if (line.startsWith(`${sigHeader} `)) {
+      inSig = true;
+      sig.push(line.slice(sigHeader.length + 1));
+      continue;
+    }
+    // Another hash's signature is part of the signed payload, as git keeps it.
+    kept.push(line);
+    if (line.startsWith("tree ")) tree = line.slice(5);
+    else if (line.startsWith("parent ")) parents.push(line.slice(7));
+  }
+  const payload = Buffer.from(`${kept.join("\n")}${end < 0 ? "" : text.slice(end)}`, "latin1");
+  return { tree, parents, payload, signature: sig.length ? `${sig.join("\n")}\n` : undefined };
+}
+
+/** What the rules and keys say at one commit. */
+interface Policy {
+  config: MetaConfig;
+  /** hex of an ed25519 key → principal */
+  signers: Map<string, string>;
+}
+
+/**
+ * Checks history from `root` (trusted as it is) to `head`. Verified commits are remembered
+ * under the repository's git directory (never pushed), so a follower checks only what is new.
+ * Stops at the first commit that fails and names it; `verified` is then the newest commit on
+ * the branch before it whose past all verifies.
+ */
+export async function verifyHistory(repoDir: string, o: { root: string; head?: string; cache?: boolean; onProgress?: (done: number, total: number) => void }): Promise<VerifyResult> {
+  const git = await Git.open(repoDir);
+  const root = await resolveRoot(git, o.root);
+  const head = await git.resolve(o.head ?? "HEAD");
+  const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
+  const signers = new Map<string, string>();
+  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+    return {
+      root,
+      head,
+      checked: 0,
+      verified: root,
+      signers,
+      failure: { commit: head, reason: "rewritten", message: `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository` },
+    };
+  }
+  const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
+  const known = new Set<string>(o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== ""));
+  known.add(root);
+  const list = (await git.run(["rev-list", "--reverse", "--topo-order", "--parents", `${root}..${head}`])).stdout.split("\n").filter((l) => l !== "");
+  const todo = list.map((l) => l.split(" ")).filter(([c]) => !known.has(c as string));
+  const cat = git.catFile();
+  const trees: TreeCache = new Map();
+  const policies = new Map<string, Promise<Policy>>();
+  const fresh: string[] = [];
+  let failure: VerifyFailure | undefined;
+  try {
+    const policyAt = (commit: string) => {
+      let p = policies.get(commit);
+      if (!p) policies.set(commit, (p = readPolicy(cat, format, commit, trees)));
+      return p;
+    };
+    for (const [i, [commit, ...parents]] of todo.entries()) {
+      o.onProgress?.(i, todo.length);
+      failure = await checkCommit(cat, format, commit as string, parents, policyAt, trees, signers);
+      if (failure) break;
+      fresh.push(commit as string);
+      known.add(commit as string);
+    }
+  } finally {
+    cat.close();
+  }
+  if (fresh.length && o.cache !== false) {
+    await mkdir(join(git.commonDir, "boot-meta", "verified"), { recursive: true });
+    await appendFile(cacheFile, `${fresh.join("\n")}\n`);
+  }
+  let verified = head;
+  if (failure) {
+    // The newest first-parent ancestor of head all of whose history verified.
+    const chain = (await git.run(["rev-list", "--first-parent", `${root}..${head}`])).stdout.split("\n").filter((l) => l !== "");
+    verified = chain.find((c) => known.has(c) && c !== failure?.commit) ?? root;
+  }
+  return { root, head, checked: fresh.length + (failure ? 1 : 0), verified, signers, failure };
+}
+
+async function resolveRoot(git: Git, root: string): Promise<string> {
+  try {
+    return await git.resolve(root);
+  } catch {
+    throw new BootMetaError("VERIFY_UNKNOWN_ROOT", `the trust root ${JSON.stringify(root)} is not a commit in ${git.dir}`, ExitCode.InvalidArgument, {
+      data: { root },
+      suggestions: ["give the full hash of a commit you trust (`boot-meta init` printed the first one); fetch first if it is on a remote"],
+    });
+  }
+}
+
+async function checkCommit(
+  cat: CatFile,
+  format: ObjectFormat,
+  commit: string,
+  parents: string[],
+  policyAt: (c: string) => Promise<Policy>,
+  trees: TreeCache,
+  signers: Map<string, string>,
+): Promise<VerifyFailure | undefined> {
+  const o = await cat.object(commit);
+  if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
+  const c = parseCommit(o.body, format);
+  const short = commit.slice(0, 12);
+  if (parents.length === 0) return { commit, reason: "unrelated-root", message: `commit ${short} has no parent: a history that does not start at the trust root was merged in` };
+  if (!c.signature) return { commit, reason: "unsigned", message: `commit ${short} is not signed` };
+  if (!c.signature.includes("-----BEGIN SSH SIGNATURE-----")) return { commit, reason: "unsupported-signature", message: `commit ${short} is signed with PGP or X.509; boot-meta checks SSH signatures (git config gpg.format ssh)` };
+  let key: Buffer;
+  try {
+    const r = sshVerify(c.signature, c.payload, "git");
+    if (!r.valid) return { commit, reason: "bad-signature", message: `commit ${short}'s signature does not match its content` };
+    key = r.publicKey;
+  } catch {
+    return { commit, reason: "bad-signature", message: `commit ${short}'s signature is malformed` };
+  }
+  for (const parent of parents) {
+    const policy = await policyAt(parent);
+    const signer = policy.signers.get(key.toString("hex"));
+    if (!signer) return { commit, parent, reason: "unknown-signer", message: `commit ${short} is signed by ${sshFingerprint(key)}, which is not a key in keys/ at its parent ${parent.slice(0, 12)}` };
+    signers.set(commit, signer);
+    const parentTree = await treeOfCommit(cat, format, parent);
+    const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+    if (changed.length === 0) continue;
+    const projects = [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])];
+    for (const path of changed) {
+      const w = writersOf(policy.config, path, projects);
+      if (!mayWrite(w, signer)) {
+        return {
+          commit,
+          parent,
+          reason: "not-allowed",
+          signer,
+          path,
+          rule: w.rule,
+          message: `commit ${short} changes ${path}, which ${signer} (its signer) may not change: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.length ? w.principals.join(", ") : "no one"}`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+async function treeOfCommit(cat: CatFile, format: ObjectFormat, commit: string): Promise<string> {
+  const o = await cat.object(commit);
+  if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
+  return parseCommit(o.body, format).tree;
+}
+
+const TREE = "40000";
+
+function treeEntries(cat: CatFile, format: ObjectFormat, trees: TreeCache, id: string): Promise<Map<string, TreeEntry>> {
+  let t = trees.get(id);
+  if (!t) {
+    t = cat.object(id).then((o) => {
+      if (o?.type !== "tree") throw new BootMetaError("META_GIT_FAILED", `tree ${id} is missing from the meta repository`, ExitCode.General);
+      return new Map(parseTree(o.body, format).map((e) => [e.name, e]));
+    });
+    trees.set(id, t);
+  }
+  return t;
+}
+
+/** Every file path that differs between two trees (added, removed or changed), sorted. */
+export async function changedPaths(cat: CatFile, format: ObjectFormat, trees: TreeCache, a: string | undefined, b: string | undefined, at = ""): Promise<string[]> {
+  if (a === b) return [];
+  const ea = a ? await treeEntries(cat, format, trees, a) : new Map<string, TreeEntry>();
+  const eb = b ? await treeEntries(cat, format, trees, b) : new Map<string, TreeEntry>();
+  const out: string[] = [];
+  for (const name of new Set([...ea.keys(), ...eb.keys()])) {
+    const x = ea.get(name);
+    const y = eb.get(name);
+    if (x && y && x.id === y.id && x.mode === y.mode) continue;
+    const path = at === "" ? name : `${at}/${name}`;
+    const xt = x?.mode === TREE ? x.id : undefined;
+    const yt = y?.mode === TREE ? y.id : undefined;
+    if (xt || yt) out.push(...(await changedPaths(cat, format, trees, xt, yt, path)));
+    // A file on either side (or a file turned into a folder, or back) is a change of that path.
+    if ((x && x.mode !== TREE) || (y && y.mode !== TREE)) out.push(path);
+  }
+  return out.sort();
+}
+
+async function projectsIn(cat: CatFile, format: ObjectFormat, trees: TreeCache, commit: string): Promise<string[]> {
+  return (await findProjects(readerOver(cat, format, commit, trees))).projects;
+}
+
+/** The rules and signing keys at a commit: `.boot-meta.yaml` (the defaults when absent) and keys/. */
+async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, trees: TreeCache): Promise<Policy> {
+  const r = readerOver(cat, format, commit, trees);
+  const raw = await r.read(META_CONFIG);
+  const config = raw ? parseMetaConfig(decodeUtf8(raw, META_CONFIG)) : DEFAULT_META_CONFIG;
+  const signers = new Map<string, string>();
+  for (const c of await r.children(KEYS_DIR)) {
+    if (c.dir || !c.name.endsWith(".txt")) continue;
+    const name = c.name.slice(0, -4);
+    let recipients: string[];
+    try {
+      recipients = parsePrincipalKeys(decodeUtf8((await r.read(`${KEYS_DIR}/${c.name}`)) ?? new Uint8Array(), `${KEYS_DIR}/${c.name}`), name);
+    } catch {
+      // A key file that does not parse gives its principal no signing key.
+      continue;
+    }
+    for (const line of recipients) {
+      if (!line.startsWith("ssh-ed25519 ")) continue;
+      try {
+        signers.set(parseSshPublicKey(line).toString("hex"), name);
+      } catch {
+        /* not a usable key */
+      }
+    }
+  }
+  return { config, signers };
+}

@@ -1,0 +1,202 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
+import { generateAgeKey } from "../../src/sops/age.js";
+import { identitySetFrom } from "../../src/sops/identities.js";
+import { cliWith, err, out } from "../helpers/cli.js";
+import { git, tempDir } from "../helpers/gitdir.js";
+
+/**
+ * Signed, policy-checked history, played through the CLI on real repositories with git's own
+ * SSH signing: each principal signs with an ed25519 key made here (test-only), whose
+ * `ssh-ed25519` line sits in keys/<principal>.txt beside their age key.
+ */
+interface Actor {
+  name: string;
+  keyFile: string;
+  sshLine: string;
+}
+
+function sshKey(name: string): Actor {
+  const dir = tempDir("boot-meta-ssh-");
+  const keyFile = join(dir, "id_ed25519");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@test (test-only key)`, "-f", keyFile]);
+  const sshLine = readFileSync(`${keyFile}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+  return { name, keyFile, sshLine };
+}
+
+/** Commits everything staged in `dir` as `who` (signed with their key), or unsigned when `who` is undefined. */
+function commitAs(dir: string, who: Actor | undefined, message: string): string {
+  const sign = who ? ["-c", "gpg.format=ssh", "-c", `user.signingkey=${who.keyFile}`, "commit", "-q", "-S"] : ["commit", "-q", "--no-gpg-sign"];
+  git(dir, "add", "-A");
+  git(dir, ...sign, "-m", message);
+  return git(dir, "rev-parse", "HEAD");
+}
+
+function write(dir: string, path: string, text: string): void {
+  mkdirSync(join(dir, path, ".."), { recursive: true });
+  writeFileSync(join(dir, path), text);
+}
+
+const cli = cliWith();
+let admin: Actor;
+let alice: Actor;
+let ci: Actor;
+let stranger: Actor;
+
+beforeAll(() => {
+  admin = sshKey("admin");
+  alice = sshKey("alice");
+  ci = sshKey("ci");
+  stranger = sshKey("stranger");
+});
+
+/**
+ * A meta repo whose trust root is the commit that added the admin's key, set up by the admin with boot-meta's own
+ * verbs (so boot-meta's commits are signed through git's commit.gpgSign), with alice a
+ * developer and ci in ci: shop with dev, stage and prod.
+ */
+async function signedRepo() {
+  const dir = join(tempDir(), "meta");
+  await initRepo(dir);
+  git(dir, "config", "gpg.format", "ssh");
+  git(dir, "config", "user.signingkey", admin.keyFile);
+  git(dir, "config", "commit.gpgsign", "true");
+  const keys = { admin: await generateAgeKey(), alice: await generateAgeKey(), ci: await generateAgeKey() };
+  const ids = await identitySetFrom([keys.admin.identity]);
+  // The trust root: the first commit whose keys/ holds an admin's signing key.
+  const root = (await addKey(dir, "admin", [keys.admin.recipient, admin.sshLine], { group: "admins", identities: ids })).commit as string;
+  await addKey(dir, "alice", [keys.alice.recipient, alice.sshLine], { group: "developers", identities: ids });
+  await addKey(dir, "ci", [keys.ci.recipient, ci.sshLine], { group: "ci", identities: ids });
+  await createProject(dir, "shop");
+  for (const e of ["dev", "stage", "prod"]) await createEnv(dir, "shop", e);
+  git(dir, "config", "--unset", "commit.gpgsign");
+  return { dir, root };
+}
+
+const verify = (dir: string, ...args: string[]) => cli(["verify", "--meta", dir, ...args, "--json"]);
+
+describe("boot-meta verify", () => {
+  it("passes a history the admin signed from the trust root, and checks only new commits next time", async () => {
+    const { dir, root } = await signedRepo();
+    const r = await verify(dir, "--from", root);
+    expect(r.exitCode, err(r) + out(r)).toBe(0);
+    const first = JSON.parse(out(r));
+    expect(first).toMatchObject({ ok: true, root, head: git(dir, "rev-parse", "HEAD") });
+    expect(first.checked).toBeGreaterThan(5);
+    write(dir, "shop/envs/dev/notes.txt", "alice's dev note\n");
+    commitAs(dir, alice, "alice writes in dev");
+    const again = JSON.parse(out(await verify(dir, "--from", root)));
+    expect(again.checked).toBe(1);
+  });
+
+  it("refuses an unsigned commit, naming it", async () => {
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/envs/dev/x.txt", "x\n");
+    const bad = commitAs(dir, undefined, "unsigned");
+    const r = await verify(dir, "--from", root);
+    expect(r.exitCode).toBe(1);
+    const e = JSON.parse(out(r)).error;
+    expect(e.code).toBe("VERIFY_FAILED");
+    expect(e.data).toMatchObject({ commit: bad, reason: "unsigned" });
+    expect(e.message).toContain(bad.slice(0, 12));
+  });
+
+  it("refuses a commit signed by a key that is not in keys/", async () => {
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/envs/dev/x.txt", "x\n");
+    const bad = commitAs(dir, stranger, "who is this");
+    const e = JSON.parse(out(await verify(dir, "--from", root))).error;
+    expect(e.data).toMatchObject({ commit: bad, reason: "unknown-signer" });
+    expect(e.message).toMatch(/SHA256:/);
+  });
+
+  it("refuses a developer's signed change to prod's config, and to the project defaults prod inherits", async () => {
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/envs/prod/config.sops.yaml", "database: evil.example\n");
+    const bad = commitAs(dir, alice, "point prod at my host");
+    const e = JSON.parse(out(await verify(dir, "--from", root))).error;
+    expect(e.data).toMatchObject({ commit: bad, reason: "not-allowed", signer: "alice", path: "shop/envs/prod/config.sops.yaml" });
+    expect(e.data.rule).toMatch(/^write\.envs\.prod/);
+    expect(e.data.verified).toBe(git(dir, "rev-parse", "HEAD~1"));
+
+    const other = await signedRepo();
+    write(other.dir, "shop/config.sops.yaml", "database: evil.example\n");
+    commitAs(other.dir, alice, "change the defaults");
+    const d = JSON.parse(out(await verify(other.dir, "--from", other.root))).error;
+    expect(d.data).toMatchObject({ reason: "not-allowed", signer: "alice", path: "shop/config.sops.yaml" });
+  });
+
+  it("lets ci record a release but not change a config file", async () => {
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/releases/2026/r1.json", "{}\n");
+    commitAs(dir, ci, "release r1");
+    expect((await verify(dir, "--from", root)).exitCode).toBe(0);
+    write(dir, "shop/envs/prod/config.sops.yaml", "x: 1\n");
+    const bad = commitAs(dir, ci, "ci edits prod");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: bad, reason: "not-allowed", signer: "ci" });
+  });
+
+  it("judges a change to the write rules by the rules before it: a developer cannot give themselves prod", async () => {
+    const { dir, root } = await signedRepo();
+    const rules = readFileSync(join(dir, ".boot-meta.yaml"), "utf8");
+    write(dir, ".boot-meta.yaml", `${rules}write:\n  envs:\n    prod: [admins, developers]\n`);
+    const bad = commitAs(dir, alice, "let developers write prod");
+    write(dir, "shop/envs/prod/config.sops.yaml", "x: 1\n");
+    commitAs(dir, alice, "and now write prod");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: bad, reason: "not-allowed", path: ".boot-meta.yaml" });
+  });
+
+  it("accepts the same changes made by allowed signers, and rules an admin signed", async () => {
+    const { dir, root } = await signedRepo();
+    const rules = readFileSync(join(dir, ".boot-meta.yaml"), "utf8");
+    write(dir, ".boot-meta.yaml", `${rules}write:\n  envs:\n    prod: [admins, developers]\n`);
+    commitAs(dir, admin, "admins let developers write prod");
+    write(dir, "shop/envs/prod/config.sops.yaml", "x: 1\n");
+    commitAs(dir, alice, "alice writes prod, as the new rule allows");
+    const r = await verify(dir, "--from", root);
+    expect(r.exitCode, out(r)).toBe(0);
+  });
+
+  it("judges a merge against each parent", async () => {
+    const { dir, root } = await signedRepo();
+    git(dir, "checkout", "-q", "-b", "side");
+    write(dir, "shop/envs/prod/config.sops.yaml", "x: 1\n");
+    commitAs(dir, admin, "admin changes prod on a branch");
+    git(dir, "checkout", "-q", "main");
+    write(dir, "shop/envs/dev/y.txt", "y\n");
+    commitAs(dir, alice, "alice changes dev");
+    // alice merges: against main's parent, the merge brings prod's change, which she may not make.
+    git(dir, "-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}`, "merge", "-q", "-S", "--no-ff", "-m", "merge side", "side");
+    const merge = git(dir, "rev-parse", "HEAD");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: merge, reason: "not-allowed", signer: "alice", path: "shop/envs/prod/config.sops.yaml" });
+  });
+
+  it("detects a force-push that rewrote history past the trust root", async () => {
+    const { dir } = await signedRepo();
+    const trusted = git(dir, "rev-parse", "HEAD");
+    git(dir, "reset", "-q", "--hard", "HEAD~2");
+    write(dir, "shop/envs/dev/z.txt", "z\n");
+    commitAs(dir, admin, "rewritten");
+    const e = JSON.parse(out(await verify(dir, "--from", trusted))).error;
+    expect(e.data).toMatchObject({ reason: "rewritten" });
+  });
+
+  it("needs a trust root, and says where to give one", async () => {
+    const { dir } = await signedRepo();
+    const r = await verify(dir);
+    expect(r.exitCode).toBe(2);
+    expect(JSON.parse(out(r)).error.code).toBe("VERIFY_NO_ROOT");
+    const u = await verify(dir, "--from", "0000000000000000000000000000000000000000");
+    expect(JSON.parse(out(u)).error.code).toBe("VERIFY_UNKNOWN_ROOT");
+  });
+
+  it("stock git verifies the same signatures with the allowed_signers boot-meta's keys give", async () => {
+    const { dir } = await signedRepo();
+    const allowed = join(tempDir(), "allowed_signers");
+    writeFileSync(allowed, `admin ${admin.sshLine}\n`);
+    expect(() => git(dir, "-c", `gpg.ssh.allowedSignersFile=${allowed}`, "verify-commit", "HEAD")).not.toThrow();
+  });
+});
