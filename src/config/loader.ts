@@ -46,6 +46,13 @@ export interface LoadConfigOptions {
    * copy was served (`CONFIG_STALE`). Default: `process.emitWarning`.
    */
   onWarning?: (w: ConfigWarning) => void;
+  /**
+   * Verify who wrote what from this commit (README "Signed history"; default:
+   * BOOT_META_TRUST_ROOT, then the bootstrap file's `trust-root`). A layer whose newest change
+   * was not made by someone allowed to make it is read at its last trusted version, and
+   * `onWarning` is told (`CONFIG_UNVERIFIED`).
+   */
+  trustRoot?: string;
   cwd?: string;
   environment?: NodeJS.ProcessEnv;
 }
@@ -74,6 +81,8 @@ export interface LoadedConfig {
    * read instead (last known good; `onWarning` was told).
    */
   stale: boolean;
+  /** With a trust root: the layers read at their last trusted version instead of `commit`'s, and why. */
+  untrusted?: { path: string; commit: string; reason: string; message: string }[];
 }
 
 function missing(what: string, flag: string, variable: string): BootMetaError {
@@ -91,7 +100,7 @@ function missing(what: string, flag: string, variable: string): BootMetaError {
  */
 export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const environment = o.environment ?? process.env;
-  const s = await resolveSettings({ repo: o.repo, project: o.project, envName: o.env, identity: o.identityFile, cwd: o.cwd, env: environment });
+  const s = await resolveSettings({ repo: o.repo, project: o.project, envName: o.env, identity: o.identityFile, trustRoot: o.trustRoot, cwd: o.cwd, env: environment });
   if (!s.repo) throw missing("meta repository", "repo", "BOOT_META_REPO");
   if (!s.project) throw missing("project", "project", "BOOT_META_PROJECT");
   if (!s.env) throw missing("environment", "env", "BOOT_META_ENV");
@@ -113,6 +122,20 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   const identities = await readerIdentities(o, environment, s.identity);
   const specs = layersFor(project, env);
   const files = await git.readFiles(specs.map((l) => l.path), commit);
+  let untrusted: LoadedConfig["untrusted"];
+  if (s.trustRoot) {
+    const { trustedView } = await import("../meta/verify.js");
+    const view = await trustedView(git.dir, { root: s.trustRoot, head: commit });
+    untrusted = [];
+    const warn = o.onWarning ?? ((w: ConfigWarning) => process.emitWarning(w.message, { code: w.code }));
+    for (const l of specs) {
+      const t = view.tainted.get(l.path);
+      if (!t) continue;
+      untrusted.push({ path: l.path, commit: t.commit, reason: t.reason, message: t.message });
+      files.set(l.path, t.trusted === undefined ? undefined : (await git.readBlobs([t.trusted]))[0]);
+      warn({ code: "CONFIG_UNVERIFIED", message: `${l.path} is read at its last trusted version, not as committed: ${t.message}` });
+    }
+  }
   const layers: ConfigLayer[] = [];
   const values: { name: string; value: Plain }[] = [];
   for (const l of specs) {
@@ -138,7 +161,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   }
   const { value, origins } = mergeLayers(values);
   const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
-  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale };
+  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale, ...(untrusted ? { untrusted } : {}) };
 }
 
 /** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */

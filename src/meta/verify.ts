@@ -1,4 +1,5 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../io.js";
 import { join } from "node:path";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { decodeUtf8 } from "../limits.js";
@@ -262,8 +263,29 @@ async function projectsIn(cat: CatFile, format: ObjectFormat, trees: TreeCache, 
 }
 
 /** The rules and signing keys at a commit: `.boot-meta.yaml` (the defaults when absent) and keys/. */
-async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, trees: TreeCache): Promise<Policy> {
-  const r = readerOver(cat, format, commit, trees);
+async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, trees: TreeCache, tainted?: Map<string, Taint>): Promise<Policy> {
+  const r0 = readerOver(cat, format, commit, trees);
+  // A tainted rules or key file is read at its trusted version (or as absent).
+  const r = {
+    ...r0,
+    read: async (path: string) => {
+      const t = tainted?.get(path);
+      if (!t) return r0.read(path);
+      return t.trusted === undefined ? undefined : ((await cat.object(t.trusted))?.body ?? undefined);
+    },
+    children: async (dir: string) => {
+      const own = await r0.children(dir);
+      if (!tainted?.size) return own;
+      const names = new Map(own.map((c) => [c.name, c]));
+      for (const [path, t] of tainted) {
+        if (!path.startsWith(`${dir}/`) || path.slice(dir.length + 1).includes("/")) continue;
+        const name = path.slice(dir.length + 1);
+        if (t.trusted === undefined) names.delete(name);
+        else names.set(name, { name, dir: false });
+      }
+      return [...names.values()];
+    },
+  };
   const raw = await r.read(META_CONFIG);
   const config = raw ? parseMetaConfig(decodeUtf8(raw, META_CONFIG)) : DEFAULT_META_CONFIG;
   const signers = new Map<string, string>();
@@ -287,4 +309,122 @@ async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, tr
     }
   }
   return { config, signers };
+}
+
+/** A path whose newest change was not made by someone allowed to make it. */
+export interface Taint {
+  /** The blob readers use instead: the path's last trusted content (undefined: it did not exist). */
+  trusted: string | undefined;
+  /** The commit that changed it without the right, and why. */
+  commit: string;
+  reason: VerifyReason;
+  message: string;
+}
+
+/** What a reader with a trust root may use at `head`: every path as committed, except the tainted ones. */
+export interface TrustedView {
+  root: string;
+  head: string;
+  /** path → its last trusted version; a path not here is trusted as it is at `head`. */
+  tainted: Map<string, Taint>;
+}
+
+/**
+ * The reader's side of signed history (DESIGN.md "Signing keys for commits"): an unverified
+ * change taints only the paths it touched, and a later change to them by an allowed signer
+ * (a revert, say) makes them trusted again — so one bad push never freezes a fleet. Walks the
+ * branch's first-parent history from the root; a merge counts as one change against its first
+ * parent, made by its signer. Who may write is decided by the rules and keys as trusted at the
+ * parent (a tainted `.boot-meta.yaml` or key file is read at its trusted version), so a bad
+ * commit cannot widen what the next one may do. Remembered under the git directory, so a
+ * follower walks only new commits.
+ */
+export async function trustedView(repoDir: string, o: { root: string; head?: string }): Promise<TrustedView> {
+  const git = await Git.open(repoDir);
+  const root = await resolveRoot(git, o.root);
+  const head = await git.resolve(o.head ?? "HEAD");
+  const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
+  const file = join(git.commonDir, "boot-meta", "views", root);
+  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+    throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
+      data: { root, head, reason: "rewritten" },
+      suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
+    });
+  }
+  // Resume from the last view when it is on this history.
+  let from = root;
+  let tainted = new Map<string, Taint>();
+  const saved = await readFile(file, "utf8").then((t) => JSON.parse(t) as { head: string; tainted: [string, Taint][] }, () => undefined);
+  if (saved && /^[0-9a-f]+$/.test(saved.head) && (saved.head === head || (await git.run(["merge-base", "--is-ancestor", saved.head, head], { reject: false })).exitCode === 0)) {
+    from = saved.head;
+    tainted = new Map(saved.tainted);
+  }
+  if (from === head) return { root, head, tainted };
+  const chain = (await git.run(["rev-list", "--reverse", "--first-parent", "--parents", `${from}..${head}`])).stdout.split("\n").filter((l) => l !== "");
+  const cat = git.catFile();
+  const trees: TreeCache = new Map();
+  try {
+    for (const line of chain) {
+      const [commit, parent] = line.split(" ") as [string, string | undefined];
+      const o = await cat.object(commit);
+      if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
+      const c = parseCommit(o.body, format);
+      const parentTree = parent ? await treeOfCommit(cat, format, parent) : undefined;
+      const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+      if (changed.length === 0) continue;
+      // The parent as a reader trusts it: tainted paths at their trusted versions.
+      const policy = parent ? await readPolicy(cat, format, parent, trees, tainted) : undefined;
+      const signer = policy ? await signerOf(c, policy) : undefined;
+      const projects = parent ? [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])] : [];
+      for (const path of changed) {
+        let why: { reason: VerifyReason; message: string } | undefined = signer?.failure;
+        if (!policy) why = { reason: "unrelated-root", message: `commit ${commit.slice(0, 12)} has no parent` };
+        else if (!why && signer?.name) {
+          const w = writersOf(policy.config, path, projects);
+          if (!mayWrite(w, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.join(", ") || "no one"}` };
+        }
+        if (!why) {
+          tainted.delete(path);
+          continue;
+        }
+        // The trusted version stays what it was: at the parent, or already-tainted's trusted one.
+        const before = tainted.get(path);
+        const trusted = before ? before.trusted : parent ? await blobAt(cat, format, trees, parentTree, path) : undefined;
+        tainted.set(path, { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` });
+      }
+    }
+  } finally {
+    cat.close();
+  }
+  await mkdir(join(git.commonDir, "boot-meta", "views"), { recursive: true });
+  await writeFileAtomic(file, JSON.stringify({ head, tainted: [...tainted] }));
+  return { root, head, tainted };
+}
+
+async function signerOf(c: ParsedCommit, policy: Policy): Promise<{ name?: string; failure?: { reason: VerifyReason; message: string } }> {
+  if (!c.signature) return { failure: { reason: "unsigned", message: "the commit is not signed" } };
+  if (!c.signature.includes("-----BEGIN SSH SIGNATURE-----")) return { failure: { reason: "unsupported-signature", message: "the commit is signed with PGP or X.509, not SSH" } };
+  try {
+    const r = sshVerify(c.signature, c.payload, "git");
+    if (!r.valid) return { failure: { reason: "bad-signature", message: "the signature does not match the commit" } };
+    const name = policy.signers.get(r.publicKey.toString("hex"));
+    return name ? { name } : { failure: { reason: "unknown-signer", message: `it is signed by ${sshFingerprint(r.publicKey)}, which is not a trusted key in keys/` } };
+  } catch {
+    return { failure: { reason: "bad-signature", message: "the signature is malformed" } };
+  }
+}
+
+/** The blob id at `path` in a tree, walking by object id. */
+async function blobAt(cat: CatFile, format: ObjectFormat, trees: TreeCache, tree: string | undefined, path: string): Promise<string | undefined> {
+  let id = tree;
+  const parts = path.split("/");
+  for (const [i, name] of parts.entries()) {
+    if (id === undefined) return undefined;
+    const e = (await treeEntries(cat, format, trees, id)).get(name);
+    if (!e) return undefined;
+    if (i === parts.length - 1) return e.mode === TREE ? undefined : e.id;
+    if (e.mode !== TREE) return undefined;
+    id = e.id;
+  }
+  return undefined;
 }

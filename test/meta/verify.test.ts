@@ -72,8 +72,9 @@ async function signedRepo() {
   await addKey(dir, "ci", [keys.ci.recipient, ci.sshLine], { group: "ci", identities: ids });
   await createProject(dir, "shop");
   for (const e of ["dev", "stage", "prod"]) await createEnv(dir, "shop", e);
+
   git(dir, "config", "--unset", "commit.gpgsign");
-  return { dir, root };
+  return { dir, root, adminKey: keys.admin.identity };
 }
 
 const verify = (dir: string, ...args: string[]) => cli(["verify", "--meta", dir, ...args, "--json"]);
@@ -198,5 +199,44 @@ describe("boot-meta verify", () => {
     const allowed = join(tempDir(), "allowed_signers");
     writeFileSync(allowed, `admin ${admin.sshLine}\n`);
     expect(() => git(dir, "-c", `gpg.ssh.allowedSignersFile=${allowed}`, "verify-commit", "HEAD")).not.toThrow();
+  });
+});
+
+describe("loadConfig with a trust root", () => {
+  it("reads a layer changed by someone not allowed at its last trusted version, says so, and trusts it again once an allowed signer changes it", async () => {
+    const { dir, root, adminKey } = await signedRepo();
+    const { setConfigValue } = await import("../../src/config/edit.js");
+    const { loadConfig } = await import("../../src/config/loader.js");
+    const ids = await identitySetFrom([adminKey]);
+    const as = async (who: Actor, value: string) => {
+      git(dir, "config", "commit.gpgsign", "true");
+      git(dir, "config", "user.signingkey", who.keyFile);
+      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
+      git(dir, "config", "--unset", "commit.gpgsign");
+    };
+    await as(admin, "db.internal");
+    // alice (a developer, not a writer of prod) points prod at her host; she also tries to
+    // give developers prod in the rules first — a tainted rule grants nothing.
+    const rules = readFileSync(join(dir, ".boot-meta.yaml"), "utf8");
+    write(dir, ".boot-meta.yaml", `${rules}write:\n  envs:\n    prod: [admins, developers]\n`);
+    commitAs(dir, alice, "developers write prod");
+    await as(alice, "evil.example");
+    const bad = git(dir, "rev-parse", "HEAD");
+    const warnings: { code: string; message: string }[] = [];
+    const load = () => loadConfig({ repo: dir, project: "shop", env: "prod", identities: [adminKey], trustRoot: root, onWarning: (w) => warnings.push(w), environment: {} });
+    const c = await load();
+    expect(c.config.database).toBe("db.internal");
+    expect(c.commit).toBe(bad);
+    expect(c.untrusted).toEqual([expect.objectContaining({ path: "shop/envs/prod/config.sops.yaml", commit: bad, reason: "not-allowed" })]);
+    expect(warnings.map((w) => w.code)).toEqual(["CONFIG_UNVERIFIED"]);
+    // Without a trust root the loader reads what is committed, as before.
+    expect((await loadConfig({ repo: dir, project: "shop", env: "prod", identities: [adminKey], environment: {} })).config.database).toBe("evil.example");
+    // The admin sets it again: trusted from there on.
+    await as(admin, "db2.internal");
+    warnings.length = 0;
+    const again = await load();
+    expect(again.config.database).toBe("db2.internal");
+    expect(again.untrusted).toEqual([]);
+    expect(warnings).toEqual([]);
   });
 });
