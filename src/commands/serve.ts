@@ -22,6 +22,7 @@ export default class Serve extends BaseCommand {
     poll: Flags.string({ description: "also fetch this often, e.g. 30s or 5m (the fallback when no webhook comes)" }),
     ref: Flags.string({ description: "the branch or tag to serve (default: the remote's default branch)" }),
     "cache-dir": Flags.string({ description: "where the service keeps its clone (default: $XDG_CACHE_HOME/boot-meta/serve)" }),
+    "trust-root": Flags.string({ description: "serve only what allowed signers wrote, verified from this commit: a path changed by someone else is served at its last trusted version (default: BOOT_META_TRUST_ROOT)" }),
     "log-level": Flags.option({ options: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, default: "info", description: "how much to log (to stderr)" })(),
   };
 
@@ -40,7 +41,7 @@ export default class Serve extends BaseCommand {
     const { pino } = await import("pino");
     const logger = pino({ level: flags["log-level"], base: { service: "boot-meta" } }, pino.destination({ fd: 2, sync: false }));
     const { startServer } = await import("../server/serve.js");
-    const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger });
+    const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger, trustRoot: flags["trust-root"] ?? (process.env.BOOT_META_TRUST_ROOT || undefined) });
     logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs }, "serving");
     // With --json: a line now, so a supervisor knows where it listens, and one more on exit.
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ event: "listening", url: server.url, commit: server.mirror.head ?? null })}\n`);

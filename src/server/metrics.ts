@@ -38,6 +38,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: "bootmeta_untrusted_paths",
+      help: "Paths served at their last trusted version because their newest change was not made by an allowed signer (with a trust root)",
+      registers,
+      collect() {
+        this.set(mirror.tainted.size);
+      },
+    });
+    new Gauge({
       name: "bootmeta_served_commit_info",
       help: "The commit served (label), always 1",
       labelNames: ["commit"],

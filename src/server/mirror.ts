@@ -7,6 +7,7 @@ import { cachedClone, type ConfigWarning } from "../config/clone.js";
 import { type CatFile, Git } from "../meta/git.js";
 import { readerOver, type TreeReader } from "../meta/reader.js";
 import { findProjects } from "../meta/state.js";
+import { type Taint, trustedView } from "../meta/verify.js";
 
 /** One commit that reached the served branch: what changed, never a value. */
 export interface Change {
@@ -30,6 +31,11 @@ export interface MirrorOptions {
   ref?: string;
   environment?: NodeJS.ProcessEnv;
   onWarning?: (w: ConfigWarning) => void;
+  /**
+   * Verify who wrote what from this commit (README "Signed history"): a path whose newest
+   * change was made by someone not allowed is served at its last trusted version.
+   */
+  trustRoot?: string;
 }
 
 /** How many recent changes are kept in memory for clients that resume a stream. */
@@ -59,6 +65,8 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
   private again = false;
   private closed = false;
   private readonly o: MirrorOptions;
+  /** With a trust root: the paths served at their last trusted version, and why (verify.ts). */
+  tainted: Map<string, Taint> = new Map();
 
   constructor(o: MirrorOptions) {
     super();
@@ -127,6 +135,11 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
     const prev = this.head;
     if (prev === next) return;
     const changes = prev === undefined ? [] : await this.changesBetween(prev, next);
+    if (this.o.trustRoot !== undefined) {
+      const view = await trustedView(this.git.dir, { root: this.o.trustRoot, head: next });
+      for (const [path, t] of view.tainted) if (!this.tainted.has(path)) this.o.onWarning?.({ code: "CONFIG_UNVERIFIED", message: `${path} is served at its last trusted version: ${t.message}` });
+      this.tainted = view.tainted;
+    }
     this.head = next;
     // Readers of old commits are dropped; trees are immutable, so the newest one stays valid.
     for (const k of this.readers.keys()) if (k !== next) this.readers.delete(k);
@@ -203,6 +216,12 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
       this.readers.set(commit, r);
     }
     return r;
+  }
+
+  /** A blob by its id (a tainted path's trusted version). */
+  async blob(id: string): Promise<Uint8Array | undefined> {
+    const o = await this.catFile().object(id);
+    return o?.type === "blob" ? o.body : undefined;
   }
 
   /** The clone's directory (for plumbing the routes need: rev-list, show). */

@@ -20,6 +20,8 @@ export interface ServeOptions {
   pollMs?: number;
   logger?: Logger;
   environment?: NodeJS.ProcessEnv;
+  /** Serve what allowed signers wrote, from this commit on (README "Signed history"). */
+  trustRoot?: string;
 }
 
 export interface RunningServer {
@@ -37,7 +39,7 @@ export interface RunningServer {
  * `pollMs` (with up to 10% jitter, so replicas do not fetch in step).
  */
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
-  const mirror = new Mirror({ source: o.meta, cacheDir: o.cacheDir, ref: o.ref, environment: o.environment, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
+  const mirror = new Mirror({ source: o.meta, cacheDir: o.cacheDir, ref: o.ref, environment: o.environment, trustRoot: o.trustRoot, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
   await mirror.sync();
   const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret });
   try {

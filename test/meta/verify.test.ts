@@ -240,3 +240,31 @@ describe("loadConfig with a trust root", () => {
     expect(warnings).toEqual([]);
   });
 });
+
+describe("serve with a trust root", () => {
+  it("serves a layer changed by someone not allowed at its last trusted version, and says so in /readyz and /metrics", async () => {
+    const { Mirror } = await import("../../src/server/mirror.js");
+    const { createApp } = await import("../../src/server/app.js");
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/envs/prod/config.sops.yaml", "trusted: 1\n");
+    const good = commitAs(dir, admin, "admin writes prod");
+    write(dir, "shop/envs/prod/config.sops.yaml", "evil: 1\n");
+    const bad = commitAs(dir, alice, "alice writes prod");
+    const mirror = new Mirror({ source: dir, cacheDir: tempDir(), trustRoot: root, environment: {} });
+    await mirror.sync();
+    const app = createApp({ mirror });
+    try {
+      const r = (await app.inject("/v1/projects/shop/config?env=prod")).json();
+      const prod = r.layers.find((l: { name: string }) => l.name === "env");
+      expect(r.commit).toBe(bad);
+      expect(prod.content).toBe("trusted: 1\n");
+      expect(prod.blob).toBe(git(dir, "rev-parse", `${good}:shop/envs/prod/config.sops.yaml`));
+      expect(prod.untrusted).toMatchObject({ commit: bad, reason: "not-allowed" });
+      expect((await app.inject("/readyz")).json().untrusted).toEqual([expect.objectContaining({ path: "shop/envs/prod/config.sops.yaml", commit: bad })]);
+      expect((await app.inject("/metrics")).body).toMatch(/bootmeta_untrusted_paths 1/);
+    } finally {
+      await app.close();
+      await mirror.close();
+    }
+  });
+});

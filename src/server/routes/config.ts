@@ -15,6 +15,11 @@ export interface ServedLayer {
   blob?: string;
   /** The SOPS file's text, as committed (absent when not found). */
   content?: string;
+  /**
+   * With a trust root: the layer's newest change was made by someone not allowed to make it,
+   * so this is its last trusted version (or it is absent), and why.
+   */
+  untrusted?: { commit: string; reason: string; message: string };
 }
 
 /** The body of `GET /v1/projects/:project/config`. */
@@ -71,6 +76,13 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const r = mirror.reader(commit);
     const layers: ServedLayer[] = await Promise.all(
       layersFor(project, env).map(async (l) => {
+        const taint = mirror.tainted.get(l.path);
+        if (taint) {
+          const untrusted = { commit: taint.commit, reason: taint.reason, message: taint.message };
+          if (taint.trusted === undefined) return { ...l, found: false, untrusted };
+          const bytes = await mirror.blob(taint.trusted);
+          return { ...l, found: true, blob: taint.trusted, content: Buffer.from(bytes ?? new Uint8Array()).toString("utf8"), untrusted };
+        }
         const e = await r.entry(l.path);
         if (!e || e.mode === "40000" || e.mode === "160000") return { ...l, found: false };
         const bytes = await r.read(l.path);
