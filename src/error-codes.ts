@@ -73,6 +73,8 @@ export const ERROR_CODES = {
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
   // records
+  BINARY_NOT_DOWNLOADABLE: { exit: E.General, meaning: "a binary has no http(s) storage URL that a redirect could send a client to" },
+  BINARY_SEALED: { exit: E.General, meaning: "a binary's storage URLs are encrypted: only a reader with a key can open them" },
   BINARY_UNVERIFIED: { exit: E.General, meaning: "a binary is not recorded, or has no valid signature by a trusted signer" },
   CHANNEL_CONFLICT: { exit: E.Conflict, meaning: "the channel is not at the release it was expected to be at" },
   CHANNEL_NOT_FOUND: { exit: E.General, meaning: "no channel of that name" },
@@ -93,6 +95,7 @@ export const ERROR_CODES = {
   // the config service
   SERVER_BAD_REQUEST: { exit: E.InvalidArgument, meaning: "a request the service cannot answer as asked (a bad query parameter)" },
   SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
+  SERVER_NOT_ACCEPTABLE: { exit: E.InvalidArgument, meaning: "the request's Accept names no media type the service can answer with" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },

@@ -10,7 +10,7 @@ import { decodeRecord, encodeRecord } from "./codec.js";
 import { getRelease } from "./releases.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { type Digests, parseOpenSshPrivateKey, parseSshPublicKey, sshFingerprint, sshSign, sshVerify } from "../ssh/sshsig.js";
-import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
+import { commitRecords, decodeAt, namesIn, nowIso, type Reader, readFiles, readRecord, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { BinaryRecord, Release, Signature } from "./types.js";
 
 /** Trusted signers live in the meta repo, reviewed like everything else. */
@@ -162,17 +162,67 @@ async function sealBinary(tx: Tx, rec: BinaryRecord, path: string): Promise<Uint
   return encryptBytes(encodeRecord("Binary", rec, {}, path), { format: "json", keyGroups: [recipients], selection: SEALED, path, transform: (tree) => withBinding(tree, path) });
 }
 
-/** A binary's record; `sealed` holds the file's bytes when its URLs are SOPS-encrypted. */
+/** A binary's record as stored. */
+export interface StoredBinary {
+  record: BinaryRecord;
+  path: string;
+  /** The file's bytes, as committed. */
+  bytes: Uint8Array;
+  /** Its URLs are SOPS-encrypted (a `.sops.json` file): `record.urls` hold ENC[…] values. */
+  sealed: boolean;
+}
+
+/** The binary with that digest in a project, plain or sealed; undefined when there is none. */
+export async function readBinary(r: Reader, project: string, sha256: string): Promise<StoredBinary | undefined> {
+  validateName("project", project);
+  for (const path of [recordPath.binary(project, sha256), recordPath.sealedBinary(project, sha256)]) {
+    const bytes = await r.read(path);
+    if (bytes) return storedBinary(bytes, path, { sha256, project });
+  }
+  return undefined;
+}
+
+function storedBinary(bytes: Uint8Array, path: string, at: Record<string, string>): StoredBinary {
+  const rec = decodeAt<BinaryRecord>("Binary", bytes, path, at);
+  return { record: rec.value, path, bytes, sealed: "sops" in rec.unknown };
+}
+
+/** Every binary of a project (plain and sealed), read in one pipelined pass over its shards. */
+export async function readBinaries(r: Reader, project: string): Promise<StoredBinary[]> {
+  validateName("project", project);
+  const root = `${project}/binaries`;
+  const paths: { path: string; sha256: string }[] = [];
+  for (const path of await r.list(root)) {
+    const sha256 = /^[0-9a-f]{2}\/([0-9a-f]{64})/.exec(path.slice(root.length + 1))?.[1];
+    if (sha256 && (path === recordPath.binary(project, sha256) || path === recordPath.sealedBinary(project, sha256))) paths.push({ path, sha256 });
+  }
+  const files = await readFiles(r, paths.map((p) => p.path));
+  return paths.map((p) => storedBinary(files.get(p.path) as Uint8Array, p.path, { sha256: p.sha256, project }));
+}
+
+/**
+ * The binary of a release for one platform. A release may have been given several binaries
+ * for the same os/arch (a rebuild has another digest, and records are never rewritten): the
+ * newest record (its createdAt; the digest breaks a tie) is the one that counts.
+ */
+export function binaryFor<T extends { record: BinaryRecord }>(binaries: readonly T[], releaseId: string, os: string, arch: string): T | undefined {
+  let best: T | undefined;
+  for (const b of binaries) {
+    const x = b.record;
+    if (x.releaseId !== releaseId || x.os !== os || x.arch !== arch) continue;
+    const y = best?.record;
+    if (!y || x.createdAt > y.createdAt || (x.createdAt === y.createdAt && x.sha256 > y.sha256)) best = b;
+  }
+  return best;
+}
+
+/** A binary's record by digest alone, through the top-level index; `sealed` holds the file's bytes when its URLs are SOPS-encrypted. */
 async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: BinaryRecord; path: string; sealed?: Uint8Array }> {
   const idx = await readRecord<{ sha256: string; project: string }>(r, "BinaryIndex", recordPath.binaryIndex(sha256), { sha256 });
   if (!idx) throw recordNotFound(`a binary with sha256 ${sha256}`, "record it with `boot-meta binary add`");
-  validateName("project", idx.value.project);
-  let path = recordPath.binary(idx.value.project, sha256);
-  let bytes = await r.read(path);
-  if (!bytes) bytes = await r.read((path = recordPath.sealedBinary(idx.value.project, sha256)));
-  if (!bytes) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
-  const rec = decodeAt<BinaryRecord>("Binary", bytes, path, { sha256, project: idx.value.project });
-  return { record: rec.value, path, sealed: "sops" in rec.unknown ? bytes : undefined };
+  const found = await readBinary(r, idx.value.project, sha256);
+  if (!found) throw recordNotFound(`the record of binary ${sha256} in ${idx.value.project}`);
+  return { record: found.record, path: found.path, sealed: found.sealed ? found.bytes : undefined };
 }
 
 /**

@@ -6,7 +6,7 @@ import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { getRelease } from "./releases.js";
 import { type Rollout as RolloutDecision, rolloutOf } from "./rollout.js";
-import { commitRecords, decodeAt, nowIso, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
+import { channelsDir, commitRecords, decodeAt, nowIso, type Reader, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { Channel, Rollout } from "./types.js";
 
 export interface PromoteOptions extends WriteOpts {
@@ -97,6 +97,24 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
   });
 }
 
+/**
+ * A channel's record at the reader's commit. Throws META_INVALID_NAME for a name that is not
+ * a channel's (`..`, an empty segment), CHANNEL_NOT_FOUND (naming the channels there are) when
+ * there is none, RECORD_INVALID when its file does not hold this channel.
+ */
+export async function getChannel(r: Reader, project: string, channel: string): Promise<Channel> {
+  validateName("project", project);
+  validateName("env", channel);
+  const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel), { project, name: channel });
+  if (c) return c.value;
+  const root = channelsDir(project);
+  const known = (await r.list(root)).filter((p) => p.endsWith(".json")).map((p) => p.slice(root.length + 1, -".json".length));
+  throw new BootMetaError("CHANNEL_NOT_FOUND", `there is no channel ${channel} in ${project} (${recordPath.channel(project, channel)}); ${known.length ? `its channels are ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", …" : ""}` : `${project} has no channel yet`}`, ExitCode.General, {
+    data: { project, channel, channels: known.slice(0, 100) },
+    suggestions: [...(known.length ? ["check the channel's name"] : []), `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``],
+  });
+}
+
 export interface ShowChannelResult {
   commit: string;
   channel: Channel;
@@ -112,12 +130,11 @@ export async function showChannel(repoDir: string, project: string, channel: str
   validateName("env", channel);
   if (o.instance !== undefined) validateName("principal", o.instance);
   return withReader(repoDir, o.at, async (r) => {
-    const c = await readRecord<Channel>(r, "Channel", recordPath.channel(project, channel), { project, name: channel });
-    if (!c) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
+    const c = await getChannel(r, project, channel);
     const fleet = fleetOf(await readInstances(r, project), channel);
-    const rollout: RolloutDecision = rolloutOf(c.value, fleet);
+    const rollout: RolloutDecision = rolloutOf(c, fleet);
     const instance = o.instance === undefined ? undefined : { id: o.instance, releaseId: rollout.releaseFor(o.instance), recorded: fleet.includes(o.instance) };
-    return { commit: r.commit, channel: c.value, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}) };
+    return { commit: r.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}) };
   });
 }
 

@@ -57,6 +57,15 @@ export async function dirsIn(r: Reader, dir: string): Promise<string[]> {
   return (await r.children(dir)).filter((c) => c.dir).map((c) => c.name);
 }
 
+/**
+ * Several files of one reader at once (asked for together, so one `cat-file` pipelines them);
+ * a missing one maps to undefined. Works on any Reader: a commit's, a write's, the server's.
+ */
+export async function readFiles(r: Reader, paths: readonly string[]): Promise<Map<string, Uint8Array | undefined>> {
+  const bodies = await Promise.all(paths.map((p) => r.read(p)));
+  return new Map(paths.map((p, i) => [p, bodies[i]]));
+}
+
 /** Reads and validates a record (see {@link decodeAt}); undefined when there is no such file. */
 export async function readRecord<T>(r: Reader, kind: RecordKind, path: string, at: Record<string, string> = {}): Promise<Stored<T> | undefined> {
   const bytes = await r.read(path);

@@ -1,6 +1,6 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import { type Rollout, rolloutOf } from "./rollout.js";
-import { channelsDir, type CommitReader, decodeAt, instanceShard, instancesDir } from "./files.js";
+import { channelsDir, decodeAt, instanceShard, instancesDir, type Reader, readFiles } from "./files.js";
 import type { Channel, Instance } from "./types.js";
 
 /**
@@ -9,7 +9,7 @@ import type { Channel, Instance } from "./types.js";
  * records were sharded) is still read when no sharded record of that id exists. A record in
  * another shard than its id's was moved by hand and is refused.
  */
-export async function readInstances(r: CommitReader, project: string): Promise<Instance[]> {
+export async function readInstances(r: Reader, project: string): Promise<Instance[]> {
   const root = instancesDir(project);
   const paths = (await r.list(root)).filter((p) => p.endsWith(".json"));
   const sharded = new Map<string, string>();
@@ -28,7 +28,7 @@ export async function readInstances(r: CommitReader, project: string): Promise<I
   }
   for (const id of sharded.keys()) flat.delete(id);
   const wanted = [...sharded, ...flat].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const files = await r.readMany(wanted.map(([, path]) => path));
+  const files = await readFiles(r, wanted.map(([, path]) => path));
   return wanted.map(([id, path]) => decodeAt<Instance>("Instance", files.get(path) as Uint8Array, path, { id, project }).value);
 }
 
@@ -43,9 +43,9 @@ export function rollouts(channels: readonly Channel[], instances: readonly Insta
 }
 
 /** Every channel of a project at one commit (a name may have several segments: `eu/stable`). */
-export async function readChannels(r: CommitReader, project: string): Promise<Channel[]> {
+export async function readChannels(r: Reader, project: string): Promise<Channel[]> {
   const root = channelsDir(project);
   const paths = (await r.list(root)).filter((p) => p.endsWith(".json"));
-  const files = await r.readMany(paths);
+  const files = await readFiles(r, paths);
   return paths.map((path) => decodeAt<Channel>("Channel", files.get(path) as Uint8Array, path, { project, name: path.slice(root.length + 1, -".json".length) }).value);
 }

@@ -32,6 +32,13 @@ export interface Rollout {
   readonly onRelease: ReadonlySet<string>;
   /** The release an instance is to run, recorded or not. */
   releaseFor(instanceId: string): string;
+  /**
+   * The release for a server that does not say which instance it is: the channel's release
+   * once it has all of the fleet, and during a rollout the one the rest stay on — a machine
+   * with no identity cannot be counted in the percentage, so it gets what every instance
+   * outside the canary runs.
+   */
+  readonly baseline: string;
   /** How many recorded instances of the channel a release gets. */
   countOf(releaseId: string): number;
 }
@@ -54,6 +61,7 @@ export function rolloutOf(c: Channel, fleet: Iterable<string>): Rollout {
     percent,
     fleet: ranked.length,
     onRelease,
+    baseline: previous !== undefined && percent < 100 ? previous : c.releaseId,
     releaseFor(id) {
       if (!previous) return c.releaseId;
       if (hashes.has(id)) return onRelease.has(id) ? c.releaseId : previous;

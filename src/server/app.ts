@@ -8,6 +8,7 @@ import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
 import { hookRoutes } from "./routes/hooks.js";
 import { opsRoutes } from "./routes/ops.js";
+import { recordRoutes } from "./routes/records.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -39,7 +40,7 @@ export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
 }
 
 /**
- * The config service as a fastify app: one plugin per resource (config, events, hooks, ops),
+ * The config service as a fastify app: one plugin per resource (config, records, events, hooks, ops),
  * errors as `{ error: { code, message, … } }` with the status their code implies. The caller
  * owns the mirror (syncing it, closing it); `app.close()` ends streams and long-polls first.
  */
@@ -89,5 +90,6 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   configRoutes(app, ctx);
   eventRoutes(app, ctx);
   hookRoutes(app, ctx);
+  recordRoutes(app, ctx);
   return app;
 }

@@ -8,7 +8,10 @@ import { BootMetaError, ExitCode, internalError, isBootMetaError } from "../erro
 export function statusOf(e: BootMetaError): number {
   if (e.code === "SERVER_UNAUTHORIZED") return 401;
   if (e.code === "SERVER_NOT_READY" || e.code === "META_REMOTE_UNAVAILABLE") return 503;
-  if (e.code === "SERVER_WEBHOOKS_DISABLED" || e.code.endsWith("_NOT_FOUND") || e.code === "META_UNKNOWN_REVISION") return 404;
+  if (e.code === "SERVER_WEBHOOKS_DISABLED" || e.code.endsWith("_NOT_FOUND") || e.code === "META_UNKNOWN_REVISION" || e.code === "META_NO_PROJECT") return 404;
+  if (e.code === "SERVER_NOT_ACCEPTABLE") return 406;
+  // The resource is there but cannot be given as asked (a download of a sealed binary).
+  if (e.code === "BINARY_SEALED" || e.code === "BINARY_NOT_DOWNLOADABLE") return 409;
   if (e.code === "INTERNAL") return 500;
   if (e.exitCode === ExitCode.InvalidArgument) return 400;
   return 500;
