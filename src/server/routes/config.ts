@@ -4,6 +4,7 @@ import { BootMetaError, ExitCode } from "../../errors.js";
 import { layersFor, validateName } from "../../meta/layout.js";
 import type { RouteContext } from "../app.js";
 import { badRequest, sendError } from "../http-errors.js";
+import { etagMatches } from "../negotiate.js";
 import { notReady, waitSeconds } from "./params.js";
 
 /** A layer as stored: the ciphertext a client decrypts with its own key. */
@@ -111,7 +112,7 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const wait = waitSeconds(req.query.wait);
       let c = await current(project, env);
       const asked = req.headers["if-none-match"];
-      if (asked !== undefined && matches(asked, c.etag) && wait > 0) {
+      if (asked !== undefined && etagMatches(asked, c.etag) && wait > 0) {
         ctx.metrics.subscribers.inc({ stream: "longpoll" });
         try {
           c = await waitForChange(c.etag, wait, () => current(project, env));
@@ -120,7 +121,7 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
         }
       }
       reply.header("etag", c.etag).header("boot-meta-commit", c.commit).header("cache-control", "no-cache");
-      if (asked !== undefined && matches(asked, c.etag)) return reply.code(304).send();
+      if (asked !== undefined && etagMatches(asked, c.etag)) return reply.code(304).send();
       return reply.type("application/json; charset=utf-8").send(c.body);
     } catch (e) {
       return sendError(reply, e);
@@ -149,10 +150,4 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
       check();
     });
   }
-}
-
-/** `If-None-Match`: a list of ETags (weak ones compared weakly), or `*`. */
-function matches(header: string, etag: string): boolean {
-  if (header.trim() === "*") return true;
-  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
