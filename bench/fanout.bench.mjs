@@ -57,8 +57,9 @@ let serveErr = "";
 serve.stderr.on("data", (d) => (serveErr = (serveErr + d).slice(-4000)));
 const { url } = JSON.parse(await firstLine(serve, "boot-meta serve"));
 
-const clients = start(...withFiles(pinned(CLIENT_CORE, process.execPath, [join(import.meta.dirname, "sse-clients.mjs"), JSON.stringify({ url, subscribers: SUBSCRIBERS, secret })])), {
+const clients = start(...withFiles(pinned(CLIENT_CORE, process.execPath, [join(import.meta.dirname, "sse-clients.mjs"), JSON.stringify({ url, subscribers: SUBSCRIBERS })])), {
   stdio: ["pipe", "pipe", "pipe"],
+  env: { ...process.env, BOOT_META_WEBHOOK_SECRET: secret },
 });
 let clientErr = "";
 clients.stderr.on("data", (d) => (clientErr = (clientErr + d).slice(-4000)));

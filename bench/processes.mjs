@@ -32,6 +32,9 @@ process.on("exit", () => {
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => {
     console.error(`\n${sig}: stopping the processes this bench started`);
+    // What was waiting on them now fails: that is expected, not worth a stack trace.
+    process.on("unhandledRejection", () => process.exit(130));
+    process.on("uncaughtException", () => process.exit(130));
     killAll("SIGTERM");
     // The exit handler SIGKILLs whatever did not stop and removes the temporary directories.
     setTimeout(() => process.exit(130), 300).unref();

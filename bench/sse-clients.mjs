@@ -2,9 +2,9 @@
 // `GET /v1/events` of one `boot-meta serve`, over keep-alive connections (one http.Agent, a
 // socket each). It also sends the inbound webhook itself, so that the webhook's send time and
 // every stream's arrival time are read from one clock.
-//   node bench/sse-clients.mjs '{"url":"http://127.0.0.1:8080","subscribers":1000,"secret":"…"}'
+//   BOOT_META_WEBHOOK_SECRET=… node bench/sse-clients.mjs '{"url":"http://127.0.0.1:8080","subscribers":1000}'
 // Prints {"ready":N} once every stream is open; then, for each line "fire COMMIT" on stdin,
-// POSTs a GitHub push webhook signed with the secret (X-Hub-Signature-256) and prints one JSON
+// POSTs a GitHub push webhook signed with the secret (from the environment, as the service's) (X-Hub-Signature-256) and prints one JSON
 // line when every stream has had COMMIT's change event (or after 30 s): the milliseconds from
 // sending the webhook to its 202, and to each stream's event.
 import { createHmac } from "node:crypto";
@@ -12,6 +12,7 @@ import http from "node:http";
 import { createInterface } from "node:readline";
 
 const o = JSON.parse(process.argv[2]);
+const secret = process.env.BOOT_META_WEBHOOK_SECRET ?? "";
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const streams = [];
 let waiting; // { commit, t0, times: Map<stream index, ms>, done }
@@ -49,7 +50,7 @@ process.stdout.write(`${JSON.stringify({ ready: streams.length })}\n`);
 
 function fire(commit) {
   const body = JSON.stringify({ ref: "refs/heads/main", after: commit, repository: { full_name: "bench/meta" } });
-  const sig = `sha256=${createHmac("sha256", o.secret).update(body).digest("hex")}`;
+  const sig = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
   return new Promise((resolve) => {
     let timer;
     waiting = {
