@@ -94,8 +94,10 @@ export const ERROR_CODES = {
   SERVER_BAD_REQUEST: { exit: E.InvalidArgument, meaning: "a request the service cannot answer as asked (a bad query parameter)" },
   SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
+  SERVER_SUBSCRIPTION_INVALID: { exit: E.InvalidFormat, meaning: "a subscriptions/<name>.yaml file the service cannot deliver to as written" },
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
+  SERVER_WEBHOOK_SECRET_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "the service cannot open the signing secret a subscription names" },
   // the SOPS format
   SOPS_ALREADY_ENCRYPTED: { exit: E.FileAlreadyEncrypted, meaning: "the file already has sops metadata" },
   SOPS_DATA_KEY_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "none of your identities opens the file's data key" },
