@@ -97,8 +97,10 @@ export const ERROR_CODES = {
   SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
   SERVER_NOT_ACCEPTABLE: { exit: E.InvalidArgument, meaning: "the request's Accept names no media type the service can answer with" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
+  SERVER_SUBSCRIPTION_INVALID: { exit: E.InvalidFormat, meaning: "a subscriptions/<name>.yaml file the service cannot deliver to as written" },
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
+  SERVER_WEBHOOK_SECRET_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "the service cannot open the signing secret a subscription names" },
   // signed history
   VERIFY_FAILED: { exit: E.General, meaning: "a commit after the trust root is unsigned, signed by an unknown key, or changes what its signer may not" },
   VERIFY_NO_ROOT: { exit: E.InvalidArgument, meaning: "no trust root was given or configured" },

@@ -9,10 +9,11 @@ import { parseListen } from "../server/listen.js";
 export default class Serve extends BaseCommand {
   static override summary = "Serve the meta repository to followers: config as ciphertext, a change stream, webhooks.";
   static override description =
-    "The service keeps its own clone of the meta repository and holds no key: config is served as stored (ciphertext) and each client decrypts with its own key. It fetches at start, on verified push webhooks (POST /v1/hooks/github|gitea|gitlab) and every --poll. Logs (JSON, pino) go to stderr; stdout gets one line saying where it listens. SIGINT or SIGTERM stops it gracefully: streams are told to reconnect elsewhere and requests in flight finish.";
+    "The service keeps its own clone of the meta repository and holds no key: config is served as stored (ciphertext) and each client decrypts with its own key. It fetches at start, on verified push webhooks (POST /v1/hooks/github|gitea|gitlab) and every --poll. Each new commit is POSTed to the subscribers in subscriptions/<name>.yaml, signed as Standard Webhooks asks with secrets from the service's own config (--identity, --config-project, --config-env). Logs (JSON, pino) go to stderr; stdout gets one line saying where it listens. SIGINT or SIGTERM stops it gracefully: streams are told to reconnect elsewhere and requests in flight finish.";
   static override examples = [
     "<%= config.bin %> serve --meta ./meta --listen 127.0.0.1:8080",
     "BOOT_META_WEBHOOK_SECRET=… <%= config.bin %> serve --meta git@github.com:acme/meta.git --poll 30s",
+    "<%= config.bin %> serve --meta ./meta --identity /etc/boot-meta/meta-server.key --config-project boot-meta-service --config-env prod",
     "curl -s 'http://127.0.0.1:8080/v1/projects/shop/config?env=prod'",
   ];
   static override flags = {
@@ -23,6 +24,9 @@ export default class Serve extends BaseCommand {
     ref: Flags.string({ description: "the branch or tag to serve (default: the remote's default branch)" }),
     "cache-dir": Flags.string({ description: "where the service keeps its clone (default: $XDG_CACHE_HOME/boot-meta/serve)" }),
     "trust-root": Flags.string({ description: "serve only what allowed signers wrote, verified from this commit: a path changed by someone else is served at its last trusted version (default: BOOT_META_TRUST_ROOT)" }),
+    identity: Flags.string({ description: "the service's own age identity file: it is then a principal like any other and opens only what the access rules give it (the signing secrets of outbound webhooks); without it the service holds no key" }),
+    "config-project": Flags.string({ description: "the project of the service's own config, which holds the outbound webhooks' signing secrets under webhooks.secrets.<name> (needs --identity and --config-env)" }),
+    "config-env": Flags.string({ description: "the env of the service's own config (with --config-project)" }),
     "log-level": Flags.option({ options: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, default: "info", description: "how much to log (to stderr)" })(),
   };
 
@@ -41,7 +45,20 @@ export default class Serve extends BaseCommand {
     const { pino } = await import("pino");
     const logger = pino({ level: flags["log-level"], base: { service: "boot-meta" } }, pino.destination({ fd: 2, sync: false }));
     const { startServer } = await import("../server/serve.js");
-    const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger, trustRoot: flags["trust-root"] ?? (process.env.BOOT_META_TRUST_ROOT || undefined) });
+    const server = await startServer({
+      meta: await repoOf(flags),
+      host,
+      port,
+      pollMs,
+      webhookSecret,
+      cacheDir: flags["cache-dir"],
+      ref: flags.ref,
+      logger,
+      identityFile: flags.identity,
+      configProject: flags["config-project"],
+      configEnv: flags["config-env"],
+      trustRoot: flags["trust-root"] ?? (process.env.BOOT_META_TRUST_ROOT || undefined),
+    });
     logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs }, "serving");
     // With --json: a line now, so a supervisor knows where it listens, and one more on exit.
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ event: "listening", url: server.url, commit: server.mirror.head ?? null })}\n`);

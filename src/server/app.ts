@@ -4,6 +4,7 @@ import { isBootMetaError } from "../errors.js";
 import { sendError } from "./http-errors.js";
 import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
+import { Outbound, type OutboundOptions } from "./outbound.js";
 import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
 import { hookRoutes } from "./routes/hooks.js";
@@ -28,6 +29,8 @@ export interface ServerDeps {
   closing?: AbortSignal;
   /** How the app asks for a fetch (default: `mirror.sync()`, failures logged). */
   sync?: (reason: string) => void;
+  /** Outbound webhooks to the subscribers in subscriptions/ (outbound.ts); undefined: none are sent. */
+  outbound?: OutboundOptions;
 }
 
 /** Everything a route plugin can use. */
@@ -37,6 +40,8 @@ export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
   closing: AbortSignal;
   /** Starts a fetch of the meta repository now (a webhook said it moved); failures are logged. */
   sync(reason: string): void;
+  /** The outbound webhooks, when the app was given `outbound`. */
+  outbound: Outbound | undefined;
 }
 
 /**
@@ -65,10 +70,15 @@ export function createApp(deps: ServerDeps): FastifyInstance {
         },
       );
     });
-  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync };
+  const outbound = deps.outbound ? new Outbound(deps.mirror, metrics, app.log.child({ component: "outbound" }), deps.outbound).start() : undefined;
+  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, outbound };
   app.decorate("bootMeta", ctx);
   app.addHook("preClose", async () => {
     shutdown.abort();
+  });
+  // Retries waiting are cancelled, attempts in flight aborted; what had not ended becomes a dead letter.
+  app.addHook("onClose", async () => {
+    await outbound?.close();
   });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";

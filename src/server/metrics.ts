@@ -12,7 +12,8 @@ export class Metrics {
   readonly latency: Histogram<"method" | "route">;
   readonly subscribers: Gauge<"stream">;
   readonly syncs: Counter<"outcome">;
-  readonly webhookDeliveries: Counter<"outcome">;
+  readonly webhookDeliveries: Counter<"outcome" | "subscription">;
+  readonly webhookSubscriptions: Gauge<"subscription" | "state">;
   readonly inboundHooks: Counter<"provider" | "outcome">;
 
   constructor(mirror: Mirror) {
@@ -27,7 +28,18 @@ export class Metrics {
     });
     this.subscribers = new Gauge({ name: "bootmeta_subscribers", help: "Clients following changes now, by stream (sse, longpoll)", labelNames: ["stream"], registers });
     this.syncs = new Counter({ name: "bootmeta_syncs_total", help: "Fetches of the meta repository, by outcome", labelNames: ["outcome"], registers });
-    this.webhookDeliveries = new Counter({ name: "bootmeta_webhook_deliveries_total", help: "Outbound webhook delivery attempts, by outcome (delivered, failed, dead)", labelNames: ["outcome"], registers });
+    this.webhookDeliveries = new Counter({
+      name: "bootmeta_webhook_deliveries_total",
+      help: "Outbound webhook attempts and deliveries, by subscription and outcome: delivered, failed (an attempt; retried), dead (every attempt failed), gone (410: disabled), skipped (no signing secret), abandoned (the service stopped)",
+      labelNames: ["outcome", "subscription"],
+      registers,
+    });
+    this.webhookSubscriptions = new Gauge({
+      name: "bootmeta_webhook_subscriptions",
+      help: "Files under subscriptions/ at the served commit, by state: active, invalid (the file), no_secret (its signing secret cannot be opened), disabled (its receiver answered 410)",
+      labelNames: ["subscription", "state"],
+      registers,
+    });
     this.inboundHooks = new Counter({ name: "bootmeta_inbound_hooks_total", help: "Inbound push webhooks, by provider and outcome", labelNames: ["provider", "outcome"], registers });
     new Gauge({
       name: "bootmeta_sync_lag_seconds",

@@ -1,9 +1,14 @@
 import type { AddressInfo } from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { BootMetaError, ExitCode } from "../errors.js";
+import { validateName } from "../meta/layout.js";
+import { identitiesFromFiles } from "../sops/identities.js";
 import { createApp } from "./app.js";
 import { Mirror } from "./mirror.js";
+import type { OutboundOptions } from "./outbound.js";
 
 export interface ServeOptions {
   /** The meta repo: a local path or a git URL. */
@@ -22,6 +27,16 @@ export interface ServeOptions {
   environment?: NodeJS.ProcessEnv;
   /** Serve what allowed signers wrote, from this commit on (README "Signed history"). */
   trustRoot?: string;
+  /**
+   * The service's own identity file (`--identity`): it is then a principal like any other and
+   * opens only what the access rules give it — the signing secrets of outbound webhooks.
+   */
+  identityFile?: string;
+  /** The project and env of the service's own config (`webhooks.secrets.<name>: whsec_…`); both or neither. */
+  configProject?: string;
+  configEnv?: string;
+  /** Outbound retry schedule and timeouts (outbound.ts; the defaults suit production). */
+  outbound?: Omit<OutboundOptions, "dataDir" | "identities" | "configProject" | "configEnv">;
 }
 
 export interface RunningServer {
@@ -39,9 +54,23 @@ export interface RunningServer {
  * `pollMs` (with up to 10% jitter, so replicas do not fetch in step).
  */
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
-  const mirror = new Mirror({ source: o.meta, cacheDir: o.cacheDir, ref: o.ref, environment: o.environment, trustRoot: o.trustRoot, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
+  if ((o.configProject === undefined) !== (o.configEnv === undefined)) {
+    throw new BootMetaError("INVALID_ARGUMENT", `the service's own config needs both --config-project and --config-env; only ${o.configProject === undefined ? "--config-env" : "--config-project"} was given`, ExitCode.InvalidArgument);
+  }
+  if (o.configProject !== undefined && o.identityFile === undefined) {
+    throw new BootMetaError("INVALID_ARGUMENT", `--config-project ${o.configProject} needs --identity FILE: the service opens its own config with its own key`, ExitCode.InvalidArgument, {
+      suggestions: ["give the service a principal of its own (`boot-meta keys add meta-server --key age1…`) and start it with --identity FILE"],
+    });
+  }
+  const configProject = o.configProject === undefined ? undefined : validateName("project", o.configProject);
+  const configEnv = o.configEnv === undefined ? undefined : validateName("env", o.configEnv);
+  // Read before anything starts: a missing or unusable identity file stops the service now.
+  const identities = o.identityFile === undefined ? undefined : await identitiesFromFiles([o.identityFile]);
+  const env = o.environment ?? process.env;
+  const cacheDir = o.cacheDir ?? join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), ".cache"), "boot-meta", "serve");
+  const mirror = new Mirror({ source: o.meta, cacheDir, ref: o.ref, environment: o.environment, trustRoot: o.trustRoot, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
   await mirror.sync();
-  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret });
+  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv } });
   try {
     await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 8080 });
   } catch (e) {
