@@ -21,6 +21,8 @@ export default class Serve extends BaseCommand {
     "webhook-secret-file": Flags.string({ description: "a file holding the secret inbound push webhooks are signed with (default: BOOT_META_WEBHOOK_SECRET; neither: webhooks are off)" }),
     poll: Flags.string({ description: "also fetch this often, e.g. 30s or 5m (the fallback when no webhook comes)" }),
     ref: Flags.string({ description: "the branch or tag to serve (default: the remote's default branch)" }),
+    "report-interval": Flags.string({ description: "commit what followers reported (instance state changes, events) this often, one commit each time, e.g. 5s or 1m", default: "5s" }),
+    author: Flags.string({ description: 'author of the commits the service makes for followers, "Name <email>"', default: "boot-meta serve <serve@boot-meta.invalid>" }),
     "cache-dir": Flags.string({ description: "where the service keeps its clone (default: $XDG_CACHE_HOME/boot-meta/serve)" }),
     "log-level": Flags.option({ options: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const, default: "info", description: "how much to log (to stderr)" })(),
   };
@@ -29,6 +31,7 @@ export default class Serve extends BaseCommand {
     const { flags } = await this.parse(Serve);
     const { host, port } = parseListen(flags.listen);
     const pollMs = flags.poll === undefined ? undefined : parseDuration(flags.poll, "--poll");
+    const reportIntervalMs = parseDuration(flags["report-interval"], "--report-interval");
     let webhookSecret = process.env.BOOT_META_WEBHOOK_SECRET || undefined;
     if (flags["webhook-secret-file"]) {
       const text = await readFile(flags["webhook-secret-file"], "utf8").catch((e: NodeJS.ErrnoException) => {
@@ -40,7 +43,7 @@ export default class Serve extends BaseCommand {
     const { pino } = await import("pino");
     const logger = pino({ level: flags["log-level"], base: { service: "boot-meta" } }, pino.destination({ fd: 2, sync: false }));
     const { startServer } = await import("../server/serve.js");
-    const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger });
+    const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger, reportIntervalMs, author: flags.author });
     logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs }, "serving");
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ url: server.url, commit: server.mirror.head ?? null })}\n`);
     else this.log(`boot-meta serving ${server.mirror.source} at ${server.url} (commit ${server.mirror.head?.slice(0, 12)})`);

@@ -9,7 +9,7 @@ import type { Channel, Instance } from "./types.js";
  * records were sharded) is still read when no sharded record of that id exists. A record in
  * another shard than its id's was moved by hand and is refused.
  */
-export async function readInstances(r: CommitReader, project: string): Promise<Instance[]> {
+export async function readInstances(r: Pick<CommitReader, "list" | "readMany">, project: string): Promise<Instance[]> {
   const root = instancesDir(project);
   const paths = (await r.list(root)).filter((p) => p.endsWith(".json"));
   const sharded = new Map<string, string>();

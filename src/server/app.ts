@@ -2,10 +2,13 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { isBootMetaError } from "../errors.js";
 import { sendError } from "./http-errors.js";
+import { type LivenessStore, MemoryLiveness } from "./liveness.js";
 import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
+import { FleetWriter } from "./writer.js";
 import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
+import { fleetRoutes } from "./routes/fleet.js";
 import { hookRoutes } from "./routes/hooks.js";
 import { opsRoutes } from "./routes/ops.js";
 
@@ -27,6 +30,12 @@ export interface ServerDeps {
   closing?: AbortSignal;
   /** How the app asks for a fetch (default: `mirror.sync()`, failures logged). */
   sync?: (reason: string) => void;
+  /** What instances last reported (default: this replica's memory). The caller closes one it gives. */
+  liveness?: LivenessStore;
+  /** How often reported changes (instance state, events) are committed, in ms (default 5 s). */
+  reportIntervalMs?: number;
+  /** "Name <email>" of the service's commits (default: boot-meta serve <serve@boot-meta.invalid>). */
+  author?: string;
 }
 
 /** Everything a route plugin can use. */
@@ -36,6 +45,9 @@ export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
   closing: AbortSignal;
   /** Starts a fetch of the meta repository now (a webhook said it moved); failures are logged. */
   sync(reason: string): void;
+  liveness: LivenessStore;
+  /** Commits reported changes in batches (writer.ts). */
+  writer: FleetWriter;
 }
 
 /**
@@ -64,11 +76,21 @@ export function createApp(deps: ServerDeps): FastifyInstance {
         },
       );
     });
-  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync };
+  const writer = new FleetWriter({
+    mirror: deps.mirror,
+    intervalMs: deps.reportIntervalMs ?? 5_000,
+    author: deps.author ?? "boot-meta serve <serve@boot-meta.invalid>",
+    log: app.log,
+    sync: () => deps.mirror.sync(),
+  });
+  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, liveness: deps.liveness ?? new MemoryLiveness(), writer };
   app.decorate("bootMeta", ctx);
+  app.addHook("onReady", async () => writer.start());
   app.addHook("preClose", async () => {
     shutdown.abort();
   });
+  // After requests in flight are done: what they queued is written before the mirror closes.
+  app.addHook("onClose", async () => writer.close());
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     ctx.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
@@ -89,5 +111,6 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   configRoutes(app, ctx);
   eventRoutes(app, ctx);
   hookRoutes(app, ctx);
+  fleetRoutes(app, ctx);
   return app;
 }

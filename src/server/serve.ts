@@ -20,6 +20,10 @@ export interface ServeOptions {
   pollMs?: number;
   logger?: Logger;
   environment?: NodeJS.ProcessEnv;
+  /** How often reported changes are committed (ms; default 5 s). */
+  reportIntervalMs?: number;
+  /** "Name <email>" of the service's commits. */
+  author?: string;
 }
 
 export interface RunningServer {
@@ -39,7 +43,7 @@ export interface RunningServer {
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const mirror = new Mirror({ source: o.meta, cacheDir: o.cacheDir, ref: o.ref, environment: o.environment, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
   await mirror.sync();
-  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret });
+  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, reportIntervalMs: o.reportIntervalMs, author: o.author });
   try {
     await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 8080 });
   } catch (e) {
