@@ -257,6 +257,31 @@ describe("instance reports and events, in process", () => {
   });
 });
 
+describe("a service that follows a tag", () => {
+  it("is read-only: reports and events are refused with 503 SERVER_READ_ONLY, nothing is kept", async () => {
+    const f = await fixture();
+    git(f.admin, "pull", "-q", "--ff-only", "origin", "main");
+    git(f.admin, "tag", "v1");
+    git(f.admin, "push", "-q", "origin", "v1");
+    const mirror = new Mirror({ source: f.remote, cacheDir: tempDir(), ref: "v1" });
+    await mirror.sync();
+    const app = createApp({ mirror, reportIntervalMs: 3_600_000 });
+    try {
+      const r = await app.inject({ method: "POST", url: "/v1/projects/shop/instances/web-1/report", headers: bearer(f.tokens.report), payload: { status: "running", release: "1.0" } });
+      expect(r.statusCode).toBe(503);
+      expect(r.json().error).toMatchObject({ code: "SERVER_READ_ONLY" });
+      expect(r.json().error.message).toMatch(/v1 is not a branch of the remote/);
+      const e = await app.inject({ method: "POST", url: "/v1/projects/shop/events", headers: bearer(f.tokens.events), payload: { type: "x" } });
+      expect(e.statusCode).toBe(503);
+      expect(await app.bootMeta.liveness.get("shop", "web-1")).toBeUndefined();
+      expect(app.bootMeta.writer.size).toBe(0);
+    } finally {
+      await app.close();
+      await mirror.close();
+    }
+  });
+});
+
 describe("instance reports over a real port", () => {
   let f: Fixture;
   let server: RunningServer;
