@@ -18,9 +18,12 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1
 // out of a pasted key would show it.
 const OPENSSH_BODY = /b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/=]*/g;
 
-const ANY = /AGE-SECRET-KEY-|AGE-PLUGIN-[0-9A-Z-]*?1|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE/i;
+// The service's bearer tokens (records/tokens.ts): the id is public, the secret after it is not.
+const SERVICE_TOKEN = /\b(bmt_[0-9a-f]{16}_)[A-Za-z0-9_-]+/g;
 
-/** True when `text` holds (part of) an age identity or a PEM/OpenSSH private key. */
+const ANY = /AGE-SECRET-KEY-|AGE-PLUGIN-[0-9A-Z-]*?1|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE|bmt_[0-9a-f]{16}_/i;
+
+/** True when `text` holds (part of) an age identity, a PEM/OpenSSH private key or a service token. */
 export function looksLikePrivateKey(text: string): boolean {
   return ANY.test(text);
 }
@@ -35,7 +38,8 @@ export function redactSecrets(text: string): string {
     .replace(PEM_BLOCK, (_, kind: string) => `[redacted ${kind}private key]`)
     .replace(OPENSSH_BODY, "[redacted private key]")
     .replace(AGE_KEY, (k) => (/-PQ-/i.test(k) ? "[redacted age post-quantum secret key]" : "[redacted age secret key]"))
-    .replace(AGE_PLUGIN, "[redacted age plugin identity]");
+    .replace(AGE_PLUGIN, "[redacted age plugin identity]")
+    .replace(SERVICE_TOKEN, (_, id: string) => `${id}[redacted token secret]`);
 }
 
 /** Strings anywhere in plain data (arrays, plain objects) redacted; other values kept as they are. */

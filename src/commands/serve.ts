@@ -22,6 +22,8 @@ export default class Serve extends BaseCommand {
     "webhook-secret-file": Flags.string({ description: "a file holding the secret inbound push webhooks are signed with (default: BOOT_META_WEBHOOK_SECRET; neither: webhooks are off)" }),
     poll: Flags.string({ description: "also fetch this often, e.g. 30s or 5m (the fallback when no webhook comes)" }),
     ref: Flags.string({ description: "the branch or tag to serve (default: the remote's default branch)" }),
+    "report-interval": Flags.string({ description: "commit what followers reported (instance state changes, events) this often, one commit each time, e.g. 5s or 1m", default: "5s" }),
+    author: Flags.string({ description: 'author of the commits the service makes for followers, "Name <email>"', default: "boot-meta serve <serve@boot-meta.invalid>" }),
     "cache-dir": Flags.string({ description: "where the service keeps its clone (default: $XDG_CACHE_HOME/boot-meta/serve)" }),
     "trust-root": Flags.string({ description: "serve only what allowed signers wrote, verified from this commit: a path changed by someone else is served at its last trusted version (default: BOOT_META_TRUST_ROOT)" }),
     identity: Flags.string({ description: "the service's own age identity file: it is then a principal like any other and opens only what the access rules give it (the signing secrets of outbound webhooks); without it the service holds no key" }),
@@ -34,6 +36,7 @@ export default class Serve extends BaseCommand {
     const { flags } = await this.parse(Serve);
     const { host, port } = parseListen(flags.listen);
     const pollMs = flags.poll === undefined ? undefined : parseDuration(flags.poll, "--poll");
+    const reportIntervalMs = parseDuration(flags["report-interval"], "--report-interval");
     let webhookSecret = process.env.BOOT_META_WEBHOOK_SECRET || undefined;
     if (flags["webhook-secret-file"]) {
       const text = await readFile(flags["webhook-secret-file"], "utf8").catch((e: NodeJS.ErrnoException) => {
@@ -58,6 +61,8 @@ export default class Serve extends BaseCommand {
       configProject: flags["config-project"],
       configEnv: flags["config-env"],
       trustRoot: flags["trust-root"] ?? (process.env.BOOT_META_TRUST_ROOT || undefined),
+      reportIntervalMs,
+      author: flags.author,
     });
     logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs }, "serving");
     // With --json: a line now, so a supervisor knows where it listens, and one more on exit.

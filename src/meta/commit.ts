@@ -66,19 +66,113 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
   const settings = await git.settings();
   const push = o.push ?? configBool(settings.config.get("boot-meta.push")) === true;
   const remote = push ? remoteOf(settings, branch) : undefined;
+  const release = await lock(git);
+  try {
+    const startHead = await git.head();
+    return await writeLoop(git, settings, o, fn, {
+      branch,
+      remote,
+      start: startHead,
+      // Before anything leaves this machine: the files we write must not hold the user's
+      // uncommitted edits, or the work tree could not follow the branch without losing them.
+      check: (cat, format, writes) => refuseDirty(git, cat, format, startHead, writes),
+      land: (commit, message, writes) => moveBranch(git, branch, startHead, commit, message, writes),
+      async stranded(commit, message, writes, why) {
+        await moveBranch(git, branch, startHead, commit, message, writes);
+        return new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${why}`, ExitCode.General, {
+          data: { remote, commit },
+          suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
+        });
+      },
+      async theirs(base) {
+        await git.fetch(["-q", "--no-auto-maintenance", remote as string, branch], remote);
+        const theirs = await fetchHead(git);
+        if (base === startHead && startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0) {
+          // Our branch has commits the remote does not: rebuilding on theirs would drop them.
+          const unpushed = (await git.run(["rev-list", "--count", `${theirs}..${startHead}`])).stdout.trim();
+          if (unpushed !== "0") {
+            throw new BootMetaError("META_DIVERGED", `the local branch ${branch} has ${unpushed} commit(s) that ${remote} does not, and ${remote} has moved on: boot-meta will not rebase them for you`, ExitCode.Conflict, {
+              suggestions: ["in the meta repo: `git pull --rebase && git push`, then run the command again"],
+            });
+          }
+        }
+        return theirs;
+      },
+    });
+  } finally {
+    await release();
+    await autoGc(git, settings).catch(() => undefined);
+  }
+}
+
+/**
+ * The same write as {@link commitChanges}, for a clone without a work tree (the config
+ * service's own, `git clone --no-checkout`): planned on `base` (the commit the caller serves),
+ * committed, and pushed straight to `branch` of `remote`. No local branch, index or work tree
+ * moves; the caller fetches to see its commit. A lost push race fetches the remote's branch
+ * into a ref of its own (never FETCH_HEAD, which the caller's fetches share) and runs `fn`
+ * again on it. A push that fails otherwise changes nothing anywhere (META_REMOTE_UNAVAILABLE).
+ */
+export async function commitOnto<T>(repoDir: string, o: Omit<CommitOptions<T>, "push"> & { remote: string; branch: string; base: string | undefined }, fn: (tx: Tx) => Promise<T>): Promise<CommitResult<T>> {
+  const git = await Git.open(repoDir, { isolated: true });
+  const settings = await git.settings();
+  const release = await lock(git);
+  const tracking = `refs/boot-meta/write-base/${Buffer.from(o.branch).toString("hex")}`;
+  try {
+    return await writeLoop(git, settings, o, fn, {
+      branch: o.branch,
+      remote: o.remote,
+      start: o.base,
+      check: async () => undefined,
+      land: async () => undefined,
+      async stranded(commit, _message, _writes, why) {
+        return new BootMetaError("META_REMOTE_UNAVAILABLE", `pushing ${commit.slice(0, 12)} to ${o.remote} (branch ${o.branch}) failed: ${why}; nothing was changed`, ExitCode.General, {
+          data: { remote: o.remote, branch: o.branch },
+          suggestions: ["check that the remote is reachable and takes pushes from this service (a bare repository or a git host, with credentials for it)"],
+        });
+      },
+      async theirs() {
+        await git.fetch(["-q", "--no-auto-maintenance", "--no-write-fetch-head", o.remote, `+refs/heads/${o.branch}:${tracking}`], o.remote);
+        return git.resolve(tracking);
+      },
+    });
+  } finally {
+    await release();
+    await autoGc(git, settings).catch(() => undefined);
+  }
+}
+
+/** Where a write lands, and how the local side follows it. */
+interface Landing {
+  branch: string;
+  /** Where to push; undefined: the commit stays local. */
+  remote: string | undefined;
+  /** The commit the first attempt builds on. */
+  start: string | undefined;
+  /** Refuses a commit before it leaves this machine. */
+  check(cat: CatFile, format: ObjectFormat, writes: Map<string, Uint8Array | null>): Promise<void>;
+  /** The commit is pushed (or there is no remote): the local side follows it. */
+  land(commit: string, message: string, writes: Map<string, Uint8Array | null>): Promise<void>;
+  /** The push failed, and not for a lost race: what is left where, as the error to throw. */
+  stranded(commit: string, message: string, writes: Map<string, Uint8Array | null>, why: string): Promise<BootMetaError>;
+  /** After a lost race: the remote's newest commit of the branch, fetched, to build on next. */
+  theirs(base: string | undefined): Promise<string>;
+}
+
+/** Plan, commit, push; on a lost race, wait, fetch and plan again on the newest state. */
+async function writeLoop<T>(git: Git, settings: RepoSettings, o: Omit<CommitOptions<T>, "push">, fn: (tx: Tx) => Promise<T>, l: Landing): Promise<CommitResult<T>> {
   const who = identities(settings, o.author);
   const format: ObjectFormat = settings.config.get("extensions.objectformat") === "sha256" ? "sha256" : "sha1";
   const sign = configBool(settings.config.get("commit.gpgsign")) === true;
+  const { branch, remote } = l;
   // Many writers on one remote each lose races before they win one: keep trying for a
   // while, with a jittered growing backoff, and give up only when it is clearly stuck.
   const maxAttempts = o.maxAttempts ?? Number.POSITIVE_INFINITY;
   const deadline = Date.now() + (o.maxWaitMs ?? 300_000);
-  const release = await lock(git);
   // One reader for every attempt: objects fetched later are found too (git looks again on a miss).
   const cat = git.catFile();
   try {
-    const startHead = await git.head();
-    let base = startHead;
+    let base = l.start;
     let lockedSince: number | undefined;
     for (let attempt = 1; ; attempt++) {
       o.onProgress?.({ phase: "plan", attempt });
@@ -86,22 +180,14 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
       const message = typeof o.message === "function" ? o.message(value) : o.message;
       const commit = writes.size === 0 ? undefined : await makeCommit(git, cat, format, base, writes, message, who, sign);
       if (commit === undefined) return { value, commit: undefined, pushed: false, attempts: attempt };
-      // Before anything leaves this machine: the files we write must not hold the user's
-      // uncommitted edits, or the work tree could not follow the branch without losing them.
-      await refuseDirty(git, cat, format, startHead, writes);
+      await l.check(cat, format, writes);
       let pushed = false;
       if (remote) {
         o.onProgress?.({ phase: "push", attempt });
         // Push the commit itself first: a lost race then leaves the local branch untouched.
         const r = await git.push(remote, `${commit}:refs/heads/${branch}`);
         if (!r.pushed) {
-          if (!r.lostRace) {
-            await moveBranch(git, branch, startHead, commit, message, writes);
-            throw new BootMetaError("META_REMOTE_UNAVAILABLE", `committed locally as ${commit.slice(0, 12)}, but pushing to ${remote} failed: ${r.why}`, ExitCode.General, {
-              data: { remote, commit },
-              suggestions: ["check that the remote is reachable, then run `git push` in the meta repo"],
-            });
-          }
+          if (!r.lostRace) throw await l.stranded(commit, message, writes, r.why);
           // A ref lock held by another push lasts milliseconds; one that stays is a push that
           // died on the remote's side, and only a person can tell that nothing is running.
           const lockFile = r.lockFile;
@@ -125,29 +211,16 @@ export async function commitChanges<T>(repoDir: string, o: CommitOptions<T>, fn:
           // writers took twice as long as with this one.
           o.onProgress?.({ phase: "rebase", attempt });
           await sleep(Math.floor(Math.random() * Math.min(3000, 50 * 2 ** Math.min(attempt, 8))));
-          await git.fetch(["-q", "--no-auto-maintenance", remote, branch], remote);
-          const theirs = await fetchHead(git);
-          if (base === startHead && startHead && (await git.run(["merge-base", "--is-ancestor", startHead, theirs], { reject: false })).exitCode !== 0) {
-            // Our branch has commits the remote does not: rebuilding on theirs would drop them.
-            const unpushed = (await git.run(["rev-list", "--count", `${theirs}..${startHead}`])).stdout.trim();
-            if (unpushed !== "0") {
-              throw new BootMetaError("META_DIVERGED", `the local branch ${branch} has ${unpushed} commit(s) that ${remote} does not, and ${remote} has moved on: boot-meta will not rebase them for you`, ExitCode.Conflict, {
-                suggestions: ["in the meta repo: `git pull --rebase && git push`, then run the command again"],
-              });
-            }
-          }
-          base = theirs;
+          base = await l.theirs(base);
           continue;
         }
         pushed = true;
       }
-      await moveBranch(git, branch, startHead, commit, message, writes);
+      await l.land(commit, message, writes);
       return { value, commit, pushed, attempts: attempt };
     }
   } finally {
     cat.close();
-    await release();
-    await autoGc(git, settings).catch(() => undefined);
   }
 }
 

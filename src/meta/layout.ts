@@ -9,6 +9,10 @@ import { BootMetaError, ExitCode } from "../errors.js";
 export const META_CONFIG = ".boot-meta.yaml";
 export const SOPS_CONFIG = ".sops.yaml";
 export const KEYS_DIR = "keys";
+/** Bearer tokens of the service, hashed: `tokens/<principal>/<id>.json` (records/tokens.ts). */
+export const TOKENS_DIR = "tokens";
+/** Top-level folders the layout owns: never the first segment of a project name. */
+export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR];
 export const PROJECT_FILE = "project.yaml";
 export const CONFIG_FILE = "config.sops.yaml";
 
@@ -28,7 +32,7 @@ function invalidName(kind: string, value: string, why: string): BootMetaError {
 }
 
 /** Directories a project holds (and the top-level digest index): never part of a project name. */
-export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances"];
+export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances", "events"];
 
 /**
  * Sealed records: a record with secret fields is a SOPS JSON file named `*.sops.json` in a
@@ -50,8 +54,8 @@ export function validateName(kind: "project" | "env" | "principal" | "group", va
     if (s === "." || s === "..") throw invalidName(kind, value, `it has a ${s} segment`);
     if (!SEGMENT.test(s)) throw invalidName(kind, value, `the segment ${JSON.stringify(s)} has characters outside [A-Za-z0-9._-]`);
   }
-  if (kind === "project" && (segments[0] === KEYS_DIR || segments.some((x) => PROJECT_DIRS.includes(x)))) {
-    throw invalidName(kind, value, `keys/ at the top, and ${PROJECT_DIRS.join("/, ")}/ anywhere, are reserved by the layout`);
+  if (kind === "project" && (TOP_DIRS.includes(segments[0] as string) || segments.some((x) => PROJECT_DIRS.includes(x)))) {
+    throw invalidName(kind, value, `${TOP_DIRS.join("/, ")}/ at the top, and ${PROJECT_DIRS.join("/, ")}/ anywhere, are reserved by the layout`);
   }
   return value;
 }

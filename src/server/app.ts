@@ -2,11 +2,14 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { isBootMetaError } from "../errors.js";
 import { sendError } from "./http-errors.js";
+import { type LivenessStore, MemoryLiveness } from "./liveness.js";
 import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
 import { Outbound, type OutboundOptions } from "./outbound.js";
+import { FleetWriter } from "./writer.js";
 import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
+import { fleetRoutes } from "./routes/fleet.js";
 import { hookRoutes } from "./routes/hooks.js";
 import { opsRoutes } from "./routes/ops.js";
 import { recordRoutes } from "./routes/records.js";
@@ -31,6 +34,12 @@ export interface ServerDeps {
   sync?: (reason: string) => void;
   /** Outbound webhooks to the subscribers in subscriptions/ (outbound.ts); undefined: none are sent. */
   outbound?: OutboundOptions;
+  /** What instances last reported (default: this replica's memory). The caller closes one it gives. */
+  liveness?: LivenessStore;
+  /** How often reported changes (instance state, events) are committed, in ms (default 5 s). */
+  reportIntervalMs?: number;
+  /** "Name <email>" of the service's commits (default: boot-meta serve <serve@boot-meta.invalid>). */
+  author?: string;
 }
 
 /** Everything a route plugin can use. */
@@ -42,6 +51,9 @@ export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
   sync(reason: string): void;
   /** The outbound webhooks, when the app was given `outbound`. */
   outbound: Outbound | undefined;
+  liveness: LivenessStore;
+  /** Commits reported changes in batches (writer.ts). */
+  writer: FleetWriter;
 }
 
 /**
@@ -71,8 +83,16 @@ export function createApp(deps: ServerDeps): FastifyInstance {
       );
     });
   const outbound = deps.outbound ? new Outbound(deps.mirror, metrics, app.log.child({ component: "outbound" }), deps.outbound).start() : undefined;
-  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, outbound };
+  const writer = new FleetWriter({
+    mirror: deps.mirror,
+    intervalMs: deps.reportIntervalMs ?? 5_000,
+    author: deps.author ?? "boot-meta serve <serve@boot-meta.invalid>",
+    log: app.log,
+    sync: () => deps.mirror.sync(),
+  });
+  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, outbound, liveness: deps.liveness ?? new MemoryLiveness(), writer };
   app.decorate("bootMeta", ctx);
+  app.addHook("onReady", async () => writer.start());
   app.addHook("preClose", async () => {
     shutdown.abort();
   });
@@ -80,6 +100,8 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   app.addHook("onClose", async () => {
     await outbound?.close();
   });
+  // After requests in flight are done: what they queued is written before the mirror closes.
+  app.addHook("onClose", async () => writer.close());
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     ctx.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
@@ -101,5 +123,6 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   eventRoutes(app, ctx);
   hookRoutes(app, ctx);
   recordRoutes(app, ctx);
+  fleetRoutes(app, ctx);
   return app;
 }

@@ -7,7 +7,8 @@ import { BootMetaError, ExitCode, internalError, isBootMetaError } from "../erro
  */
 export function statusOf(e: BootMetaError): number {
   if (e.code === "SERVER_UNAUTHORIZED") return 401;
-  if (e.code === "SERVER_NOT_READY" || e.code === "META_REMOTE_UNAVAILABLE") return 503;
+  if (e.code === "SERVER_FORBIDDEN") return 403;
+  if (e.code === "SERVER_NOT_READY" || e.code === "META_REMOTE_UNAVAILABLE" || e.code === "SERVER_READ_ONLY") return 503;
   if (e.code === "SERVER_WEBHOOKS_DISABLED" || e.code.endsWith("_NOT_FOUND") || e.code === "META_UNKNOWN_REVISION" || e.code === "META_NO_PROJECT") return 404;
   if (e.code === "SERVER_NOT_ACCEPTABLE") return 406;
   // The resource is there but cannot be given as asked (a download of a sealed binary).
@@ -21,6 +22,9 @@ export function statusOf(e: BootMetaError): number {
 export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const e = isBootMetaError(err) ? err : internalError(err);
   const status = statusOf(e);
+  // A 401 says how to authenticate (RFC 9110 §11.6.1); auth.ts puts the Bearer challenge on its errors.
+  const challenge = (e as { challenge?: unknown }).challenge;
+  if (typeof challenge === "string") reply.header("www-authenticate", challenge);
   if (status >= 500) reply.log.error({ err: e.toJSON(), cause: isBootMetaError(err) ? undefined : String(err) }, "request failed");
   const body = status === 500 && e.code === "INTERNAL" ? { code: "INTERNAL", message: "internal error", data: {}, suggestions: [] } : e.toJSON();
   return reply.code(status).type("application/json; charset=utf-8").send({ error: body });

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { isBootMetaError } from "../errors.js";
+import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { isUrl } from "../config/bootstrap.js";
 import { cachedClone, type ConfigWarning } from "../config/clone.js";
 import { type CatFile, Git } from "../meta/git.js";
@@ -222,6 +222,42 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
   async blob(id: string): Promise<Uint8Array | undefined> {
     const o = await this.catFile().object(id);
     return o?.type === "blob" ? o.body : undefined;
+  }
+
+  private target: Promise<{ dir: string; remote: string; branch: string }> | undefined;
+
+  /**
+   * Where the service writes what followers report (instance state, events): the branch it
+   * serves, on the remote it fetches from (`origin` of its clone). The remote's default branch
+   * is asked for once (`ls-remote --symref`), so a default renamed since the clone was made is
+   * followed. SERVER_READ_ONLY when the service follows a tag, or the remote names no branch.
+   */
+  writeTarget(): Promise<{ dir: string; remote: string; branch: string }> {
+    this.target ??= this.findTarget();
+    this.target.catch(() => (this.target = undefined));
+    return this.target;
+  }
+
+  private async findTarget(): Promise<{ dir: string; remote: string; branch: string }> {
+    const git = this.git;
+    if (!git) throw new Error("the mirror has not synced yet");
+    const readOnly = (why: string) =>
+      new BootMetaError("SERVER_READ_ONLY", `the service cannot write to ${this.source}: ${why}`, ExitCode.General, {
+        suggestions: ["serve a branch (--ref BRANCH, or the remote's default branch) of a remote this service may push to"],
+      });
+    let branch = this.o.ref;
+    if (branch === undefined) {
+      const r = await git.run(["ls-remote", "--symref", "origin", "HEAD"], { reject: false });
+      branch = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout)?.[1];
+      if (branch === undefined) {
+        const local = await git.run(["symbolic-ref", "-q", "refs/remotes/origin/HEAD"], { reject: false });
+        branch = /^refs\/remotes\/origin\/(\S+)$/.exec(local.stdout.trim())?.[1];
+      }
+      if (branch === undefined) throw readOnly("its remote does not say which branch is its default");
+    } else if ((await git.run(["rev-parse", "--verify", "-q", `refs/remotes/origin/${branch}`], { reject: false })).exitCode !== 0) {
+      throw readOnly(`${branch} is not a branch of the remote (a tag is served read-only)`);
+    }
+    return { dir: git.dir, remote: "origin", branch };
   }
 
   /** The clone's directory (for plumbing the routes need: rev-list, show). */

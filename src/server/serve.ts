@@ -37,6 +37,10 @@ export interface ServeOptions {
   configEnv?: string;
   /** Outbound retry schedule and timeouts (outbound.ts; the defaults suit production). */
   outbound?: Omit<OutboundOptions, "dataDir" | "identities" | "configProject" | "configEnv">;
+  /** How often reported changes are committed (ms; default 5 s). */
+  reportIntervalMs?: number;
+  /** "Name <email>" of the service's commits. */
+  author?: string;
 }
 
 export interface RunningServer {
@@ -70,7 +74,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const cacheDir = o.cacheDir ?? join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), ".cache"), "boot-meta", "serve");
   const mirror = new Mirror({ source: o.meta, cacheDir, ref: o.ref, environment: o.environment, trustRoot: o.trustRoot, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
   await mirror.sync();
-  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv } });
+  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv }, reportIntervalMs: o.reportIntervalMs, author: o.author });
   try {
     await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 8080 });
   } catch (e) {

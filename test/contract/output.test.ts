@@ -132,6 +132,13 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await fails("binary:verify", [file], 1, "BINARY_UNVERIFIED");
   });
 
+  it("token", async () => {
+    const made = await succeeds("token:create", ["alice", "--scope", "events:read", "--scope", "instances:read", "--project", "shop", "--expires", "30d"]);
+    await succeeds("token:list", []);
+    await succeeds("token:revoke", [made.id]);
+    await fails("token:create", ["nobody", "--scope", "events:read", "--project", "shop"], 1, "META_NO_PRINCIPAL");
+  });
+
   it("the sops verbs, on a directory with its own .sops.yaml", async () => {
     const key = await ageKeyFile();
     const dir = tempDir();

@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
@@ -15,7 +16,9 @@ export function protoMessages(): protobuf.Type[] {
     const require = createRequire(import.meta.url);
     // Imports resolve against proto/, as with `protoc -Iproto`.
     r.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? require.resolve(`protobufjs/${target}`) : `${PROTO_DIR}${target}`);
-    root = r.loadSync("bootmeta/v1/records.proto");
+    // Every .proto under proto/, as the generator (scripts/gen-records.mjs) reads them.
+    const files = readdirSync(PROTO_DIR, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".proto")).map((f) => f.split("\\").join("/")).sort();
+    root = r.loadSync(files);
     root.resolveAll();
   }
   return (root.lookup("bootmeta.v1") as protobuf.Namespace).nestedArray.filter((t): t is protobuf.Type => t instanceof protobuf.Type);
