@@ -21,6 +21,9 @@ export const ExitCode = {
   InvalidFormat: 49,
   Conflict: 3,
   Internal: 70,
+  /** A shell's statuses for a command it could not find or could not start. */
+  CommandNotStarted: 126,
+  CommandNotFound: 127,
 } as const;
 
 const E = ExitCode;
@@ -72,6 +75,9 @@ export const ERROR_CODES = {
   CONFIG_KEY_NOT_FOUND: { exit: E.General, meaning: "no value at that key" },
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
+  // run: the config as a child's environment
+  RUN_COMMAND_NOT_FOUND: { exit: E.CommandNotFound, meaning: "the command to run does not exist (no such file, none of that name on PATH)" },
+  RUN_COMMAND_NOT_STARTED: { exit: E.CommandNotStarted, meaning: "the command to run exists but could not be started (not executable, say)" },
   // records
   BINARY_UNVERIFIED: { exit: E.General, meaning: "a binary is not recorded, or has no valid signature by a trusted signer" },
   CHANNEL_CONFLICT: { exit: E.Conflict, meaning: "the channel is not at the release it was expected to be at" },
