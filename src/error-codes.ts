@@ -78,6 +78,9 @@ export const ERROR_CODES = {
   // run: the config as a child's environment
   RUN_COMMAND_NOT_FOUND: { exit: E.CommandNotFound, meaning: "the command to run does not exist (no such file, none of that name on PATH)" },
   RUN_COMMAND_NOT_STARTED: { exit: E.CommandNotStarted, meaning: "the command to run exists but could not be started (not executable, say)" },
+  RUN_ENV_COLLISION: { exit: E.General, meaning: "two config keys would become the same environment variable" },
+  RUN_ENV_INVALID_NAME: { exit: E.General, meaning: "a config key would become a name that is not an environment variable name (it starts with a digit)" },
+  RUN_ENV_UNREPRESENTABLE: { exit: E.General, meaning: "a config value cannot be written as an environment variable as asked (a NUL byte, a list comma-joining would change)" },
   // records
   BINARY_UNVERIFIED: { exit: E.General, meaning: "a binary is not recorded, or has no valid signature by a trusted signer" },
   CHANNEL_CONFLICT: { exit: E.Conflict, meaning: "the channel is not at the release it was expected to be at" },
