@@ -24,6 +24,7 @@ SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGUSR2 sent to boot-meta are passed on to 
 With --watch, the config is loaded again every --watch-interval; when the command's variables change, it is stopped (SIGTERM, then SIGKILL after --grace) and started again with the new ones, or, with --signal, sent that signal and kept (its environment cannot change: for servers that read their config again themselves). A config that does not load, decrypt or flatten leaves the running command as it is and says why on stderr. When the command ends on its own, boot-meta ends with it (restarting a crashed server is its supervisor's job).
 
 With --json, the command's standard output goes to standard error, and once it ended boot-meta prints {exitCode, commit, project, env, variables (names only), restarts}, or {"error": …} when nothing could be started.`;
+  static override usage = "run -p PROJECT -e ENV [--meta DIR|URL] [--identity FILE] [--prefix APP_] [--watch [--signal SIG]] [FLAGS] -- CMD [ARGS...]";
   static override examples = [
     "<%= config.bin %> run -p shop -e prod -- ./shop-server --listen :8080",
     "<%= config.bin %> run -p shop -e prod --prefix SHOP_ --watch -- ./shop-server",
