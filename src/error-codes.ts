@@ -21,6 +21,9 @@ export const ExitCode = {
   InvalidFormat: 49,
   Conflict: 3,
   Internal: 70,
+  /** A shell's statuses for a command it could not find or could not start. */
+  CommandNotStarted: 126,
+  CommandNotFound: 127,
 } as const;
 
 const E = ExitCode;
@@ -72,6 +75,12 @@ export const ERROR_CODES = {
   CONFIG_KEY_NOT_FOUND: { exit: E.General, meaning: "no value at that key" },
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
+  // run: the config as a child's environment
+  RUN_COMMAND_NOT_FOUND: { exit: E.CommandNotFound, meaning: "the command to run does not exist (no such file, none of that name on PATH)" },
+  RUN_COMMAND_NOT_STARTED: { exit: E.CommandNotStarted, meaning: "the command to run exists but could not be started (not executable, say)" },
+  RUN_ENV_COLLISION: { exit: E.General, meaning: "two config keys would become the same environment variable" },
+  RUN_ENV_INVALID_NAME: { exit: E.General, meaning: "a config key would become a name that is not an environment variable name (it starts with a digit)" },
+  RUN_ENV_UNREPRESENTABLE: { exit: E.General, meaning: "a config value cannot be written as an environment variable as asked (a NUL byte, a list comma-joining would change)" },
   // records
   BINARY_NOT_DOWNLOADABLE: { exit: E.General, meaning: "a binary has no http(s) storage URL that a redirect could send a client to" },
   BINARY_SEALED: { exit: E.General, meaning: "a binary's storage URLs are encrypted: only a reader with a key can open them" },

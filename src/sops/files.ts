@@ -314,19 +314,17 @@ export async function secretEnv(file: string, o: { inputType?: Format; ignoreMac
 export const KEY_ENV_VARS = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_CMD"] as const;
 
 /**
- * sops `exec-env FILE COMMAND`: runs COMMAND in a shell with the file's values in its
- * environment, without the identity variables ({@link KEY_ENV_VARS}) unless `keepKeyEnv`.
- * A variable of that name that the file itself holds is passed: it is the file's value.
+ * The environment sops `exec-env FILE COMMAND` gives the command: ours with the file's values
+ * over it (or the file's alone, `pristine`), without the identity variables
+ * ({@link KEY_ENV_VARS}) unless `keepKeyEnv`. A variable of that name that the file itself
+ * holds is passed: it is the file's value. The command is run by src/cli/child.ts.
  */
-/** `stdout: "stderr"` sends the command's standard output to our standard error (for `exec-env --json`, whose stdout is its JSON answer). */
-export async function execEnv(file: string, command: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean; stdout?: "inherit" | "stderr" } = {}, c: Context = {}): Promise<number> {
+export async function execEnvironment(file: string, o: { inputType?: Format; pristine?: boolean; ignoreMac?: boolean; keepKeyEnv?: boolean } = {}, c: Context = {}): Promise<Record<string, string>> {
   const vars = await secretEnv(file, o, c);
-  const inherited = { ...envOf(c) };
-  if (!o.keepKeyEnv) for (const k of KEY_ENV_VARS) delete inherited[k];
-  const env = o.pristine ? vars : { ...inherited, ...vars };
-  const { execa } = await import("execa");
-  const r = await execa("/bin/sh", ["-c", command], { stdin: "inherit", stdout: o.stdout === "stderr" ? 2 : "inherit", stderr: "inherit", env, extendEnv: false, reject: false, cwd: cwdOf(c) });
-  return r.exitCode ?? 1;
+  if (o.pristine) return vars;
+  const inherited: Record<string, string> = {};
+  for (const [k, v] of Object.entries(envOf(c))) if (v !== undefined && (o.keepKeyEnv || !(KEY_ENV_VARS as readonly string[]).includes(k))) inherited[k] = v;
+  return { ...inherited, ...vars };
 }
 
 function cloneTree(t: Tree): Tree {

@@ -37,7 +37,10 @@ let env: NodeJS.ProcessEnv;
 
 /** Runs `boot-meta ARGS --json` in the demo as its admin, checks the exit code, and returns the parsed output. */
 async function run(id: string, args: string[], o: { exitCode?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<unknown> {
-  const r = await cli([...id.split(":"), ...args, "--json"], { cwd: o.cwd ?? demo, env: { ...env, ...o.env } });
+  // Before a `--` (run's command follows it), where boot-meta reads it as its own.
+  const dash = args.indexOf("--");
+  const words = dash === -1 ? [...args, "--json"] : [...args.slice(0, dash), "--json", ...args.slice(dash)];
+  const r = await cli([...id.split(":"), ...words], { cwd: o.cwd ?? demo, env: { ...env, ...o.env } });
   expect(r.exitCode, `${id} ${args.join(" ")}: ${err(r)}${out(r)}`).toBe(o.exitCode ?? 0);
   const text = out(r);
   if (process.env.CONTRACT_DUMP) writeFileSync(join(process.env.CONTRACT_DUMP, `${id.replaceAll(":", "_")}${o.exitCode ? ".error" : ""}.json`), text);
@@ -98,6 +101,9 @@ describe("each command's --json output holds to its checked-in schema", () => {
     const editor = join(tempDir(), "editor.sh");
     writeFileSync(editor, `#!/bin/sh\nprintf 'edited: true\\n' >> "$1"\n`, { mode: 0o755 });
     await succeeds("config:edit", t, { env: { EDITOR: editor } });
+    // The command's exit code is boot-meta's, and --json reports it with the variables' names.
+    const ran = await succeeds("run", [...t, "--", "sh", "-c", 'test -n "$DATABASE_URL" && exit 3'], { exitCode: 3 });
+    expect(ran.variables).toContain("DATABASE_URL");
     await fails("config:get", ["no.such.key", ...t], 1, "CONFIG_KEY_NOT_FOUND");
   });
 

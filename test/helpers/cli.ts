@@ -61,7 +61,7 @@ function environment(base: NodeJS.ProcessEnv): (extra?: NodeJS.ProcessEnv) => No
  *
  * Words that name no command in src/commands (`--version`, a mistyped command) go to the
  * built CLI as `spawnCliWith` does, since they are oclif's own paths; so does
- * `exec-env`, whose child writes to the process's own stdout, which only a pipe captures.
+ * `exec-env` and `run`, whose child writes to the process's own stdout, which only a pipe captures.
  */
 export function cliWith(base: NodeJS.ProcessEnv = {}): Cli {
   const envOf = environment(base);
@@ -134,7 +134,7 @@ const commandIds: Map<string, string> = new Map(
 );
 
 /** Commands whose child process inherits stdout and stderr: they run in a process of their own. */
-const SPAWNED = new Set(["exec-env"]);
+const SPAWNED = new Set(["exec-env", "run"]);
 
 /** The longest run of leading words that names a command (topic separator: a space). */
 function commandFor(args: string[]): { id: string; argv: string[] } | undefined {

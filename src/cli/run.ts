@@ -1,0 +1,163 @@
+import { isDeepStrictEqual } from "node:util";
+import { type FlattenOptions, flattenConfig, keyPath } from "../config/flatten.js";
+import { type LoadConfigOptions, type LoadedConfig, loadConfig } from "../config/loader.js";
+import { BootMetaError } from "../errors.js";
+import { redactSecrets } from "../redact.js";
+import { KEY_ENV_VARS } from "../sops/files.js";
+import { superviseChild } from "./child.js";
+
+/** Set by `run` itself, so the child knows what it runs; a config key that would become one is refused. */
+export const RUN_VARIABLES = ["BOOT_META_COMMIT", "BOOT_META_PROJECT", "BOOT_META_ENV"] as const;
+
+export interface RunOptions {
+  /** Where and what to load, as for loadConfig (identities resolved once, reused on every reload). */
+  load: LoadConfigOptions;
+  command: string;
+  args: string[];
+  flatten: Omit<FlattenOptions, "reserved">;
+  /** `stderr` under --json: stdout carries only boot-meta's answer. */
+  stdout: "inherit" | "stderr";
+  /** Follow the config: restart the child (or send it `signal`) when its variables change. */
+  watch?: { intervalMs: number; signal?: NodeJS.Signals; graceMs?: number };
+  /** Where notes go (stderr); never given a value from the config. */
+  note: (line: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** The commit the running child's config was read at (the last one it was started or restarted with). */
+  commit: string;
+  project: string;
+  env: string;
+  /** The names the config set in the child's environment, sorted (never values). */
+  variables: string[];
+  restarts: number;
+}
+
+/**
+ * `boot-meta run`: loads the config, starts the command with it as environment variables
+ * (see flattenConfig for the rules, childEnvironment for what else the child gets), and
+ * returns when the child ends, with the exit code to leave with. Nothing is started when
+ * the config does not load or flatten. With `watch`, a change to the child's variables
+ * restarts it (SIGTERM, the grace period, SIGKILL, start again) or sends it `watch.signal`;
+ * a config that fails to load or flatten keeps the running child and says why in a note.
+ */
+export async function runWithConfig(o: RunOptions): Promise<RunResult> {
+  const flatten = { ...o.flatten, reserved: RUN_VARIABLES };
+  let running: { loaded: LoadedConfig; vars: Map<string, string> } | undefined;
+  let supervisor: ReturnType<typeof superviseChild> | undefined;
+
+  const onUpdate = async ({ newConfig }: ConfigUpdate): Promise<void> => {
+    if (!running || !supervisor) return;
+    const at = newConfig.commit.slice(0, 12);
+    let vars: Map<string, string>;
+    try {
+      vars = flattenConfig(newConfig.config, flatten);
+    } catch (e) {
+      return o.note(`the config at ${at} was not applied, the child keeps running with ${running.loaded.commit.slice(0, 12)}'s: ${describe(e)}`);
+    }
+    if (isDeepStrictEqual(vars, running.vars)) return;
+    running = { loaded: newConfig, vars };
+    if (o.watch?.signal) {
+      o.note(`the config changed at ${at}: sending ${o.watch.signal} to the child (its environment stays as it started)`);
+      supervisor.signal(o.watch.signal);
+    } else {
+      o.note(`the config changed at ${at}: restarting the child`);
+      await supervisor.restart(childEnvironment(process.env, vars, newConfig));
+    }
+  };
+
+  // The one line to change when watchConfig (src/config/watch.ts) lands: same options, same result.
+  const follow = o.watch ? await pollConfig({ ...o.load, intervalMs: o.watch.intervalMs, onUpdate, onError: (e) => o.note(`could not load the config, the child keeps running with ${running?.loaded.commit.slice(0, 12)}'s: ${describe(e)}`) }) : undefined;
+  try {
+    const loaded = follow ?? (await loadConfig(o.load));
+    const vars = flattenConfig(loaded.config, flatten);
+    running = { loaded, vars };
+    supervisor = superviseChild({ command: o.command, args: o.args, env: childEnvironment(process.env, vars, loaded), stdout: o.stdout }, { graceMs: o.watch?.graceMs });
+    const exitCode = await supervisor.exited;
+    return { exitCode, commit: running.loaded.commit, project: loaded.project, env: loaded.env, variables: [...running.vars.keys()].sort(), restarts: supervisor.restarts };
+  } finally {
+    await follow?.unwatch();
+  }
+}
+
+/**
+ * The child's environment: ours, without the variables that hold or point at our age identity
+ * (KEY_ENV_VARS: the child gets the config, not the key that opens it), then the config's
+ * variables over it (the config wins over a variable of the same name we were given), then
+ * BOOT_META_COMMIT, BOOT_META_PROJECT and BOOT_META_ENV. A config key that becomes one of
+ * the identity names is the config's value, and passed.
+ */
+export function childEnvironment(parent: NodeJS.ProcessEnv, vars: Map<string, string>, loaded: Pick<LoadedConfig, "commit" | "project" | "env">): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parent)) if (v !== undefined && !(KEY_ENV_VARS as readonly string[]).includes(k)) env[k] = v;
+  for (const [k, v] of vars) env[k] = v;
+  env.BOOT_META_COMMIT = loaded.commit;
+  env.BOOT_META_PROJECT = loaded.project;
+  env.BOOT_META_ENV = loaded.env;
+  return env;
+}
+
+/** What watchConfig's `onUpdate` is given (c12's shape, DESIGN.md). */
+export interface ConfigUpdate {
+  oldConfig: LoadedConfig;
+  newConfig: LoadedConfig;
+  changedKeys: string[];
+  commit: string;
+}
+
+/**
+ * A stand-in for watchConfig until src/config/watch.ts lands, with its shape: loads once
+ * (throwing as loadConfig does), then every `intervalMs` loads again and calls `onUpdate`
+ * when the config differs from the last one it reported (a new commit that leaves this
+ * env's config as it was is not an update). A load that fails goes to `onError` and the
+ * next tick tries again. `unwatch()` stops it and waits for a load in flight.
+ */
+export async function pollConfig(o: LoadConfigOptions & { intervalMs: number; onUpdate: (u: ConfigUpdate) => void | Promise<void>; onError?: (e: unknown) => void }): Promise<LoadedConfig & { unwatch(): Promise<void> }> {
+  const { intervalMs, onUpdate, onError, ...load } = o;
+  let last = await loadConfig(load);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  const tick = async (): Promise<void> => {
+    try {
+      const next = await loadConfig(load);
+      if (stopped || next.commit === last.commit || isDeepStrictEqual(next.config, last.config)) return;
+      const old = last;
+      last = next;
+      await onUpdate({ oldConfig: old, newConfig: next, changedKeys: changedKeys(old.config, next.config), commit: next.commit });
+    } catch (e) {
+      if (!stopped) onError?.(e);
+    }
+  };
+  const schedule = (): void => {
+    timer = setTimeout(() => {
+      inFlight = tick().finally(() => {
+        if (!stopped) schedule();
+      });
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    ...last,
+    async unwatch() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+    },
+  };
+}
+
+/** The keys (as `config get` names them) whose values differ between two configs: leaves, and lists as a whole. */
+function changedKeys(a: unknown, b: unknown, path: string[] = []): string[] {
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (isMap(a) && isMap(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedKeys(Object.hasOwn(a, k) ? a[k] : undefined, Object.hasOwn(b, k) ? b[k] : undefined, [...path, k]));
+  }
+  return isDeepStrictEqual(a, b) ? [] : [keyPath(path)];
+}
+
+function describe(e: unknown): string {
+  return redactSecrets(e instanceof BootMetaError ? `[${e.code}] ${e.message}` : e instanceof Error ? e.message : String(e));
+}
