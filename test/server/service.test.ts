@@ -162,6 +162,17 @@ describe("GET /v1/events", () => {
     expect(s.log.lines.join("")).not.toContain(SECRET_VALUE);
   });
 
+  it("follows the mirror with one listener however many streams are open", async () => {
+    const s = await serve();
+    const before = s.mirror.listenerCount("change");
+    const streams = await Promise.all(Array.from({ length: 20 }, () => fetch(`${s.url}/v1/events`)));
+    const commit = await fx.set("dev", "color", "many");
+    await s.mirror.sync();
+    const got = await Promise.all(streams.map((r) => readEvents(r, (e) => e.some((x) => x.id === commit))));
+    expect(got.every((events) => events.at(-1)?.id === commit)).toBe(true);
+    expect(s.mirror.listenerCount("change")).toBe(before);
+  });
+
   it("tells a client whose last event is not in the branch's history to reload", async () => {
     const s = await serve();
     const res = await fetch(`${s.url}/v1/events`, { headers: { "last-event-id": "0123456789abcdef0123456789abcdef01234567" } });

@@ -35,7 +35,8 @@ export interface ServedConfig {
 interface Cached {
   etag: string;
   commit: string;
-  body: string;
+  /** The JSON body, encoded once: a hot key is sent as the same bytes every time. */
+  body: Buffer;
 }
 
 /**
@@ -50,9 +51,13 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { mirror } = ctx;
   let cacheAt: string | undefined;
   const cache = new Map<string, Promise<Cached>>();
-  const waiters = new Set<() => void>();
+  // Long-polls waiting for a change: one listener on the mirror and one on shutdown for all.
+  const waiters = new Set<{ check(): void; finish(): void }>();
   mirror.on("synced", () => {
-    for (const w of [...waiters]) w();
+    for (const w of [...waiters]) w.check();
+  });
+  ctx.closing.addEventListener("abort", () => {
+    for (const w of [...waiters]) w.finish();
   });
 
   const current = (project: string, env: string): Promise<Cached> => {
@@ -101,7 +106,7 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
       .digest("hex")
       .slice(0, 32)}"`;
     const body: ServedConfig = { project, env, commit, etag, layers };
-    return { etag, commit, body: JSON.stringify(body) };
+    return { etag, commit, body: Buffer.from(JSON.stringify(body)) };
   };
 
   app.get("/v1/projects/:project/config", async (req: FastifyRequest<{ Params: { project: string }; Querystring: { env?: string; wait?: string } }>, reply: FastifyReply) => {
@@ -136,18 +141,18 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        waiters.delete(check);
-        ctx.closing.removeEventListener("abort", finish);
+        waiters.delete(waiter);
         get().then(resolve, reject);
       };
       const check = () => {
         get().then((c) => c.etag !== etag && finish(), finish);
       };
+      const waiter = { check, finish };
       const timer = setTimeout(finish, seconds * 1000);
-      waiters.add(check);
-      ctx.closing.addEventListener("abort", finish);
+      waiters.add(waiter);
+      if (ctx.closing.aborted) finish();
       // A commit that landed between the first answer and now.
-      check();
+      else check();
     });
   }
 }

@@ -36,6 +36,21 @@ const asList = (v: string | string[] | undefined): string[] => (v === undefined 
  */
 export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { mirror } = ctx;
+  // One listener, one timer and one shutdown hook for every stream (1,000 streams would be
+  // 1,000 listeners on the mirror and the closing signal, and 1,000 timers).
+  const streams = new Set<{ change(c: Change): void; beat(line: string): void; shutdown(): void }>();
+  mirror.on("change", (c) => {
+    for (const s of streams) s.change(c);
+  });
+  const heartbeat = setInterval(() => {
+    const line = `: ${new Date().toISOString()}\n\n`;
+    for (const s of streams) s.beat(line);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  ctx.closing.addEventListener("abort", () => {
+    clearInterval(heartbeat);
+    for (const s of [...streams]) s.shutdown();
+  });
   app.get("/v1/events", async (req: FastifyRequest<{ Querystring: { project?: string | string[]; path?: string | string[]; lastEventId?: string } }>, reply: FastifyReply) => {
     let filter: Filter;
     let since: string | undefined;
@@ -72,25 +87,25 @@ export function eventRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const n = narrow(c, filter);
       if (n) res.write(eventText(c, n));
     };
-    const onChange = (c: Change) => (backlogDone ? send(c) : queued.push(c));
-    mirror.on("change", onChange);
-    const heartbeat = setInterval(() => res.write(`: ${new Date().toISOString()}\n\n`), HEARTBEAT_MS);
     let ended = false;
+    const stream = {
+      change: (c: Change) => (backlogDone ? send(c) : queued.push(c)),
+      beat: (line: string) => res.write(line),
+      shutdown: () => {
+        // Tell the client to come back (to another replica), then end the stream.
+        res.end(`event: shutdown\ndata: {}\nretry: 1000\n\n`);
+        end();
+      },
+    };
     const end = () => {
       if (ended) return;
       ended = true;
-      clearInterval(heartbeat);
-      mirror.off("change", onChange);
-      ctx.closing.removeEventListener("abort", shutdown);
+      streams.delete(stream);
       ctx.metrics.subscribers.dec({ stream: "sse" });
     };
-    const shutdown = () => {
-      // Tell the client to come back (to another replica), then end the stream.
-      res.end(`event: shutdown\ndata: {}\nretry: 1000\n\n`);
-      end();
-    };
+    streams.add(stream);
     res.on("close", end);
-    ctx.closing.addEventListener("abort", shutdown);
+    if (ctx.closing.aborted) stream.shutdown();
     res.write(`retry: 2000\n: boot-meta events, served commit ${mirror.head}\n\n`);
     const backlog = new Set<string>();
     if (since !== undefined) {
