@@ -39,7 +39,7 @@ async function openCache(dir: string): Promise<Git | undefined> {
  * way) is made again. When the remote cannot be reached, the last fetched copy is served and
  * said to be stale; with none, META_REMOTE_UNAVAILABLE.
  */
-export async function cachedClone(url: string, o: { cacheDir?: string; env: NodeJS.ProcessEnv; ref?: string; warn: (w: ConfigWarning) => void }): Promise<{ dir: string; at: string; stale: boolean }> {
+export async function cachedClone(url: string, o: { cacheDir?: string; env: NodeJS.ProcessEnv; ref?: string; warn: (w: ConfigWarning) => void; originChecked?: boolean }): Promise<{ dir: string; at: string; stale: boolean }> {
   const e = o.env;
   const root = o.cacheDir ?? join(e.XDG_CACHE_HOME || join(e.HOME ?? homedir(), ".cache"), "boot-meta", "repos");
   const dir = join(root, createHash("sha256").update(url).digest("hex").slice(0, 16));
@@ -64,7 +64,7 @@ export async function cachedClone(url: string, o: { cacheDir?: string; env: Node
       await rm(tmp, { recursive: true, force: true });
     }
     git = (await openCache(dir)) as Git;
-  } else {
+  } else if (!o.originChecked) {
     const origin = (await git.run(["config", "--get", "remote.origin.url"], { reject: false })).stdout.trim();
     if (origin !== url) await git.run(origin === "" ? ["remote", "add", "origin", url] : ["remote", "set-url", "origin", url]);
   }
