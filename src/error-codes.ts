@@ -93,6 +93,7 @@ export const ERROR_CODES = {
   // the config service
   SERVER_BAD_REQUEST: { exit: E.InvalidArgument, meaning: "a request the service cannot answer as asked (a bad query parameter)" },
   SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
+  SERVER_NATS_UNAVAILABLE: { exit: E.General, meaning: "the service could not reach NATS (or its JetStream) at start" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
