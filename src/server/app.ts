@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { isBootMetaError } from "../errors.js";
 import { sendError } from "./http-errors.js";
+import type { LivenessStore } from "./liveness.js";
 import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
 import { configRoutes } from "./routes/config.js";
@@ -27,6 +28,8 @@ export interface ServerDeps {
   closing?: AbortSignal;
   /** How the app asks for a fetch (default: `mirror.sync()`, failures logged). */
   sync?: (reason: string) => void;
+  /** What instances last reported (default: this replica's memory). The caller closes one it gives. */
+  liveness?: LivenessStore;
 }
 
 /** Everything a route plugin can use. */
