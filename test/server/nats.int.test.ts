@@ -37,8 +37,10 @@ class NatsServer {
   private proc: ChildProcess | undefined;
   readonly storeDir = tempDir("nats-store-");
   readonly port: number;
-  constructor(port: number) {
+  private readonly jetStream: boolean;
+  constructor(port: number, o: { jetStream?: boolean } = {}) {
     this.port = port;
+    this.jetStream = o.jetStream ?? true;
   }
 
   get url(): string {
@@ -46,7 +48,7 @@ class NatsServer {
   }
 
   async start(): Promise<void> {
-    const p = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir, "--user", NATS_USER, "--pass", NATS_PASS], {
+    const p = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(this.port), ...(this.jetStream ? ["-js", "-sd", this.storeDir] : []), "--user", NATS_USER, "--pass", NATS_PASS], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.proc = p;
@@ -310,6 +312,27 @@ describe("when NATS is away", () => {
     const text = JSON.stringify((err as { toJSON(): unknown }).toJSON());
     expect((err as Error).message).toMatch(/^cannot connect to NATS at nats:\/\/\*\*\*@127\.0\.0\.1:\d+: /);
     expect(text + log.lines.join("")).not.toContain(NATS_PASS);
+  });
+
+  it("does not start on a NATS without JetStream, where liveness could not be shared", async () => {
+    const plain = new NatsServer(await freePort(), { jetStream: false });
+    await plain.start();
+    try {
+      const err = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {}, nats: plain.url }).then(
+        (s) => (running.push(s), undefined),
+        (e: unknown) => e,
+      );
+      expect(isBootMetaError(err, "SERVER_NATS_UNAVAILABLE")).toBe(true);
+      expect((err as Error).message).toContain("cannot open the JetStream key-value bucket bootmeta-liveness");
+      expect(JSON.stringify((err as { toJSON(): unknown }).toJSON())).not.toContain(NATS_PASS);
+      // Given a store of its own, it needs no JetStream.
+      const s = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {}, nats: plain.url, liveness: new MemoryLiveness() });
+      running.push(s);
+      expect(s.nats).toBeDefined();
+    } finally {
+      for (const s of running.splice(0)) await s.close();
+      await plain.stop();
+    }
   });
 
   it("refuses a NATS URL that does not parse before cloning anything", async () => {
