@@ -48,7 +48,7 @@ export default class Serve extends BaseCommand {
     const { startServer } = await import("../server/serve.js");
     const server = await startServer({ meta: await repoOf(flags), host, port, pollMs, webhookSecret, cacheDir: flags["cache-dir"], ref: flags.ref, logger, nats });
     // The NATS URL as shown (credentials masked), never as given.
-    logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs, nats: server.nats?.target.shown }, "serving");
+    logger.info({ url: server.url, commit: server.mirror.head, webhooks: webhookSecret !== undefined, pollMs, nats: server.nats?.shown }, "serving");
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({ url: server.url, commit: server.mirror.head ?? null })}\n`);
     else this.log(`boot-meta serving ${server.mirror.source} at ${server.url} (commit ${server.mirror.head?.slice(0, 12)})`);
     await new Promise<void>((resolve) => {

@@ -115,7 +115,8 @@ export class NatsLink {
   readonly nc: NatsConnection;
   /** This replica's id on the head subject (new at every start: a restart is another replica). */
   readonly replica = nuid.next();
-  readonly target: NatsTarget;
+  /** The URL as it may be logged (credentials masked); the credentials themselves are kept nowhere on this object. */
+  readonly shown: string;
   private readonly log: Logger | undefined;
   private following: { mirror: Mirror; off: () => void; sub: Subscription } | undefined;
   /** Commits another replica announced having published; not published again from here. */
@@ -124,9 +125,9 @@ export class NatsLink {
   private readonly fetchedFor = new Recent(1024);
   private closed = false;
 
-  private constructor(nc: NatsConnection, target: NatsTarget, log: Logger | undefined) {
+  private constructor(nc: NatsConnection, shown: string, log: Logger | undefined) {
     this.nc = nc;
-    this.target = target;
+    this.shown = shown;
     this.log = log;
     void this.watchStatus();
   }
@@ -156,7 +157,7 @@ export class NatsLink {
       });
     }
     log?.info({ nats: target.shown, server: nc.getServer() }, "connected to NATS");
-    return new NatsLink(nc, target, log);
+    return new NatsLink(nc, target.shown, log);
   }
 
   private async watchStatus(): Promise<void> {
