@@ -109,6 +109,7 @@ export const ERROR_CODES = {
   SERVER_BAD_REQUEST: { exit: E.InvalidArgument, meaning: "a request the service cannot answer as asked (a bad query parameter)" },
   SERVER_LISTEN_FAILED: { exit: E.General, meaning: "the service could not listen on the address given" },
   SERVER_NOT_ACCEPTABLE: { exit: E.InvalidArgument, meaning: "the request's Accept names no media type the service can answer with" },
+  SERVER_NATS_UNAVAILABLE: { exit: E.General, meaning: "the service could not reach NATS (or its JetStream) at start" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
   SERVER_SUBSCRIPTION_INVALID: { exit: E.InvalidFormat, meaning: "a subscriptions/<name>.yaml file the service cannot deliver to as written" },
   SERVER_FORBIDDEN: { exit: E.General, meaning: "the request's token is valid but not for that scope or project" },

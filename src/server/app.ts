@@ -30,6 +30,8 @@ export interface ServerDeps {
   webhookSecret?: string;
   /** Set when the app is closing: long-polls and streams end early. */
   closing?: AbortSignal;
+  /** How long requests in flight may take to finish once the app closes (default 3 s). */
+  shutdownGraceMs?: number;
   /** How the app asks for a fetch (default: `mirror.sync()`, failures logged). */
   sync?: (reason: string) => void;
   /** Outbound webhooks to the subscribers in subscriptions/ (outbound.ts); undefined: none are sent. */
@@ -95,6 +97,10 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   app.addHook("onReady", async () => writer.start());
   app.addHook("preClose", async () => {
     shutdown.abort();
+    // Streams and long-polls end now; requests in flight get a grace period to finish. Then
+    // every connection is closed: a client's spare keep-alive connection that never sent a
+    // request is not "idle" to Node 20, and would hold the close for the keep-alive timeout.
+    setTimeout(() => app.server.closeAllConnections(), deps.shutdownGraceMs ?? 3_000).unref();
   });
   // Retries waiting are cancelled, attempts in flight aborted; what had not ended becomes a dead letter.
   app.addHook("onClose", async () => {

@@ -7,8 +7,11 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { validateName } from "../meta/layout.js";
 import { identitiesFromFiles } from "../sops/identities.js";
 import { createApp } from "./app.js";
+import { type LivenessStore, MemoryLiveness } from "./liveness.js";
 import { Mirror } from "./mirror.js";
 import type { OutboundOptions } from "./outbound.js";
+import { KvLiveness } from "./nats-liveness.js";
+import { NatsLink, parseNatsUrl } from "./nats.js";
 
 export interface ServeOptions {
   /** The meta repo: a local path or a git URL. */
@@ -41,11 +44,21 @@ export interface ServeOptions {
   reportIntervalMs?: number;
   /** "Name <email>" of the service's commits. */
   author?: string;
+  /**
+   * A NATS URL (`nats://[user:pass@]host:port`, comma-separated for a cluster): changes are
+   * published there, replicas stay in step through it, and liveness is kept in its JetStream.
+   */
+  nats?: string;
+  /** Where instance reports are kept (default: the NATS bucket with `nats`, else this replica's memory). Closed with the server. */
+  liveness?: LivenessStore;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   mirror: Mirror;
+  liveness: LivenessStore;
+  /** The NATS connection, with `nats`. */
+  nats: NatsLink | undefined;
   /** `http://host:port`, the address it listens on. */
   url: string;
   /** Stops taking requests, ends streams and long-polls, waits for requests in flight, closes the clone. */
@@ -55,7 +68,9 @@ export interface RunningServer {
 /**
  * Starts the config service: syncs its own clone of the meta repo (failing when it cannot
  * reach the remote and has nothing cached), listens, and fetches on webhooks and every
- * `pollMs` (with up to 10% jitter, so replicas do not fetch in step).
+ * `pollMs` (with up to 10% jitter, so replicas do not fetch in step). With `nats` it connects
+ * first (failing when NATS or its JetStream cannot be reached), publishes every change, and
+ * fetches when another replica announces a commit it does not have (nats.ts).
  */
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   if ((o.configProject === undefined) !== (o.configEnv === undefined)) {
@@ -72,12 +87,29 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const identities = o.identityFile === undefined ? undefined : await identitiesFromFiles([o.identityFile]);
   const env = o.environment ?? process.env;
   const cacheDir = o.cacheDir ?? join(env.XDG_CACHE_HOME || join(env.HOME ?? homedir(), ".cache"), "boot-meta", "serve");
+  // A NATS URL that does not parse is refused before anything is cloned.
+  if (o.nats !== undefined) parseNatsUrl(o.nats);
   const mirror = new Mirror({ source: o.meta, cacheDir, ref: o.ref, environment: o.environment, trustRoot: o.trustRoot, onWarning: (w) => o.logger?.warn({ code: w.code }, w.message) });
   await mirror.sync();
-  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv }, reportIntervalMs: o.reportIntervalMs, author: o.author });
+  let nats: NatsLink | undefined;
+  let liveness = o.liveness;
+  try {
+    if (o.nats !== undefined) {
+      nats = await NatsLink.connect(o.nats, { logger: o.logger });
+      liveness ??= await KvLiveness.open(nats.nc);
+    }
+  } catch (e) {
+    await nats?.close();
+    await mirror.close();
+    throw e;
+  }
+  liveness ??= new MemoryLiveness();
+  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, liveness, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv }, reportIntervalMs: o.reportIntervalMs, author: o.author });
   try {
     await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 8080 });
   } catch (e) {
+    await liveness.close();
+    await nats?.close();
     await mirror.close();
     const err = e as NodeJS.ErrnoException;
     throw new BootMetaError("SERVER_LISTEN_FAILED", `cannot listen on ${o.host ?? "127.0.0.1"}:${o.port ?? 8080}: ${err.code ?? err.message}`, ExitCode.General, {
@@ -99,14 +131,22 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     timer.unref();
   };
   schedule();
+  // Another replica's announcement fetches here as a webhook would.
+  nats?.follow(mirror, (reason) => app.bootMeta.sync(reason));
+  const store = liveness;
   return {
     app,
     mirror,
+    liveness: store,
+    nats,
     url: `http://${host}:${addr.port}`,
     async close() {
       clearTimeout(timer);
       await app.close();
+      // The mirror first: a sync in flight publishes its changes before NATS is drained.
       await mirror.close();
+      await store.close();
+      await nats?.close();
     },
   };
 }
