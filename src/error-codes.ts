@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   META_UNKNOWN_REVISION: { exit: E.General, meaning: "no such commit or ref" },
   // config
   CONFIG_ACCESS_DENIED: { exit: E.CouldNotRetrieveKey, meaning: "your identities open none of a layer's keys" },
+  CONFIG_AMBIGUOUS_SOURCE: { exit: E.InvalidArgument, meaning: "both a config server and a meta repository were given, at the same level" },
   CONFIG_BAD_BOOTSTRAP: { exit: E.InvalidFormat, meaning: "the bootstrap file is not valid" },
   CONFIG_BAD_VALUE: { exit: E.InvalidArgument, meaning: "a value that does not parse (a broken [list] or {map})" },
   CONFIG_EDIT_CONFLICT: { exit: E.Conflict, meaning: "the layer changed while it was open in the editor" },
@@ -72,6 +73,8 @@ export const ERROR_CODES = {
   CONFIG_KEY_NOT_FOUND: { exit: E.General, meaning: "no value at that key" },
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
+  CONFIG_SERVER_BAD_RESPONSE: { exit: E.General, meaning: "the config server's answer is not what its API promises" },
+  CONFIG_SERVER_UNAVAILABLE: { exit: E.General, meaning: "the config server cannot be reached (or fails) and nothing verified is cached to start from" },
   // records
   BINARY_UNVERIFIED: { exit: E.General, meaning: "a binary is not recorded, or has no valid signature by a trusted signer" },
   CHANNEL_CONFLICT: { exit: E.Conflict, meaning: "the channel is not at the release it was expected to be at" },
