@@ -139,8 +139,8 @@ describe("loadConfig({ server })", () => {
     const good = tempDir();
     await load({ server: down.url, cacheDir: good });
     const goodFile = onlyCache(good);
-    const answer = JSON.parse(readFileSync(goodFile, "utf8")) as { layers: { path: string; content?: string }[] };
-    const [defaults, dev] = answer.layers as [{ content: string }, { content: string }];
+    const answer = JSON.parse(readFileSync(goodFile, "utf8")) as { layers: [{ content: string }, { content: string }] };
+    const [defaults, dev] = answer.layers;
     // A MAC that no longer matches: the binding (in the clear, under the MAC) rewritten.
     const macBroken = structuredClone(answer);
     (macBroken.layers[1] as { content: string }).content = dev.content.replace("shop/envs/dev/config.sops.yaml", "shop/envs/dex/config.sops.yaml");
@@ -192,11 +192,12 @@ describe("loadConfig({ server })", () => {
     const real = await fetch(`${server.url}/v1/projects/shop/config?env=dev`).then((r) => r.json() as Promise<Record<string, unknown> & { layers: { path: string }[] }>);
     const wrongPath = structuredClone(real);
     (wrongPath.layers[1] as { path: string }).path = "shop/envs/prod/config.sops.yaml";
-    for (const [body, why] of [
+    const cases: [string, string][] = [
       ["<html>hello</html>", "not JSON"],
       [JSON.stringify({ ...real, env: "prod" }), "another project or env"],
       [JSON.stringify(wrongPath), "layer 2 is not shop/envs/dev/config.sops.yaml"],
-    ]) {
+    ];
+    for (const [body, why] of cases) {
       const bad = await httpServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(body));
       try {
         await expect(load({ server: bad.url, cacheDir: tempDir() }), why).rejects.toMatchObject({ code: "CONFIG_SERVER_BAD_RESPONSE", message: expect.stringContaining(why) });
