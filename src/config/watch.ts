@@ -1,4 +1,4 @@
-import { BootMetaError, isBootMetaError } from "../errors.js";
+import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { layersFor } from "../meta/layout.js";
 import type { ConfigWarning } from "./clone.js";
@@ -8,6 +8,8 @@ import { loadFromRepo, type LoadPlan, resolveLoad } from "./loader.js";
 import { type ConfigAnswer, contentEtag, openEvents, requestConfig, type ServedConfig } from "./remote.js";
 import { SseParser } from "./sse.js";
 import type { LoadConfigOptions, LoadedConfig } from "./types.js";
+
+const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /** What `onUpdate` is told (c12's shape, DESIGN.md "watchConfig"). */
 export interface ConfigUpdate {
@@ -66,11 +68,25 @@ export interface WatchedConfig extends LoadedConfig {
  * throws for the first load.
  */
 export async function watchConfig(o: WatchConfigOptions = {}): Promise<WatchedConfig> {
+  checkTimes(o);
   const plan = await resolveLoad(o);
   const w = plan.kind === "server" ? new ServerWatcher(plan.source, o) : new RepoWatcher(plan, o);
   const first = await w.load();
   w.start();
   return { ...first, current: () => w.current, unwatch: () => w.stop() };
+}
+
+/** Times that cannot work are refused up front, not found out in a retry loop. */
+function checkTimes(o: WatchConfigOptions): void {
+  const bad = (option: string, v: unknown, rule: string) =>
+    new BootMetaError("INVALID_ARGUMENT", `watchConfig's ${option} ${JSON.stringify(v)} must be ${rule}`, ExitCode.InvalidArgument, { data: { option } });
+  const s = o.longPollSeconds;
+  // The service waits at most 290 s (src/server/routes/params.ts), within the 5 minutes proxies commonly allow.
+  if (s !== undefined && (!Number.isInteger(s) || s < 1 || s > 290)) throw bad("longPollSeconds", s, "a whole number of seconds from 1 to 290");
+  for (const [name, v] of [["pollIntervalMs", o.pollIntervalMs], ["idleTimeoutMs", o.idleTimeoutMs], ["retry.minMs", o.retry?.minMs], ["retry.maxMs", o.retry?.maxMs]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw bad(name, v, "a number of milliseconds above zero");
+  }
+  if (o.transport !== undefined && !["auto", "sse", "longpoll"].includes(o.transport)) throw bad("transport", o.transport, "auto, sse or longpoll");
 }
 
 /** The loop and the state every transport shares: the current config, updates in order, the stop signal. */
@@ -82,7 +98,7 @@ abstract class Watcher {
   protected readonly onError: (e: Error) => void;
   protected readonly warn: (w: ConfigWarning) => void;
   private readonly retryMin: number;
-  private readonly retryMax: number;
+  protected readonly retryMax: number;
   protected readonly o: WatchConfigOptions;
 
   constructor(o: WatchConfigOptions) {
@@ -207,7 +223,8 @@ class ServerWatcher extends Watcher {
           failures = 0;
           if (catchUp) await this.reload();
           catchUp = false;
-          const retry = await this.follow(res);
+          // The service's `retry:`, but never longer than our own longest wait.
+          const retry = Math.min(await this.follow(res), this.retryMax);
           await this.sleep(retry * (0.5 + Math.random() * 0.5));
         } else {
           const started = Date.now();
@@ -256,8 +273,9 @@ class ServerWatcher extends Watcher {
         for (const ev of parser.push(decoder.decode(value, { stream: true }))) {
           if (ev.event === "change" || ev.event === "reset") {
             await this.reload();
-            // Moved only once the change it names was taken: a reconnect resumes after it, never past a lost one.
-            this.lastEventId = ev.id;
+            // Moved only once the change it names was taken: a reconnect resumes after it, never
+            // past a lost one. Only a commit id is sent back (it goes into a header).
+            if (ev.id !== undefined && COMMIT.test(ev.id)) this.lastEventId = ev.id;
           } else if (ev.event === "shutdown") {
             return parser.retry ?? 1000;
           }

@@ -26,9 +26,10 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** As alice, by default; a busy machine must not make the local service look unreachable. */
 function load(o: LoadConfigOptions & { warnings?: ConfigWarning[]; who?: "alice" | "admin" | "prodServer" } = {}) {
   const { warnings, who, ...rest } = o;
-  return loadConfig({ server: server.url, project: "shop", env: "dev", identities: [meta.keys[who ?? "alice"].identity], environment: {}, onWarning: (w) => warnings?.push(w), ...rest });
+  return loadConfig({ server: server.url, project: "shop", env: "dev", identities: [meta.keys[who ?? "alice"].identity], environment: {}, requestTimeoutMs: 120_000, onWarning: (w) => warnings?.push(w), ...rest });
 }
 
 const cacheFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []);

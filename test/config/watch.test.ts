@@ -44,6 +44,8 @@ async function watch(o: WatchConfigOptions = {}) {
     cacheDir: tempDir(),
     environment: {},
     retry: { minMs: 50, maxMs: 500 },
+    // A busy machine must not make the local service look unreachable.
+    requestTimeoutMs: 120_000,
     onUpdate: (u) => {
       updates.push(u);
       waiting?.(u);
@@ -160,6 +162,11 @@ describe("watchConfig({ server })", () => {
     } finally {
       await noStream.close();
     }
+  });
+
+  it("refuses times that cannot work before it loads anything", async () => {
+    await expect(watch({ longPollSeconds: 600 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: "watchConfig's longPollSeconds 600 must be a whole number of seconds from 1 to 290" });
+    await expect(watch({ pollIntervalMs: 0 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining("pollIntervalMs 0") });
   });
 
   it("unwatch closes the stream: the service's subscriber goes away and the watcher calls nothing more", async () => {
