@@ -68,6 +68,7 @@ export const ERROR_CODES = {
   META_UNKNOWN_REVISION: { exit: E.General, meaning: "no such commit or ref" },
   // config
   CONFIG_ACCESS_DENIED: { exit: E.CouldNotRetrieveKey, meaning: "your identities open none of a layer's keys" },
+  CONFIG_AMBIGUOUS_SOURCE: { exit: E.InvalidArgument, meaning: "both a config server and a meta repository were given, at the same level" },
   CONFIG_BAD_BOOTSTRAP: { exit: E.InvalidFormat, meaning: "the bootstrap file is not valid" },
   CONFIG_BAD_VALUE: { exit: E.InvalidArgument, meaning: "a value that does not parse (a broken [list] or {map})" },
   CONFIG_EDIT_CONFLICT: { exit: E.Conflict, meaning: "the layer changed while it was open in the editor" },
@@ -81,6 +82,8 @@ export const ERROR_CODES = {
   RUN_ENV_COLLISION: { exit: E.General, meaning: "two config keys would become the same environment variable" },
   RUN_ENV_INVALID_NAME: { exit: E.General, meaning: "a config key would become a name that is not an environment variable name (it starts with a digit)" },
   RUN_ENV_UNREPRESENTABLE: { exit: E.General, meaning: "a config value cannot be written as an environment variable as asked (a NUL byte, a list comma-joining would change)" },
+  CONFIG_SERVER_BAD_RESPONSE: { exit: E.General, meaning: "the config server's answer is not what its API promises" },
+  CONFIG_SERVER_UNAVAILABLE: { exit: E.General, meaning: "the config server cannot be reached (or fails) and nothing verified is cached to start from" },
   // records
   BINARY_NOT_DOWNLOADABLE: { exit: E.General, meaning: "a binary has no http(s) storage URL that a redirect could send a client to" },
   BINARY_SEALED: { exit: E.General, meaning: "a binary's storage URLs are encrypted: only a reader with a key can open them" },

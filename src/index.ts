@@ -23,6 +23,7 @@ export { Branch, Comment, type Tree, type Value, fromPlain, toPlain } from "./so
 
 // The meta repository and the config loader.
 export { loadConfig, type ConfigLayer, type ConfigWarning, type LoadConfigOptions, type LoadedConfig } from "./config/loader.js";
+export { watchConfig, type ConfigUpdate, type WatchConfigOptions, type WatchedConfig } from "./config/watch.js";
 export { mergeLayers } from "./config/merge.js";
 export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
 export { setConfigValue, unsetConfigValue } from "./config/edit.js";

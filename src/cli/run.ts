@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
-import { type FlattenOptions, flattenConfig, keyPath } from "../config/flatten.js";
+import { type FlattenOptions, flattenConfig } from "../config/flatten.js";
 import { type LoadConfigOptions, type LoadedConfig, loadConfig } from "../config/loader.js";
+import { type ConfigUpdate, watchConfig } from "../config/watch.js";
 import { BootMetaError } from "../errors.js";
 import { redactSecrets } from "../redact.js";
 import { KEY_ENV_VARS } from "../sops/files.js";
@@ -67,8 +68,9 @@ export async function runWithConfig(o: RunOptions): Promise<RunResult> {
     }
   };
 
-  // The one line to change when watchConfig (src/config/watch.ts) lands: same options, same result.
-  const follow = o.watch ? await pollConfig({ ...o.load, intervalMs: o.watch.intervalMs, onUpdate, onError: (e) => o.note(`could not load the config, the child keeps running with ${running?.loaded.commit.slice(0, 12)}'s: ${describe(e)}`) }) : undefined;
+  // Followed as any watcher follows it (src/config/watch.ts): the service's stream with a
+  // server, else polling the repo every --watch-interval.
+  const follow = o.watch ? await watchConfig({ ...o.load, pollIntervalMs: o.watch.intervalMs, onUpdate, onError: (e) => o.note(`could not load the config, the child keeps running with ${running?.loaded.commit.slice(0, 12)}'s: ${describe(e)}`) }) : undefined;
   try {
     const loaded = follow ?? (await loadConfig(o.load));
     const vars = flattenConfig(loaded.config, flatten);
@@ -96,66 +98,6 @@ export function childEnvironment(parent: NodeJS.ProcessEnv, vars: Map<string, st
   env.BOOT_META_PROJECT = loaded.project;
   env.BOOT_META_ENV = loaded.env;
   return env;
-}
-
-/** What watchConfig's `onUpdate` is given (c12's shape, DESIGN.md). */
-export interface ConfigUpdate {
-  oldConfig: LoadedConfig;
-  newConfig: LoadedConfig;
-  changedKeys: string[];
-  commit: string;
-}
-
-/**
- * A stand-in for watchConfig until src/config/watch.ts lands, with its shape: loads once
- * (throwing as loadConfig does), then every `intervalMs` loads again and calls `onUpdate`
- * when the config differs from the last one it reported (a new commit that leaves this
- * env's config as it was is not an update). A load that fails goes to `onError` and the
- * next tick tries again. `unwatch()` stops it and waits for a load in flight.
- */
-export async function pollConfig(o: LoadConfigOptions & { intervalMs: number; onUpdate: (u: ConfigUpdate) => void | Promise<void>; onError?: (e: unknown) => void }): Promise<LoadedConfig & { unwatch(): Promise<void> }> {
-  const { intervalMs, onUpdate, onError, ...load } = o;
-  let last = await loadConfig(load);
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
-  const tick = async (): Promise<void> => {
-    try {
-      const next = await loadConfig(load);
-      if (stopped || next.commit === last.commit || isDeepStrictEqual(next.config, last.config)) return;
-      const old = last;
-      last = next;
-      await onUpdate({ oldConfig: old, newConfig: next, changedKeys: changedKeys(old.config, next.config), commit: next.commit });
-    } catch (e) {
-      if (!stopped) onError?.(e);
-    }
-  };
-  const schedule = (): void => {
-    timer = setTimeout(() => {
-      inFlight = tick().finally(() => {
-        if (!stopped) schedule();
-      });
-    }, intervalMs);
-  };
-  schedule();
-  return {
-    ...last,
-    async unwatch() {
-      stopped = true;
-      clearTimeout(timer);
-      await inFlight;
-    },
-  };
-}
-
-/** The keys (as `config get` names them) whose values differ between two configs: leaves, and lists as a whole. */
-function changedKeys(a: unknown, b: unknown, path: string[] = []): string[] {
-  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-  if (isMap(a) && isMap(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => changedKeys(Object.hasOwn(a, k) ? a[k] : undefined, Object.hasOwn(b, k) ? b[k] : undefined, [...path, k]));
-  }
-  return isDeepStrictEqual(a, b) ? [] : [keyPath(path)];
 }
 
 function describe(e: unknown): string {

@@ -1,89 +1,20 @@
 import { withReader } from "../meta/reader.js";
 import { existsSync } from "node:fs";
-import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
+import { BootMetaError, ExitCode } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { layersFor, validateName } from "../meta/layout.js";
 import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
-import { bindingMismatch, openedBinding, withoutBinding } from "../meta/binding.js";
-import { openBytes } from "../sops/engine.js";
 import { combineIdentitySets, type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
-import { Branch, toPlain } from "../sops/tree.js";
 import { isUrl, resolveSettings } from "./bootstrap.js";
 import { cachedClone, type ConfigWarning } from "./clone.js";
-import { mergeLayers, type Plain } from "./merge.js";
+import { loadFromServer, type ServerSource } from "./from-server.js";
+import { openLayers } from "./layers.js";
+import { DEFAULT_TIMEOUT_MS, serverBase } from "./remote.js";
+import { cacheFileFor } from "./server-cache.js";
+import type { LoadConfigOptions, LoadedConfig } from "./types.js";
 
-export type { ConfigWarning } from "./clone.js";
-
-export interface LoadConfigOptions {
-  /** Local path or git URL of the meta repo (default: BOOT_META_REPO, then the bootstrap file). */
-  repo?: string;
-  project?: string;
-  /** `dev`, `stage`, `prod`, `dev/alice`, … (default: BOOT_META_ENV, then the bootstrap file). */
-  env?: string;
-  /** A commit or ref to read at (default: HEAD; for a URL, the remote's default branch). */
-  at?: string;
-  /**
-   * The identities to decrypt with, replacing every other source: SOPS_AGE_KEY,
-   * SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SSH keys, the bootstrap file's identity and the default
-   * keys.txt are not read. `AGE-SECRET-KEY-1…` strings (or whole identity files' text), or a
-   * loaded set. Load as one principal sees it: `{ identities: [aliceKey] }`.
-   */
-  identities?: string[] | IdentitySet;
-  /** Identities used as well as those found (the sops lookup, or `identities` when given): `AGE-SECRET-KEY-1…` strings. */
-  addIdentities?: string[];
-  /** An identity file added to the sops lookup, as the bootstrap file's `identity` (which it overrides). */
-  identityFile?: string;
-  /** Where git URLs are cloned (default: $XDG_CACHE_HOME/boot-meta/repos). */
-  cacheDir?: string;
-  /**
-   * For a git URL: the remote's branch or tag to follow (default: BOOT_META_REF, then the
-   * remote's default branch, followed when it changes).
-   */
-  ref?: string;
-  /**
-   * Told what a person should know, e.g. that the remote was unreachable and the last fetched
-   * copy was served (`CONFIG_STALE`). Default: `process.emitWarning`.
-   */
-  onWarning?: (w: ConfigWarning) => void;
-  /**
-   * Verify who wrote what from this commit (README "Signed history"; default:
-   * BOOT_META_TRUST_ROOT, then the bootstrap file's `trust-root`). A layer whose newest change
-   * was not made by someone allowed to make it is read at its last trusted version, and
-   * `onWarning` is told (`CONFIG_UNVERIFIED`).
-   */
-  trustRoot?: string;
-  cwd?: string;
-  environment?: NodeJS.ProcessEnv;
-}
-
-export interface ConfigLayer {
-  name: "defaults" | "env" | "developer";
-  path: string;
-  found: boolean;
-}
-
-export interface LoadedConfig {
-  /** The merged config, flags included. */
-  config: Plain;
-  /** `config.flags`, for convenience. */
-  flags: Plain;
-  /** The commit every layer was read at: the version of this config. */
-  commit: string;
-  repo: string;
-  project: string;
-  env: string;
-  layers: ConfigLayer[];
-  /** dotted key → the layer it came from */
-  origins: Record<string, string>;
-  /**
-   * True when the repo is a git URL that could not be reached and the last fetched copy was
-   * read instead (last known good; `onWarning` was told).
-   */
-  stale: boolean;
-  /** With a trust root: the layers read at their last trusted version instead of `commit`'s, and why. */
-  untrusted?: { path: string; commit: string; reason: string; message: string }[];
-}
+export type { ConfigLayer, ConfigWarning, LoadConfigOptions, LoadedConfig } from "./types.js";
 
 function missing(what: string, flag: string, variable: string): BootMetaError {
   return new BootMetaError("CONFIG_NOT_CONFIGURED", `no ${what} was given`, ExitCode.InvalidArgument, {
@@ -91,77 +22,99 @@ function missing(what: string, flag: string, variable: string): BootMetaError {
   });
 }
 
-
 /**
- * Loads the merged config of a project and env from the meta repo, as a service does at
- * startup: defaults ← env ← developer, each decrypted with the reader's own identity, all
- * read at one commit (returned as `commit`). Throws `CONFIG_ACCESS_DENIED` naming who can
- * read a layer the reader cannot.
+ * Loads the merged config of a project and env, as a service does at startup: defaults ← env
+ * ← developer, each decrypted with the reader's own identity, all read at one commit (returned
+ * as `commit`). From a meta repo (a path, or a git URL through a cached clone) or from the config
+ * service (`server`, BOOT_META_SERVER), which sends ciphertext that is decrypted here. Throws
+ * `CONFIG_ACCESS_DENIED` naming who can read a layer the reader cannot, `META_BINDING_MISMATCH`
+ * for a layer copied from another path, `CONFIG_NOT_FOUND` for an env with no config,
+ * `META_REMOTE_UNAVAILABLE` / `CONFIG_SERVER_UNAVAILABLE` when the source cannot be reached and
+ * nothing was kept from it (with a kept copy, that copy is served with `stale: true`).
  */
 export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const plan = await resolveLoad(o);
+  if (plan.kind === "server") return (await loadFromServer(plan.source)).loaded;
+  return loadFromRepo(plan);
+}
+
+/** Where a load reads from, with every setting resolved: what `loadConfig` and `watchConfig` share. */
+export type LoadPlan =
+  | { kind: "server"; source: ServerSource }
+  | { kind: "repo"; repo: string; url: boolean; project: string; env: string; identities: IdentitySet; o: LoadConfigOptions; environment: NodeJS.ProcessEnv; warn: (w: ConfigWarning) => void; trustRoot: string | undefined };
+
+/**
+ * Resolves options, then BOOT_META_* / SOPS_AGE_* variables, then the bootstrap file. A server
+ * and a repo given at the same level (both options, or both variables) is ambiguous and
+ * refused; an option of either wins over a variable of the other.
+ */
+export async function resolveLoad(o: LoadConfigOptions): Promise<LoadPlan> {
   const environment = o.environment ?? process.env;
+  const warn = o.onWarning ?? ((w: ConfigWarning) => process.emitWarning(w.message, { code: w.code }));
+  if (o.server !== undefined && o.repo !== undefined) throw ambiguous("the server and repo options are both given");
+  const fromVariable = o.server === undefined && o.repo === undefined && Boolean(environment.BOOT_META_SERVER);
+  if (fromVariable && environment.BOOT_META_REPO) throw ambiguous("BOOT_META_SERVER and BOOT_META_REPO are both set");
+  const server = o.server ?? (fromVariable ? environment.BOOT_META_SERVER : undefined);
   const s = await resolveSettings({ repo: o.repo, project: o.project, envName: o.env, identity: o.identityFile, trustRoot: o.trustRoot, cwd: o.cwd, env: environment });
-  if (!s.repo) throw missing("meta repository", "repo", "BOOT_META_REPO");
+  if (server === undefined && !s.repo) throw missing("meta repository", "repo", "BOOT_META_REPO");
   if (!s.project) throw missing("project", "project", "BOOT_META_PROJECT");
   if (!s.env) throw missing("environment", "env", "BOOT_META_ENV");
   const project = validateName("project", s.project);
   const env = validateName("env", s.env);
+  if (server !== undefined) {
+    for (const [name, v] of [["at", o.at], ["ref", o.ref]] as const) {
+      if (v !== undefined) throw new BootMetaError("INVALID_ARGUMENT", `the ${name} option cannot be used with a config server: it serves its newest commit of the branch it follows`, ExitCode.InvalidArgument, { data: { option: name }, suggestions: [`to read at ${JSON.stringify(v)}, load from the meta repository (the repo option) instead`] });
+    }
+    const base = serverBase(server);
+    const identities = await readerIdentities(o, environment, s.identity);
+    const cacheFile = cacheFileFor({ cacheDir: o.cacheDir, environment }, base.href, project, env);
+    return { kind: "server", source: { base, project, env, identities, cacheFile, timeoutMs: o.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS, warn } };
+  }
+  const repo = s.repo as string;
+  const url = isUrl(repo);
+  if (!url && !existsSync(repo)) {
+    throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --meta / the bootstrap file"] });
+  }
+  const identities = await readerIdentities(o, environment, s.identity);
+  return { kind: "repo", repo, url, project, env, identities, o, environment, warn, trustRoot: s.trustRoot };
+}
+
+function ambiguous(what: string): BootMetaError {
+  return new BootMetaError("CONFIG_AMBIGUOUS_SOURCE", `${what}: load from the config server or from the meta repository, not both`, ExitCode.InvalidArgument, {
+    suggestions: ["give one of them; an option wins over the other's variable (server over BOOT_META_REPO, repo over BOOT_META_SERVER)"],
+  });
+}
+
+/** A load from a clone, or a git URL's cached clone (fetched first). */
+export async function loadFromRepo(p: Extract<LoadPlan, { kind: "repo" }>): Promise<LoadedConfig> {
+  const { o, project, env, identities } = p;
   let at = o.at ?? "HEAD";
   let stale = false;
   let git: Git;
-  if (isUrl(s.repo)) {
-    const warn = o.onWarning ?? ((w: ConfigWarning) => process.emitWarning(w.message, { code: w.code }));
-    const c = await cachedClone(s.repo, { cacheDir: o.cacheDir, env: environment, ref: o.ref ?? (environment.BOOT_META_REF || undefined), warn });
+  if (p.url) {
+    const c = await cachedClone(p.repo, { cacheDir: o.cacheDir, env: p.environment, ref: o.ref ?? (p.environment.BOOT_META_REF || undefined), warn: p.warn });
     at = o.at ?? c.at;
     stale = c.stale;
     git = await Git.open(c.dir, { isolated: true });
-  } else if (!existsSync(s.repo)) {
-    throw new BootMetaError("META_NOT_A_REPO", `the meta repository ${s.repo} does not exist`, ExitCode.General, { suggestions: ["check BOOT_META_REPO / --meta / the bootstrap file"] });
-  } else git = await Git.at(s.repo);
+  } else git = await Git.at(p.repo);
   const commit = await git.resolve(at);
-  const identities = await readerIdentities(o, environment, s.identity);
   const specs = layersFor(project, env);
   const files = await git.readFiles(specs.map((l) => l.path), commit);
   let untrusted: LoadedConfig["untrusted"];
-  if (s.trustRoot) {
+  if (p.trustRoot) {
     const { trustedView } = await import("../meta/verify.js");
-    const view = await trustedView(git.dir, { root: s.trustRoot, head: commit });
+    const view = await trustedView(git.dir, { root: p.trustRoot, head: commit });
     untrusted = [];
-    const warn = o.onWarning ?? ((w: ConfigWarning) => process.emitWarning(w.message, { code: w.code }));
     for (const l of specs) {
       const t = view.tainted.get(l.path);
       if (!t) continue;
       untrusted.push({ path: l.path, commit: t.commit, reason: t.reason, message: t.message });
       files.set(l.path, t.trusted === undefined ? undefined : (await git.readBlobs([t.trusted]))[0]);
-      warn({ code: "CONFIG_UNVERIFIED", message: `${l.path} is read at its last trusted version, not as committed: ${t.message}` });
+      p.warn({ code: "CONFIG_UNVERIFIED", message: `${l.path} is read at its last trusted version, not as committed: ${t.message}` });
     }
   }
-  const layers: ConfigLayer[] = [];
-  const values: { name: string; value: Plain }[] = [];
-  for (const l of specs) {
-    const bytes = files.get(l.path);
-    layers.push({ ...l, found: bytes !== undefined });
-    if (!bytes) continue;
-    try {
-      const f = await openBytes(bytes, { format: "yaml", identities, path: l.path, pgp: false });
-      // A layer that says (under its MAC) it was written for another path was copied here.
-      const bound = openedBinding(f);
-      if (bound !== undefined && bound !== l.path) throw bindingMismatch(l.path, bound);
-      values.push({ name: l.name, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
-    } catch (e) {
-      if (isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw await accessDenied(git, commit, l.path, e.data, identities);
-      throw e;
-    }
-  }
-  // Defaults alone mean the env does not exist (a typo, most likely): say so.
-  if (!layers.some((l) => l.found && l.name !== "defaults")) {
-    throw new BootMetaError("CONFIG_NOT_FOUND", `there is no config for ${project} ${env} at ${commit.slice(0, 12)}: ${specs.filter((l) => l.name !== "defaults").map((l) => l.path).join(" and ")} do not exist`, ExitCode.General, {
-      suggestions: [`create it: \`boot-meta env create ${project} ${env}\``],
-    });
-  }
-  const { value, origins } = mergeLayers(values);
-  const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
-  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale, ...(untrusted ? { untrusted } : {}) };
+  const opened = await openLayers(project, env, commit, specs.map((l) => ({ ...l, bytes: files.get(l.path) })), identities, (path, data) => accessDenied(git, commit, path, data, identities));
+  return { ...opened, commit, repo: git.dir, project, env, stale, ...(untrusted ? { untrusted } : {}) };
 }
 
 /** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */
