@@ -12,7 +12,9 @@ export const KEYS_DIR = "keys";
 /** Bearer tokens of the service, hashed: `tokens/<principal>/<id>.json` (records/tokens.ts). */
 export const TOKENS_DIR = "tokens";
 /** Top-level folders the layout owns: never the first segment of a project name. */
-export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR];
+/** The service's outbound webhook subscribers: `subscriptions/<name>.yaml` (server/subscriptions.ts). */
+export const SUBSCRIPTIONS_DIR = "subscriptions";
+export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR, SUBSCRIPTIONS_DIR];
 export const PROJECT_FILE = "project.yaml";
 export const CONFIG_FILE = "config.sops.yaml";
 

@@ -1,11 +1,9 @@
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
-import { validateName } from "../meta/layout.js";
+import { SUBSCRIPTIONS_DIR, validateName } from "../meta/layout.js";
 import type { TreeReader } from "../meta/reader.js";
 import { parseYamlValue } from "../yaml.js";
 import type { Change } from "./mirror.js";
 
-/** Where subscriptions live in the meta repo (DESIGN.md "New paths"): `subscriptions/<name>.yaml`. */
-export const SUBSCRIPTIONS_DIR = "subscriptions";
 
 /** The event types a subscription can ask for; `change` is a commit reaching the served branch. */
 export const EVENT_TYPES = ["change"] as const;

@@ -242,6 +242,35 @@ describe("loadConfig with a trust root", () => {
 });
 
 describe("serve with a trust root", () => {
+  it("does not honour a token a non-admin minted, and does honour an admin's", async () => {
+    const { Mirror } = await import("../../src/server/mirror.js");
+    const { createApp } = await import("../../src/server/app.js");
+    const { createToken } = await import("../../src/records/tokens.js");
+    const { dir, root } = await signedRepo();
+    const mint = async (who: Actor) => {
+      git(dir, "config", "commit.gpgsign", "true");
+      git(dir, "config", "user.signingkey", who.keyFile);
+      const r = await createToken(dir, "alice", { scopes: ["instances:read"], projects: ["shop"] });
+      git(dir, "config", "--unset", "commit.gpgsign");
+      return r.value.token;
+    };
+    const forged = await mint(alice);
+    const granted = await mint(admin);
+    const mirror = new Mirror({ source: dir, cacheDir: tempDir(), trustRoot: root, environment: {} });
+    await mirror.sync();
+    const app = createApp({ mirror });
+    try {
+      const get = (token: string) => app.inject({ url: "/v1/projects/shop/instances", headers: { authorization: `Bearer ${token}` } });
+      const refused = await get(forged);
+      expect(refused.statusCode).toBe(401);
+      expect(refused.body).not.toContain(forged);
+      expect((await get(granted)).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await mirror.close();
+    }
+  });
+
   it("serves a layer changed by someone not allowed at its last trusted version, and says so in /readyz and /metrics", async () => {
     const { Mirror } = await import("../../src/server/mirror.js");
     const { createApp } = await import("../../src/server/app.js");
