@@ -241,6 +241,50 @@ describe("loadConfig with a trust root", () => {
   });
 });
 
+describe("watchConfig with a trust root", () => {
+  it("does not hand the app a change made by someone not allowed, and does hand it the allowed one after", async () => {
+    const { dir, root, adminKey } = await signedRepo();
+    const { setConfigValue } = await import("../../src/config/edit.js");
+    const { watchConfig } = await import("../../src/config/watch.js");
+    const ids = await identitySetFrom([adminKey]);
+    const as = async (who: Actor, value: string) => {
+      git(dir, "config", "commit.gpgsign", "true");
+      git(dir, "config", "user.signingkey", who.keyFile);
+      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
+      git(dir, "config", "--unset", "commit.gpgsign");
+    };
+    await as(admin, "db.internal");
+    const updates: string[] = [];
+    const warnings: string[] = [];
+    let seen!: () => void;
+    const allowedSeen = new Promise<void>((resolve) => (seen = resolve));
+    const w = await watchConfig({
+      repo: dir,
+      project: "shop",
+      env: "prod",
+      identities: [adminKey],
+      trustRoot: root,
+      pollIntervalMs: 100,
+      environment: {},
+      onWarning: (x) => warnings.push(x.code),
+      onUpdate: ({ newConfig }) => {
+        updates.push(String(newConfig.config.database));
+        if (newConfig.config.database === "db2.internal") seen();
+      },
+    });
+    try {
+      expect(w.config.database).toBe("db.internal");
+      await as(alice, "evil.example");
+      await as(admin, "db2.internal");
+      await allowedSeen;
+      // alice's value never reached the app: the first update is the admin's.
+      expect(updates).toEqual(["db2.internal"]);
+    } finally {
+      await w.unwatch();
+    }
+  });
+});
+
 describe("serve with a trust root", () => {
   it("does not honour a token a non-admin minted, and does honour an admin's", async () => {
     const { Mirror } = await import("../../src/server/mirror.js");
