@@ -1,7 +1,9 @@
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { commitOnto, type Tx } from "../meta/commit.js";
 import { projectFile } from "../meta/layout.js";
+import { objectId } from "../meta/objects.js";
 import type { Reader } from "../meta/reader.js";
+import { encodeRecord } from "../records/codec.js";
 import { instancesDir, readRecord, recordPath, writeRecord } from "../records/files.js";
 import type { Event, Instance } from "../records/generated.js";
 import type { Mirror } from "./mirror.js";
@@ -98,6 +100,13 @@ export class FleetWriter {
     return this.instances.size + this.events.length;
   }
 
+  private readonly recordedCache = new Map<string, { blob: string; value: Instance }>();
+
+  /** The record this writer last committed for an instance, by the blob id it has in git. */
+  recorded(project: string, id: string): { blob: string; value: Instance } | undefined {
+    return this.recordedCache.get(`${project}\0${id}`);
+  }
+
   /** The state last queued (or being committed) for an instance; undefined when none is waiting. */
   pending(project: string, id: string): InstanceState | undefined {
     const k = `${project}\0${id}`;
@@ -148,6 +157,11 @@ export class FleetWriter {
       );
       const result = { commit: r.commit, instances: r.value.instances.length, events: r.value.events.length };
       if (r.commit) {
+        // What was just written, by blob id: the next report of each instance compares with it
+        // without reading git (routes/fleet.ts).
+        const format = r.commit.length === 64 ? "sha256" : "sha1";
+        if (this.recordedCache.size + r.value.records.length > 1_000_000) this.recordedCache.clear();
+        for (const w of r.value.records) this.recordedCache.set(w.key, { blob: objectId(format, "blob", w.bytes), value: w.value });
         this.o.log.info({ commit: r.commit, instances: result.instances, events: result.events, attempts: r.attempts }, "wrote reported changes to the meta repository");
         await this.o.sync().catch((err: unknown) => this.o.log.warn({ err: String(err) }, "fetching after a write failed"));
       }
@@ -178,8 +192,8 @@ export class FleetWriter {
  * says what it reported is left alone, one whose project or release is gone is dropped (the
  * report was checked against an older commit), events are new files.
  */
-async function plan(tx: Tx, instances: InstanceState[], events: { project: string; event: Event }[]): Promise<{ instances: string[]; events: string[] }> {
-  const wrote = { instances: [] as string[], events: [] as string[] };
+async function plan(tx: Tx, instances: InstanceState[], events: { project: string; event: Event }[]): Promise<{ instances: string[]; events: string[]; records: { key: string; bytes: Uint8Array; value: Instance }[] }> {
+  const wrote = { instances: [] as string[], events: [] as string[], records: [] as { key: string; bytes: Uint8Array; value: Instance }[] };
   const projects = new Map<string, boolean>();
   const exists = async (p: string) => {
     let e = projects.get(p);
@@ -199,9 +213,11 @@ async function plan(tx: Tx, instances: InstanceState[], events: { project: strin
     if (!(await tx.read(recordPath.release(s.project, s.releaseId)))) continue;
     const next: Instance = { ...current?.value, id: s.id, project: s.project, releaseId: s.releaseId, status: s.status, health: s.health || undefined, changedAt: s.at };
     const path = recordPath.instance(s.project, s.id);
-    writeRecord(tx, "Instance", path, next, current?.unknown);
+    const bytes = encodeRecord("Instance", next, current?.unknown, path);
+    tx.write(path, bytes);
     if (current && current.path !== path) tx.remove(current.path);
     wrote.instances.push(`${s.project}/${s.id}`);
+    wrote.records.push({ key: `${s.project}\0${s.id}`, bytes, value: next });
   }
   for (const { project, event } of events) {
     if (!(await exists(project))) continue;

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { FastifyInstance } from "fastify";
@@ -131,6 +131,21 @@ describe("instance reports and events, in process", () => {
     expect(flushed.instances).toBe(1);
     expect(git(f.remote, "rev-parse", "main^")).toBe(theirs);
     expect(git(f.remote, "show", "main:shop/NOTES.md")).toBe("pushed by an admin");
+  });
+
+  it("compares a report with the record as committed now, also when someone else changed it since the service wrote it", async () => {
+    await report("web-4", { status: "running", release: "1.0" });
+    await app.bootMeta.writer.flush();
+    expect((await report("web-4", { status: "running", release: "1.0" })).json().changed).toBe(false);
+    // An admin marks it stopped by hand; the service's own copy of what it wrote is now stale.
+    git(f.admin, "pull", "-q", "--ff-only", "origin", "main");
+    const path = git(f.admin, "ls-files", "shop/instances").split("\n").find((p) => p.endsWith("/web-4.json")) as string;
+    const rec = JSON.parse(readFileSync(join(f.admin, path), "utf8"));
+    writeFileSync(join(f.admin, path), `${JSON.stringify({ ...rec, status: "stopped" }, null, 2)}\n`);
+    git(f.admin, "commit", "-q", "-am", "stop web-4 by hand");
+    git(f.admin, "push", "-q", "origin", "main");
+    await mirror.sync();
+    expect((await report("web-4", { status: "running", release: "1.0" })).json().changed).toBe(true);
   });
 
   it("GET instances: records beside what each instance last reported", async () => {

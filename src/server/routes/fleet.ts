@@ -87,7 +87,7 @@ export function fleetRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const recordedState = async (r: ReturnType<typeof served>["r"], project: string, id: string): Promise<Instance | undefined> => {
     const key = `${project}\0${id}`;
     const e = await r.entry(recordPath.instance(project, id));
-    const hit = instances.get(key);
+    const hit = instances.get(key) ?? writer.recorded(project, id);
     if (e && hit?.blob === e.id) return hit.value;
     const rec = await instanceAt(r, project, id).catch((err: unknown) => (isBootMetaError(err, "RECORD_INVALID") ? undefined : Promise.reject(err)));
     if (rec && e && rec.path === recordPath.instance(project, id)) {
