@@ -85,6 +85,25 @@ export interface LoadedConfig {
   untrusted?: { path: string; commit: string; reason: string; message: string }[];
 }
 
+/** One layer's decrypted config, as read, before the merge. */
+export interface LayerValue {
+  name: ConfigLayer["name"];
+  path: string;
+  value: Plain;
+}
+
+/**
+ * Where a loaded config keeps its layers' own values: a symbol, not enumerable, so that
+ * `LoadedConfig` prints, serialises and compares exactly as before. Flags merge per flag
+ * (DESIGN.md "Flags"), not deep as config does, so src/flags reads the layers themselves.
+ */
+const LAYER_VALUES = Symbol("boot-meta.layerValues");
+
+/** The layers a config was merged from (least specific first), or undefined for a value not made by loadConfig (a copy, say). */
+export function layerValuesOf(c: LoadedConfig): readonly LayerValue[] | undefined {
+  return (c as unknown as { [LAYER_VALUES]?: readonly LayerValue[] })[LAYER_VALUES];
+}
+
 function missing(what: string, flag: string, variable: string): BootMetaError {
   return new BootMetaError("CONFIG_NOT_CONFIGURED", `no ${what} was given`, ExitCode.InvalidArgument, {
     suggestions: [`pass the ${flag} option (--${flag === "repo" ? "meta" : flag} on the CLI), set ${variable}, or run \`boot-meta bootstrap\` in your app's checkout`],
@@ -137,7 +156,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
     }
   }
   const layers: ConfigLayer[] = [];
-  const values: { name: string; value: Plain }[] = [];
+  const values: LayerValue[] = [];
   for (const l of specs) {
     const bytes = files.get(l.path);
     layers.push({ ...l, found: bytes !== undefined });
@@ -147,7 +166,7 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
       // A layer that says (under its MAC) it was written for another path was copied here.
       const bound = openedBinding(f);
       if (bound !== undefined && bound !== l.path) throw bindingMismatch(l.path, bound);
-      values.push({ name: l.name, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
+      values.push({ name: l.name, path: l.path, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
     } catch (e) {
       if (isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw await accessDenied(git, commit, l.path, e.data, identities);
       throw e;
@@ -161,7 +180,9 @@ export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfi
   }
   const { value, origins } = mergeLayers(values);
   const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
-  return { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale, ...(untrusted ? { untrusted } : {}) };
+  const loaded: LoadedConfig = { config: value, flags, commit, repo: git.dir, project, env, layers, origins, stale, ...(untrusted ? { untrusted } : {}) };
+  Object.defineProperty(loaded, LAYER_VALUES, { value: Object.freeze(values), enumerable: false });
+  return loaded;
 }
 
 /** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */
