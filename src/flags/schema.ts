@@ -103,14 +103,18 @@ export function refsIn(rule: unknown, out = new Set<string>()): Set<string> {
 /**
  * What is wrong with one flag definition (empty: valid). `evaluators` are the shared rules
  * that exist (`$evaluators`): its `$ref`s are checked with them in place, as flagd-core reads
- * them.
+ * them. `refsElsewhere` (a write to one layer, whose `$ref`s may name evaluators of another):
+ * a `$ref` to none of them is not an error here; loading checks it.
  */
-export function checkFlag(definition: unknown, evaluators: ReadonlyMap<string, unknown>): string[] {
+export function checkFlag(definition: unknown, evaluators: ReadonlyMap<string, unknown>, o: { refsElsewhere?: boolean } = {}): string[] {
   const v = compiled();
   const flag = definition as { variants: Record<string, unknown>; defaultVariant?: string | null; targeting?: unknown };
   const missing = [...refsIn(flag?.targeting)].filter((r) => !evaluators.has(r));
-  if (missing.length) return missing.map((ref) => `its targeting uses {"$ref": ${JSON.stringify(ref)}}, but flags.$evaluators has no ${JSON.stringify(ref)}`);
-  const resolved = typeof definition === "object" && definition !== null && "targeting" in definition ? { ...definition, targeting: withRefs(flag.targeting, evaluators) } : definition;
+  if (missing.length && !o.refsElsewhere) return missing.map((ref) => `its targeting uses {"$ref": ${JSON.stringify(ref)}}, but flags.$evaluators has no ${JSON.stringify(ref)}`);
+  let targeting = withRefs(flag?.targeting, evaluators);
+  // targeting.json takes a `$ref` inside a rule but not as the whole rule (flagd-core replaces it first).
+  if (refsIn(targeting).size > 0 && Object.keys(targeting as object).length === 1 && "$ref" in (targeting as object)) targeting = {};
+  const resolved = typeof definition === "object" && definition !== null && "targeting" in definition ? { ...definition, targeting } : definition;
   if (!v.baseFlag(resolved)) return describeErrors(v.baseFlag.errors);
   if (!v.anyFlag(resolved)) {
     const types = [...new Set(Object.values(flag.variants).map(typeOfVariant))];
