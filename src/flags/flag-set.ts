@@ -2,7 +2,7 @@ import type { EvaluationContext, FlagMetadata, FlagValue, Logger } from "@openfe
 import type { FeatureFlag, Storage } from "@openfeature/flagd-core";
 import { evaluationContext, type RunsWhere } from "./context.js";
 import type { LayeredFlags } from "./layers.js";
-import { checkEvaluator, checkFlag, checkMetadata, refsIn } from "./schema.js";
+import { checkEvaluator, checkFlag, checkMetadata, refClosure, withRefs } from "./schema.js";
 
 export type FlagType = "boolean" | "string" | "number" | "object";
 
@@ -219,14 +219,15 @@ export async function buildFlagSet(layered: LayeredFlags, where: RunsWhere, o: {
   for (const [key, f] of layered.flags) {
     const errors = checkFlag(f.definition, rules);
     const targeting = (f.definition as { targeting?: unknown }).targeting;
-    const refs = errors.length ? new Set<string>() : refsIn(targeting);
+    const refs = errors.length ? new Set<string>() : refClosure(targeting, rules);
     for (const ref of refs) {
       const bad = badEvaluators.get(ref);
       if (bad) errors.push(`it uses the evaluator ${ref}, which is invalid: ${bad.join("; ")}`);
     }
     if (errors.length === 0) {
-      // flagd-core resolves `$ref`s and compiles the rule; only the evaluators this flag uses go in.
-      const evaluators = Object.fromEntries([...refs].map((r) => [r, layered.evaluators.get(r)?.rule]));
+      // flagd-core resolves `$ref`s and compiles the rule; only the evaluators this flag uses go
+      // in, each with its own `$ref`s already in place (flagd-core replaces one level only).
+      const evaluators = Object.fromEntries([...refs].map((r) => [r, withRefs(rules.get(r), rules)]));
       try {
         const storage = new MemoryStorage(logger);
         storage.setConfigurations(JSON.stringify({ flags: { [key]: f.definition }, ...(refs.size ? { $evaluators: evaluators } : {}), metadata }), false);

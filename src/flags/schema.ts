@@ -77,7 +77,7 @@ export function describeErrors(errors: readonly ErrorObject[] | null | undefined
  * A rule with each `{"$ref": name}` replaced by the evaluator of that name, as flagd-core does
  * before it validates and compiles (so a `$ref` may stand wherever its rule could).
  */
-function withRefs(rule: unknown, evaluators: ReadonlyMap<string, unknown>, depth = 0): unknown {
+export function withRefs(rule: unknown, evaluators: ReadonlyMap<string, unknown>, depth = 0): unknown {
   if (depth > 64) return rule;
   if (Array.isArray(rule)) return rule.map((x) => withRefs(x, evaluators, depth + 1));
   if (typeof rule !== "object" || rule === null) return rule;
@@ -87,6 +87,19 @@ function withRefs(rule: unknown, evaluators: ReadonlyMap<string, unknown>, depth
 }
 
 const typeOfVariant = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "list" : typeof v);
+
+/** The `$ref` names a rule uses, directly or through the evaluators it names (bounded, for cycles). */
+export function refClosure(rule: unknown, evaluators: ReadonlyMap<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  const todo = [...refsIn(rule)];
+  while (todo.length && out.size < 1000) {
+    const r = todo.pop() as string;
+    if (out.has(r)) continue;
+    out.add(r);
+    if (evaluators.has(r)) todo.push(...refsIn(evaluators.get(r)));
+  }
+  return out;
+}
 
 /** `$ref` names used anywhere in a targeting rule. */
 export function refsIn(rule: unknown, out = new Set<string>()): Set<string> {
@@ -109,12 +122,16 @@ export function refsIn(rule: unknown, out = new Set<string>()): Set<string> {
 export function checkFlag(definition: unknown, evaluators: ReadonlyMap<string, unknown>, o: { refsElsewhere?: boolean } = {}): string[] {
   const v = compiled();
   const flag = definition as { variants: Record<string, unknown>; defaultVariant?: string | null; targeting?: unknown };
-  const missing = [...refsIn(flag?.targeting)].filter((r) => !evaluators.has(r));
+  const targeting = withRefs(flag?.targeting, evaluators);
+  // What is left after every known `$ref` is replaced: names no evaluator has, or a cycle.
+  const left = [...refsIn(targeting)];
+  const cyclic = left.filter((r) => evaluators.has(r));
+  if (cyclic.length) return [`its targeting's {"$ref": ${JSON.stringify(cyclic[0])}} never ends: flags.$evaluators refer to each other in a cycle`];
+  const missing = left.filter((r) => !evaluators.has(r));
   if (missing.length && !o.refsElsewhere) return missing.map((ref) => `its targeting uses {"$ref": ${JSON.stringify(ref)}}, but flags.$evaluators has no ${JSON.stringify(ref)}`);
-  let targeting = withRefs(flag?.targeting, evaluators);
   // targeting.json takes a `$ref` inside a rule but not as the whole rule (flagd-core replaces it first).
-  if (refsIn(targeting).size > 0 && Object.keys(targeting as object).length === 1 && "$ref" in (targeting as object)) targeting = {};
-  const resolved = typeof definition === "object" && definition !== null && "targeting" in definition ? { ...definition, targeting } : definition;
+  const checked = missing.length && Object.keys(targeting as object).length === 1 && "$ref" in (targeting as object) ? {} : targeting;
+  const resolved = typeof definition === "object" && definition !== null && "targeting" in definition ? { ...definition, targeting: checked } : definition;
   if (!v.baseFlag(resolved)) return describeErrors(v.baseFlag.errors);
   if (!v.anyFlag(resolved)) {
     const types = [...new Set(Object.values(flag.variants).map(typeOfVariant))];
