@@ -187,15 +187,15 @@ describe("evaluation through flagd-core", () => {
         },
       }),
     );
-    for (const [id, value] of [["abcdef", "prefix"], ["uvwxyz", "postfix"], ["abcxyz", "prefix"], ["lmnopq", "none"], ["3", "none"]]) {
+    for (const [id, value] of [["abcdef", "prefix"], ["uvwxyz", "postfix"], ["abcxyz", "prefix"], ["lmnopq", "none"], ["3", "none"]] as [string, string][]) {
       expect(set.evaluate("starts-ends-flag", { context: { id } }).value, id).toBe(value);
     }
     // flagd-core alone would run it (it only logs schema errors); boot-meta validates on load.
     expect(set.get("starts-ends-as-published")?.errors).toEqual(["targeting.if.2.if.2.if.0.ends_with.1 must be string", "targeting.if.2.if.2.if.0.ends_with.1 must be object"]);
-    for (const [version, value] of [["2.0.0", "equal"], ["2.1.0", "greater"], ["1.9.0", "lesser"], ["2.0.0-alpha", "lesser"], ["2.0.0.0", "none"]]) {
+    for (const [version, value] of [["2.0.0", "equal"], ["2.1.0", "greater"], ["1.9.0", "lesser"], ["2.0.0-alpha", "lesser"], ["2.0.0.0", "none"]] as [string, string][]) {
       expect(set.evaluate("equal-greater-lesser-version-flag", { context: { version } }).value, version).toBe(value);
     }
-    for (const [version, value] of [["3.0.1", "minor"], ["3.1.0", "major"], ["4.0.0", "none"]]) {
+    for (const [version, value] of [["3.0.1", "minor"], ["3.1.0", "major"], ["4.0.0", "none"]] as [string, string][]) {
       expect(set.evaluate("major-minor-version-flag", { context: { version } }).value, version).toBe(value);
     }
   });
