@@ -76,6 +76,10 @@ export const ERROR_CODES = {
   CONFIG_KEY_NOT_FOUND: { exit: E.General, meaning: "no value at that key" },
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
+  // flags
+  FLAGS_INVALID: { exit: E.InvalidFormat, meaning: "a flag definition that flagd's schema (or flagd-core) refuses; nothing was written" },
+  FLAGS_BAD_KEY: { exit: E.InvalidArgument, meaning: "not a flag key: empty, or one of the reserved $evaluators and $metadata" },
+  FLAGS_NOT_FOUND: { exit: E.General, meaning: "no flag of that key in the env (or in the layer written)" },
   // run: the config as a child's environment
   RUN_COMMAND_NOT_FOUND: { exit: E.CommandNotFound, meaning: "the command to run does not exist (no such file, none of that name on PATH)" },
   RUN_COMMAND_NOT_STARTED: { exit: E.CommandNotStarted, meaning: "the command to run exists but could not be started (not executable, say)" },

@@ -27,6 +27,12 @@ export { watchConfig, type ConfigUpdate, type WatchConfigOptions, type WatchedCo
 export { mergeLayers } from "./config/merge.js";
 export { findBootstrap, writeBootstrap, BOOTSTRAP_FILE, type Bootstrap } from "./config/bootstrap.js";
 export { setConfigValue, unsetConfigValue } from "./config/edit.js";
+
+// Feature flags: flagd's flags, layered and encrypted with the config, evaluated by flagd-core.
+export { evaluateFlag, flagsFromConfig, loadFlags, type LoadFlagsOptions } from "./flags/load.js";
+export { FlagSet, type EvaluateOptions, type FlagEntry, type FlagEvaluation, type FlagReason, type FlagType } from "./flags/flag-set.js";
+export { evaluationContext, type RunsWhere } from "./flags/context.js";
+export { setFlag, setFlagState } from "./flags/write.js";
 export { accessCheck, accessMatrix, addKey, createEnv, createProject, initRepo, listKeys, removeKey, syncAccess } from "./meta/repo.js";
 export type { CommitResult } from "./meta/commit.js";
 // Releases, channels, binaries and instances: `boot-meta/records`.

@@ -12,7 +12,7 @@ describe("the public API", () => {
   it("boot-meta and boot-meta/records resolve by name, and export what the README shows", () => {
     ensureBuilt();
     const main = JSON.parse(importByName('const m = await import("boot-meta"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
-    expect(main).toEqual(expect.arrayContaining(["loadConfig", "encrypt", "decrypt", "accessCheck", "addKey", "BootMetaError"]));
+    expect(main).toEqual(expect.arrayContaining(["loadConfig", "encrypt", "decrypt", "accessCheck", "addKey", "BootMetaError", "loadFlags", "evaluateFlag", "FlagSet"]));
     // Plumbing is not public: the git gateway and the commit builder stay inside.
     expect(main).not.toContain("Git");
     expect(main).not.toContain("commitChanges");

@@ -4,10 +4,12 @@ import { describe, expect, it } from "vitest";
 
 /**
  * The README's architecture holds: a folder imports only from folders below it. Ranks, top
- * first; config and records are side by side and import neither each other.
+ * first; config and records are side by side and import neither each other. flags sits between
+ * them and server/demo: it builds on config's loader and write path (and may read records for
+ * the evaluation context), while the service's OFREP routes and the demo will evaluate flags.
  */
 const SRC = join(import.meta.dirname, "../src");
-const RANK: Record<string, number> = { index: 7, commands: 6, cli: 6, demo: 5, server: 5, config: 4, records: 4, meta: 3, sops: 2, ssh: 1, "": 0 };
+const RANK: Record<string, number> = { index: 7, commands: 6, cli: 6, demo: 5, server: 5, flags: 4.5, config: 4, records: 4, meta: 3, sops: 2, ssh: 1, "": 0 };
 
 function folderOf(file: string): string {
   const rel = relative(SRC, file);

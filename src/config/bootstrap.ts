@@ -18,6 +18,10 @@ export interface Bootstrap {
   identity?: string;
   /** The commit history is verified from (`trust-root:`; README "Signed history"). */
   trustRoot?: string;
+  /** Where this checkout runs, for flag targeting (DESIGN.md "Flags"): its channel, release version and instance id, when the file names them. */
+  channel?: string;
+  release?: string;
+  instance?: string;
   /** Where the bootstrap file was found, when one was. */
   file?: string;
 }
@@ -49,7 +53,7 @@ export async function readBootstrap(path: string): Promise<Bootstrap> {
   };
   const base = dirname(path);
   const rel = (v: string | undefined) => (v && !isUrl(v) && !isAbsolute(v) ? resolve(base, v) : v);
-  return { repo: rel(str("repo")), project: str("project"), env: str("env"), identity: rel(str("identity")), trustRoot: str("trust-root"), file: path };
+  return { repo: rel(str("repo")), project: str("project"), env: str("env"), identity: rel(str("identity")), trustRoot: str("trust-root"), channel: str("channel"), release: str("release"), instance: str("instance"), file: path };
 }
 
 export function isUrl(repo: string): boolean {

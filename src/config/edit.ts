@@ -33,7 +33,7 @@ function noProject(project: string): BootMetaError {
  * compare-and-swap for a change planned on an earlier read (config edit): it sees the layer's
  * bytes in the commit this attempt builds on, and throws to refuse.
  */
-async function change(
+export async function change(
   repoDir: string,
   t: ConfigTarget,
   o: WriteOptions & { identities: IdentitySet },

@@ -1,7 +1,7 @@
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import type { IdentitySet } from "../sops/identities.js";
 import type { ConfigWarning } from "./clone.js";
-import { openLayers } from "./layers.js";
+import { openLayers, withLayerValues } from "./layers.js";
 import { badResponse, type ConfigAnswer, contentEtag, requestConfig, type ServedConfig } from "./remote.js";
 import { readCachedAnswer, writeCachedAnswer } from "./server-cache.js";
 import type { LoadedConfig } from "./types.js";
@@ -33,7 +33,7 @@ const shown = (s: ServerSource) => s.base.href.replace(/\/$/, "");
 export async function openAnswer(s: ServerSource, answer: ServedConfig, commit: string, stale: boolean): Promise<LoadedConfig> {
   const sources = answer.layers.map((l) => ({ name: l.name, path: l.path, bytes: l.found && l.content !== undefined ? Buffer.from(l.content, "utf8") : undefined }));
   const opened = await openLayers(s.project, s.env, commit, sources, s.identities, (path, data) => denied(s, path, data));
-  return { ...opened, commit, repo: shown(s), server: shown(s), project: s.project, env: s.env, stale };
+  return withLayerValues(opened, { ...opened, commit, repo: shown(s), server: shown(s), project: s.project, env: s.env, stale });
 }
 
 /**

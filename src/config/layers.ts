@@ -18,6 +18,32 @@ export interface LayerBytes {
   bytes: Uint8Array | undefined;
 }
 
+/** One layer's decrypted config, as read, before the merge. */
+export interface LayerValue {
+  name: ConfigLayer["name"];
+  path: string;
+  value: Plain;
+}
+
+/**
+ * Where a loaded config keeps its layers' own values: a symbol, not enumerable, so that
+ * `LoadedConfig` prints, serialises and compares exactly as before. Flags merge per flag
+ * (DESIGN.md "Flags"), not deep as config does, so src/flags reads the layers themselves.
+ */
+const LAYER_VALUES = Symbol("boot-meta.layerValues");
+
+/** The layers a config was merged from (least specific first), or undefined for a value not made by loadConfig (a copy, say). */
+export function layerValuesOf(c: object): readonly LayerValue[] | undefined {
+  return (c as { [LAYER_VALUES]?: readonly LayerValue[] })[LAYER_VALUES];
+}
+
+/** `to`, carrying the layer values `from` was opened with (a spread copies no symbol that is not enumerable). */
+export function withLayerValues<T extends object>(from: object, to: T): T {
+  const values = layerValuesOf(from);
+  if (values) Object.defineProperty(to, LAYER_VALUES, { value: values, enumerable: false });
+  return to;
+}
+
 export interface OpenedLayers {
   config: Plain;
   flags: Plain;
@@ -42,7 +68,7 @@ export async function openLayers(
   denied: (path: string, data: Record<string, unknown>) => Promise<BootMetaError> | BootMetaError,
 ): Promise<OpenedLayers> {
   const layers: ConfigLayer[] = [];
-  const values: { name: string; value: Plain }[] = [];
+  const values: LayerValue[] = [];
   for (const l of sources) {
     layers.push({ name: l.name, path: l.path, found: l.bytes !== undefined });
     if (!l.bytes) continue;
@@ -51,7 +77,7 @@ export async function openLayers(
       // A layer that says (under its MAC) it was written for another path was copied here.
       const bound = openedBinding(f);
       if (bound !== undefined && bound !== l.path) throw bindingMismatch(l.path, bound);
-      values.push({ name: l.name, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
+      values.push({ name: l.name, path: l.path, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
     } catch (e) {
       if (isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw await denied(l.path, e.data);
       throw e;
@@ -65,5 +91,7 @@ export async function openLayers(
   }
   const { value, origins } = mergeLayers(values);
   const flags = typeof value.flags === "object" && value.flags !== null ? (value.flags as Plain) : {};
-  return { config: value, flags, layers, origins };
+  const opened: OpenedLayers = { config: value, flags, layers, origins };
+  Object.defineProperty(opened, LAYER_VALUES, { value: Object.freeze(values), enumerable: false });
+  return opened;
 }

@@ -9,7 +9,9 @@ import { combineIdentitySets, type IdentitySet, identitySetFrom, loadIdentities 
 import { isUrl, resolveSettings } from "./bootstrap.js";
 import { cachedClone, type ConfigWarning } from "./clone.js";
 import { loadFromServer, type ServerSource } from "./from-server.js";
-import { openLayers } from "./layers.js";
+import { openLayers, withLayerValues } from "./layers.js";
+
+export { type LayerValue, layerValuesOf } from "./layers.js";
 import { DEFAULT_TIMEOUT_MS, serverBase } from "./remote.js";
 import { cacheFileFor } from "./server-cache.js";
 import type { LoadConfigOptions, LoadedConfig } from "./types.js";
@@ -114,7 +116,7 @@ export async function loadFromRepo(p: Extract<LoadPlan, { kind: "repo" }>): Prom
     }
   }
   const opened = await openLayers(project, env, commit, specs.map((l) => ({ ...l, bytes: files.get(l.path) })), identities, (path, data) => accessDenied(git, commit, path, data, identities));
-  return { ...opened, commit, repo: git.dir, project, env, stale, ...(untrusted ? { untrusted } : {}) };
+  return withLayerValues(opened, { ...opened, commit, repo: git.dir, project, env, stale, ...(untrusted ? { untrusted } : {}) });
 }
 
 /** `identities` replaces the lookup; `addIdentities` joins whichever set is used. */

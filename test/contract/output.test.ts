@@ -107,6 +107,20 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await fails("config:get", ["no.such.key", ...t], 1, "CONFIG_KEY_NOT_FOUND");
   });
 
+  it("flags", async () => {
+    const t = ["-p", "shop", "-e", "dev"];
+    await succeeds("flags:set", ["color", "--variants", '{"red": "#f00", "blue": "#00f"}', "--default-variant", "red", "--targeting", '{"fractional": [["red", 50], ["blue", 50]]}', ...t]);
+    await succeeds("flags:list", t);
+    await succeeds("flags:get", ["color", ...t]);
+    await succeeds("flags:disable", ["new_checkout", ...t]);
+    await succeeds("flags:enable", ["new_checkout", ...t]);
+    const r = await succeeds("flags:eval", ["color", ...t, "--targeting-key", "user-1"]);
+    expect(r.reason).toBe("SPLIT");
+    await succeeds("flags:eval", ["nope", ...t]);
+    await fails("flags:get", ["nope", ...t], 1, "FLAGS_NOT_FOUND");
+    await fails("flags:set", ["bad", "--json-value", '{"state": "ON", "variants": {"a": 1}}', ...t], 49, "FLAGS_INVALID");
+  });
+
   it("records: release, channel, binary, instance, buildinfo", async () => {
     const app = sourceRepo("shop");
     await succeeds("buildinfo", ["--repo", app, "--project", "shop", "--version", "2.0"]);
