@@ -10,6 +10,7 @@ import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, parsePrincipalKe
 import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
 import { mayWrite, writersOf } from "./policy.js";
 import { readerOver, type TreeCache } from "./reader.js";
+import { signingKeysOf } from "./signers.js";
 import { findProjects } from "./state.js";
 
 /**
@@ -299,14 +300,7 @@ async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, tr
       // A key file that does not parse gives its principal no signing key.
       continue;
     }
-    for (const line of recipients) {
-      if (!line.startsWith("ssh-ed25519 ")) continue;
-      try {
-        signers.set(parseSshPublicKey(line).toString("hex"), name);
-      } catch {
-        /* not a usable key */
-      }
-    }
+    for (const k of signingKeysOf(name, recipients)) signers.set(parseSshPublicKey(k.key).toString("hex"), name);
   }
   return { config, signers };
 }

@@ -85,6 +85,8 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("access:check", ["--verify"]);
     await succeeds("access:sync", []);
     await succeeds("keys:list", []);
+    await succeeds("keys:allowed-signers", []);
+    await succeeds("keys:allowed-signers", ["--write"]);
     const carol = await ageKeyFile();
     await succeeds("keys:add", ["carol", "--key", carol.recipient, "--group", "developers"]);
     await succeeds("keys:remove", ["carol"]);
