@@ -9,7 +9,7 @@ import { KEYS_DIR, META_CONFIG } from "./layout.js";
 import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, parsePrincipalKeys } from "./model.js";
 import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
 import { mayWrite, writersOf } from "./policy.js";
-import { readerOver, type TreeCache } from "./reader.js";
+import { readerOver, type TreeCache, type TreeReader } from "./reader.js";
 import { signingKeysOf } from "./signers.js";
 import { findProjects } from "./state.js";
 
@@ -97,6 +97,23 @@ interface Policy {
 }
 
 /**
+ * One walk's view of the object database, with what it has worked out by object id (objects
+ * never change): a commit's tree, the projects of a root tree, and the policy of a pair of
+ * `.boot-meta.yaml` blob and keys/ tree — most commits change neither, so the rules are
+ * parsed and the key files read once per change to them, not once per commit.
+ */
+interface Walk {
+  cat: CatFile;
+  format: ObjectFormat;
+  trees: TreeCache;
+  commitTrees: Map<string, string>;
+  projects: Map<string, Promise<string[]>>;
+  policies: Map<string, Promise<Policy>>;
+}
+
+const newWalk = (cat: CatFile, format: ObjectFormat): Walk => ({ cat, format, trees: new Map(), commitTrees: new Map(), projects: new Map(), policies: new Map() });
+
+/**
  * Checks history from `root` (trusted as it is) to `head`. Verified commits are remembered
  * under the repository's git directory (never pushed), so a follower checks only what is new.
  * Stops at the first commit that fails and names it; `verified` is then the newest commit on
@@ -119,24 +136,24 @@ export async function verifyHistory(repoDir: string, o: { root: string; head?: s
     };
   }
   const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
-  const known = new Set<string>(o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== ""));
+  const cached = o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
+  const known = new Set<string>(cached);
   known.add(root);
-  const list = (await git.run(["rev-list", "--reverse", "--topo-order", "--parents", `${root}..${head}`])).stdout.split("\n").filter((l) => l !== "");
+  // Every commit of root..head that the last verified one reaches was verified before it
+  // (they are checked in topological order and a failure stops the walk): not listed again.
+  const range = ["rev-list", "--reverse", "--topo-order", "--parents", `${root}..${head}`];
+  const last = cached.at(-1);
+  const listed = last && /^[0-9a-f]{40,64}$/.test(last) ? await git.run([...range, `^${last}`], { reject: false }) : undefined;
+  const list = (listed?.exitCode === 0 ? listed : await git.run(range)).stdout.split("\n").filter((l) => l !== "");
   const todo = list.map((l) => l.split(" ")).filter(([c]) => !known.has(c as string));
   const cat = git.catFile();
-  const trees: TreeCache = new Map();
-  const policies = new Map<string, Promise<Policy>>();
+  const w = newWalk(cat, format);
   const fresh: string[] = [];
   let failure: VerifyFailure | undefined;
   try {
-    const policyAt = (commit: string) => {
-      let p = policies.get(commit);
-      if (!p) policies.set(commit, (p = readPolicy(cat, format, commit, trees)));
-      return p;
-    };
     for (const [i, [commit, ...parents]] of todo.entries()) {
       o.onProgress?.(i, todo.length);
-      failure = await checkCommit(cat, format, commit as string, parents, policyAt, trees, signers);
+      failure = await checkCommit(w, commit as string, parents, signers);
       if (failure) break;
       fresh.push(commit as string);
       known.add(commit as string);
@@ -168,18 +185,8 @@ async function resolveRoot(git: Git, root: string): Promise<string> {
   }
 }
 
-async function checkCommit(
-  cat: CatFile,
-  format: ObjectFormat,
-  commit: string,
-  parents: string[],
-  policyAt: (c: string) => Promise<Policy>,
-  trees: TreeCache,
-  signers: Map<string, string>,
-): Promise<VerifyFailure | undefined> {
-  const o = await cat.object(commit);
-  if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-  const c = parseCommit(o.body, format);
+async function checkCommit(w: Walk, commit: string, parents: string[], signers: Map<string, string>): Promise<VerifyFailure | undefined> {
+  const c = await readCommit(w, commit);
   const short = commit.slice(0, 12);
   if (parents.length === 0) return { commit, reason: "unrelated-root", message: `commit ${short} has no parent: a history that does not start at the trust root was merged in` };
   if (!c.signature) return { commit, reason: "unsigned", message: `commit ${short} is not signed` };
@@ -193,25 +200,25 @@ async function checkCommit(
     return { commit, reason: "bad-signature", message: `commit ${short}'s signature is malformed` };
   }
   for (const parent of parents) {
-    const policy = await policyAt(parent);
+    const parentTree = await treeOfCommit(w, parent);
+    const policy = await readPolicy(w, parentTree);
     const signer = policy.signers.get(key.toString("hex"));
     if (!signer) return { commit, parent, reason: "unknown-signer", message: `commit ${short} is signed by ${sshFingerprint(key)}, which is not a key in keys/ at its parent ${parent.slice(0, 12)}` };
     signers.set(commit, signer);
-    const parentTree = await treeOfCommit(cat, format, parent);
-    const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+    const changed = await changedPaths(w.cat, w.format, w.trees, parentTree, c.tree);
     if (changed.length === 0) continue;
-    const projects = [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])];
+    const projects = [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])];
     for (const path of changed) {
-      const w = writersOf(policy.config, path, projects);
-      if (!mayWrite(w, signer)) {
+      const rule = writersOf(policy.config, path, projects);
+      if (!mayWrite(rule, signer)) {
         return {
           commit,
           parent,
           reason: "not-allowed",
           signer,
           path,
-          rule: w.rule,
-          message: `commit ${short} changes ${path}, which ${signer} (its signer) may not change: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.length ? w.principals.join(", ") : "no one"}`,
+          rule: rule.rule,
+          message: `commit ${short} changes ${path}, which ${signer} (its signer) may not change: ${rule.rule} allows ${rule.anyone ? "anyone" : rule.principals.length ? rule.principals.join(", ") : "no one"}`,
         };
       }
     }
@@ -219,10 +226,16 @@ async function checkCommit(
   return undefined;
 }
 
-async function treeOfCommit(cat: CatFile, format: ObjectFormat, commit: string): Promise<string> {
-  const o = await cat.object(commit);
+async function readCommit(w: Walk, commit: string): Promise<ParsedCommit> {
+  const o = await w.cat.object(commit);
   if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-  return parseCommit(o.body, format).tree;
+  const c = parseCommit(o.body, w.format);
+  w.commitTrees.set(commit, c.tree);
+  return c;
+}
+
+async function treeOfCommit(w: Walk, commit: string): Promise<string> {
+  return w.commitTrees.get(commit) ?? (await readCommit(w, commit)).tree;
 }
 
 const TREE = "40000";
@@ -242,9 +255,11 @@ function treeEntries(cat: CatFile, format: ObjectFormat, trees: TreeCache, id: s
 /** Every file path that differs between two trees (added, removed or changed), sorted. */
 export async function changedPaths(cat: CatFile, format: ObjectFormat, trees: TreeCache, a: string | undefined, b: string | undefined, at = ""): Promise<string[]> {
   if (a === b) return [];
-  const ea = a ? await treeEntries(cat, format, trees, a) : new Map<string, TreeEntry>();
-  const eb = b ? await treeEntries(cat, format, trees, b) : new Map<string, TreeEntry>();
+  // Both sides, and every changed folder below, are asked of cat-file at once (it answers in turn).
+  const none = Promise.resolve(new Map<string, TreeEntry>());
+  const [ea, eb] = await Promise.all([a ? treeEntries(cat, format, trees, a) : none, b ? treeEntries(cat, format, trees, b) : none]);
   const out: string[] = [];
+  const below: Promise<string[]>[] = [];
   for (const name of new Set([...ea.keys(), ...eb.keys()])) {
     const x = ea.get(name);
     const y = eb.get(name);
@@ -252,20 +267,33 @@ export async function changedPaths(cat: CatFile, format: ObjectFormat, trees: Tr
     const path = at === "" ? name : `${at}/${name}`;
     const xt = x?.mode === TREE ? x.id : undefined;
     const yt = y?.mode === TREE ? y.id : undefined;
-    if (xt || yt) out.push(...(await changedPaths(cat, format, trees, xt, yt, path)));
+    if (xt || yt) below.push(changedPaths(cat, format, trees, xt, yt, path));
     // A file on either side (or a file turned into a folder, or back) is a change of that path.
     if ((x && x.mode !== TREE) || (y && y.mode !== TREE)) out.push(path);
   }
+  for (const paths of await Promise.all(below)) out.push(...paths);
   return out.sort();
 }
 
-async function projectsIn(cat: CatFile, format: ObjectFormat, trees: TreeCache, commit: string): Promise<string[]> {
-  return (await findProjects(readerOver(cat, format, commit, trees))).projects;
+/** The projects of a root tree (findProjects), once per tree. */
+function projectsIn(w: Walk, tree: string): Promise<string[]> {
+  let p = w.projects.get(tree);
+  if (!p) w.projects.set(tree, (p = findProjects(readerOver(w.cat, w.format, { tree }, w.trees)).then((f) => f.projects)));
+  return p;
 }
 
 /** The rules and signing keys at a commit: `.boot-meta.yaml` (the defaults when absent) and keys/. */
-async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, trees: TreeCache, tainted?: Map<string, Taint>): Promise<Policy> {
-  const r0 = readerOver(cat, format, commit, trees);
+async function readPolicy(w: Walk, tree: string, tainted?: Map<string, Taint>): Promise<Policy> {
+  const r0 = readerOver(w.cat, w.format, { tree }, w.trees);
+  // Keyed by what it is read from; a tainted rules or key file (rare) is read afresh.
+  if ([...(tainted?.keys() ?? [])].some((p) => p === META_CONFIG || p.startsWith(`${KEYS_DIR}/`))) return policyFrom(w.cat, r0, tainted);
+  const key = `${(await r0.entry(META_CONFIG))?.id ?? "-"} ${(await r0.entry(KEYS_DIR))?.id ?? "-"}`;
+  let p = w.policies.get(key);
+  if (!p) w.policies.set(key, (p = policyFrom(w.cat, r0)));
+  return p;
+}
+
+async function policyFrom(cat: CatFile, r0: TreeReader, tainted?: Map<string, Taint>): Promise<Policy> {
   // A tainted rules or key file is read at its trusted version (or as absent).
   const r = {
     ...r0,
@@ -356,26 +384,24 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
   if (from === head) return { root, head, tainted };
   const chain = (await git.run(["rev-list", "--reverse", "--first-parent", "--parents", `${from}..${head}`])).stdout.split("\n").filter((l) => l !== "");
   const cat = git.catFile();
-  const trees: TreeCache = new Map();
+  const w = newWalk(cat, format);
   try {
     for (const line of chain) {
       const [commit, parent] = line.split(" ") as [string, string | undefined];
-      const o = await cat.object(commit);
-      if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-      const c = parseCommit(o.body, format);
-      const parentTree = parent ? await treeOfCommit(cat, format, parent) : undefined;
-      const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+      const c = await readCommit(w, commit);
+      const parentTree = parent ? await treeOfCommit(w, parent) : undefined;
+      const changed = await changedPaths(cat, format, w.trees, parentTree, c.tree);
       if (changed.length === 0) continue;
       // The parent as a reader trusts it: tainted paths at their trusted versions.
-      const policy = parent ? await readPolicy(cat, format, parent, trees, tainted) : undefined;
+      const policy = parentTree ? await readPolicy(w, parentTree, tainted) : undefined;
       const signer = policy ? await signerOf(c, policy) : undefined;
-      const projects = parent ? [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])] : [];
+      const projects = parentTree ? [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])] : [];
       for (const path of changed) {
         let why: { reason: VerifyReason; message: string } | undefined = signer?.failure;
         if (!policy) why = { reason: "unrelated-root", message: `commit ${commit.slice(0, 12)} has no parent` };
         else if (!why && signer?.name) {
-          const w = writersOf(policy.config, path, projects);
-          if (!mayWrite(w, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.join(", ") || "no one"}` };
+          const rule = writersOf(policy.config, path, projects);
+          if (!mayWrite(rule, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${rule.rule} allows ${rule.anyone ? "anyone" : rule.principals.join(", ") || "no one"}` };
         }
         if (!why) {
           tainted.delete(path);
@@ -383,7 +409,7 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
         }
         // The trusted version stays what it was: at the parent, or already-tainted's trusted one.
         const before = tainted.get(path);
-        const trusted = before ? before.trusted : parent ? await blobAt(cat, format, trees, parentTree, path) : undefined;
+        const trusted = before ? before.trusted : parent ? await blobAt(cat, format, w.trees, parentTree, path) : undefined;
         tainted.set(path, { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` });
       }
     }
