@@ -125,7 +125,17 @@ export async function verifyHistory(repoDir: string, o: { root: string; head?: s
   const head = await git.resolve(o.head ?? "HEAD");
   const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
   const signers = new Map<string, string>();
-  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+  const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
+  const cached = o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
+  const known = new Set<string>(cached);
+  known.add(root);
+  // Every commit that the last verified one reaches was verified before it (they are checked
+  // in topological order and a failure stops the walk), the root among them: when head still
+  // has it in its history, only what it does not reach is listed, and the root's place in
+  // head's history need not be walked to again.
+  const last = cached.at(-1);
+  const followsLast = last !== undefined && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(last) && (last === head || (await git.run(["merge-base", "--is-ancestor", last, head], { reject: false })).exitCode === 0);
+  if (!followsLast && root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
     return {
       root,
       head,
@@ -135,16 +145,7 @@ export async function verifyHistory(repoDir: string, o: { root: string; head?: s
       failure: { commit: head, reason: "rewritten", message: `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository` },
     };
   }
-  const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
-  const cached = o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
-  const known = new Set<string>(cached);
-  known.add(root);
-  // Every commit of root..head that the last verified one reaches was verified before it
-  // (they are checked in topological order and a failure stops the walk): not listed again.
-  const range = ["rev-list", "--reverse", "--topo-order", "--parents", `${root}..${head}`];
-  const last = cached.at(-1);
-  const listed = last && /^[0-9a-f]{40,64}$/.test(last) ? await git.run([...range, `^${last}`], { reject: false }) : undefined;
-  const list = (listed?.exitCode === 0 ? listed : await git.run(range)).stdout.split("\n").filter((l) => l !== "");
+  const list = (await git.run(["rev-list", "--reverse", "--topo-order", "--parents", ...(followsLast ? [head, `^${last}`] : [`${root}..${head}`])])).stdout.split("\n").filter((l) => l !== "");
   const todo = list.map((l) => l.split(" ")).filter(([c]) => !known.has(c as string));
   const cat = git.catFile();
   const w = newWalk(cat, format);
@@ -367,19 +368,19 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
   const head = await git.resolve(o.head ?? "HEAD");
   const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
   const file = join(git.commonDir, "boot-meta", "views", root);
-  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
-    throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
-      data: { root, head, reason: "rewritten" },
-      suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
-    });
-  }
-  // Resume from the last view when it is on this history.
+  // Resume from the last view when it is on this history (it was walked from the root, so
+  // the root is then in head's history too, and that need not be walked to again).
   let from = root;
   let tainted = new Map<string, Taint>();
   const saved = await readFile(file, "utf8").then((t) => JSON.parse(t) as { head: string; tainted: [string, Taint][] }, () => undefined);
   if (saved && /^[0-9a-f]+$/.test(saved.head) && (saved.head === head || (await git.run(["merge-base", "--is-ancestor", saved.head, head], { reject: false })).exitCode === 0)) {
     from = saved.head;
     tainted = new Map(saved.tainted);
+  } else if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+    throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
+      data: { root, head, reason: "rewritten" },
+      suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
+    });
   }
   if (from === head) return { root, head, tainted };
   const chain = (await git.run(["rev-list", "--reverse", "--first-parent", "--parents", `${from}..${head}`])).stdout.split("\n").filter((l) => l !== "");
@@ -448,3 +449,4 @@ async function blobAt(cat: CatFile, format: ObjectFormat, trees: TreeCache, tree
   }
   return undefined;
 }
+
