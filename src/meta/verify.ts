@@ -450,3 +450,60 @@ async function blobAt(cat: CatFile, format: ObjectFormat, trees: TreeCache, tree
   return undefined;
 }
 
+/**
+ * Who signed a commit, as a reader judges it: the principal whose `ssh-ed25519` key is in
+ * keys/ at the commit's first parent (at the commit itself for a first commit). This is who
+ * wrote a record, whatever its `created_by` or git's author field claims (anyone can set
+ * those); it is not whether the rules let them: {@link verifyHistory} checks that.
+ */
+export interface CommitSigner {
+  /** The principal; null when no key in keys/ signed the commit. */
+  principal: string | null;
+  /** Why there is no principal. */
+  reason?: VerifyReason;
+}
+
+/** The signer of each commit (see {@link CommitSigner}), through one `git cat-file`. */
+export async function commitSigners(repoDir: string, commits: readonly string[]): Promise<Map<string, CommitSigner>> {
+  const out = new Map<string, CommitSigner>();
+  if (commits.length === 0) return out;
+  const git = await Git.open(repoDir);
+  const w = newWalk(git.catFile(), (commits[0] as string).length === 64 ? "sha256" : "sha1");
+  try {
+    for (const commit of commits) {
+      if (out.has(commit)) continue;
+      const c = await readCommit(w, commit);
+      const parent = c.parents[0];
+      const policy = await readPolicy(w, parent ? await treeOfCommit(w, parent) : c.tree);
+      const s = await signerOf(c, policy);
+      out.set(commit, s.name ? { principal: s.name } : { principal: null, reason: s.failure?.reason });
+    }
+  } finally {
+    w.cat.close();
+  }
+  return out;
+}
+
+/** Words for a signer beside a claimed author: `signed by alice`, `unsigned`, `signed by a key not in keys/`. */
+export function describeSigner(s: CommitSigner | undefined): string {
+  if (s?.principal) return `signed by ${s.principal}`;
+  switch (s?.reason) {
+    case "unsigned":
+      return "unsigned";
+    case "unknown-signer":
+      return "signed by a key not in keys/";
+    case "unsupported-signature":
+      return "signed with PGP or X.509, not checked";
+    default:
+      return "with a signature that does not verify";
+  }
+}
+
+/** The newest commit that changed `path` on HEAD's history, its claimed author and its signer; undefined when none did. */
+export async function lastChange(repoDir: string, path: string): Promise<{ commit: string; author: string; signer: CommitSigner } | undefined> {
+  const git = await Git.open(repoDir);
+  const [e] = await git.log({ path, limit: 1 });
+  if (!e) return undefined;
+  const signer = (await commitSigners(repoDir, [e.hash])).get(e.hash) as CommitSigner;
+  return { commit: e.hash, author: `${e.author} <${e.email}>`, signer };
+}
