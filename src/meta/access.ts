@@ -9,6 +9,7 @@ import { Git } from "./git.js";
 import { KEYS_DIR, META_CONFIG, parseGovernedPath, SEALABLE_DIRS, SEALED_SUFFIX, SOPS_CONFIG, validateName } from "./layout.js";
 import { expectedAccess, principalsOf, recipientsOf, renderSopsYaml, type RepoState, sealedReaders } from "./model.js";
 import { type Reader, withReader } from "./reader.js";
+import { type Writers, writersOf, writersOfArea } from "./policy.js";
 import { readState } from "./state.js";
 import type { Tx } from "./commit.js";
 
@@ -241,14 +242,57 @@ async function verifyOpen(g: Governed, bytes: Uint8Array, identities: IdentitySe
   }
 }
 
-/** Every governed file of the repo (config files and sealed records) and who may read it. */
-export async function accessMatrix(repoDir: string): Promise<{ commit: string; principals: string[]; files: { path: string; readers: string[]; missingKeys: string[] }[] }> {
+/** Who reads and who may change one governed file. */
+export interface MatrixFile {
+  path: string;
+  readers: string[];
+  missingKeys: string[];
+  /** Principals the write rules let change it (`*`: any principal with a key). */
+  writers: string[];
+  /** The write rule that decides it, e.g. `write.envs.prod (default: the env's readers)`. */
+  writeRule: string;
+}
+
+export interface AccessMatrix {
+  commit: string;
+  principals: string[];
+  files: MatrixFile[];
+  /**
+   * Who may change each part of the repository (policy.ts), as `boot-meta verify` and readers
+   * with a trust root check it against each commit's signer: the admin area, and per project
+   * its defaults, each env, each channel, releases and instances. An env or channel named `*`
+   * stands for any other one.
+   */
+  writers: Writers[];
+}
+
+/** Every governed file of the repo (config files and sealed records), who may read it and who may change it; and who may change each part of the repository. */
+export async function accessMatrix(repoDir: string): Promise<AccessMatrix> {
   const git = await Git.open(repoDir);
   return withReader(git.dir, undefined, async (r) => {
     const s = await readState(r);
-    const files = (await governedFiles(r, s)).map((g) => ({ path: g.path, readers: g.readers, missingKeys: g.missingKeys }));
+    const names = (w: Writers) => (w.anyone ? ["*", ...w.principals] : w.principals);
+    const files = (await governedFiles(r, s)).map((g) => {
+      const w = writersOf(s.config, g.path, s.projects);
+      return { path: g.path, readers: g.readers, missingKeys: g.missingKeys, writers: names(w), writeRule: w.rule };
+    });
     const principals = [...new Set([...s.keys.keys(), ...files.flatMap((f) => f.readers)])].sort();
-    return { commit: r.commit, principals, files };
+    const writers: Writers[] = [writersOfArea(s.config, { area: "admin" })];
+    const w = s.config.write ?? {};
+    for (const project of s.projects) {
+      const envs = new Set<string>();
+      for (const f of s.files) {
+        const p = parseGovernedPath(f);
+        if (p?.project === project && p.env !== undefined) envs.add(p.env);
+      }
+      const channels = new Set(Object.keys(w.channels ?? {}).filter((c) => c !== "*"));
+      for (const c of await r.children(`${project}/channels`)) if (!c.dir && c.name.endsWith(".json")) channels.add(c.name.slice(0, -5));
+      writers.push(writersOfArea(s.config, { area: "defaults", project }));
+      for (const env of [...[...envs].sort(), "*"]) writers.push(writersOfArea(s.config, { area: "env", project, env }));
+      for (const channel of [...[...channels].sort(), "*"]) writers.push(writersOfArea(s.config, { area: "channel", project, channel }));
+      writers.push(writersOfArea(s.config, { area: "releases", project }), writersOfArea(s.config, { area: "instances", project }));
+    }
+    return { commit: r.commit, principals, files, writers };
   });
 }
 

@@ -4,9 +4,9 @@ import { type RekeyResult, refuseUncommittedAccessEdits, rekey } from "./access.
 import { Git } from "./git.js";
 import { concernId, keyAddConcerns, notConfirmed } from "./key-checks.js";
 import { KEYS_DIR, META_CONFIG, validateName } from "./layout.js";
-import { own, parsePrincipalKeys, renderMetaConfig } from "./model.js";
+import { type MetaConfig, own, parsePrincipalKeys, renderMetaConfig } from "./model.js";
 import { readState, readStateAt } from "./state.js";
-import { type CommitOptions, type CommitResult, commitChanges } from "./commit.js";
+import { type CommitOptions, type CommitResult, commitChanges, type Tx } from "./commit.js";
 
 export interface WriteOptions {
   author?: string;
@@ -41,10 +41,7 @@ export async function addKey(
     confirm?: "all" | string[];
   },
 ): Promise<CommitResult<{ name: string; group: string | null; recipients: string[] } & RekeyResult>> {
-  validateName("principal", name);
-  if (o.group) validateName("group", o.group);
-  const recipients = parsePrincipalKeys(keys.join("\n"), name);
-  if (recipients.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "give at least one public key with --key age1…", ExitCode.InvalidArgument);
+  const recipients = principalKeys(name, keys, o.group);
   await refuseUncommittedAccessEdits(await Git.open(repoDir), "keys add");
   return commitChanges(
     repoDir,
@@ -60,16 +57,30 @@ export async function addKey(
         const open = keyAddConcerns(before, name, keys, o.group).filter((c) => !accepted.includes(concernId(c)));
         if (open.length) throw notConfirmed(name, open);
       }
-      tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
-      const members = o.group ? (own(before.config.groups, o.group) ?? []) : [];
-      if (o.group && !members.includes(name)) {
-        const groups = { ...before.config.groups, [o.group]: [...members, name].sort() };
-        tx.write(META_CONFIG, renderMetaConfig({ ...before.config, groups }));
-      }
+      writePrincipal(tx, before.config, name, recipients, o.group);
       const result = await rekey(tx, await readState(tx), { identities: o.identities, before, onProgress: o.onProgress });
       return { name, group: o.group ?? null, recipients, ...result };
     },
   );
+}
+
+/** Checks a principal's name, group and public keys before anything is written; returns the keys as they will be stored. */
+export function principalKeys(name: string, keys: readonly string[], group?: string): string[] {
+  validateName("principal", name);
+  if (group) validateName("group", group);
+  const recipients = parsePrincipalKeys(keys.join("\n"), name);
+  if (recipients.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "give at least one public key with --key age1…", ExitCode.InvalidArgument);
+  return recipients;
+}
+
+/** Writes keys/NAME.txt and, with `group`, NAME's membership into `.boot-meta.yaml` (`config` is the state it builds on). */
+export function writePrincipal(tx: Pick<Tx, "write">, config: MetaConfig, name: string, recipients: readonly string[], group?: string): MetaConfig {
+  tx.write(`${KEYS_DIR}/${name}.txt`, `# ${name}: public age key(s)\n${recipients.join("\n")}\n`);
+  const members = group ? (own(config.groups, group) ?? []) : [];
+  if (!group || members.includes(name)) return config;
+  const next = { ...config, groups: { ...config.groups, [group]: [...members, name].sort() } };
+  tx.write(META_CONFIG, renderMetaConfig(next));
+  return next;
 }
 
 /**

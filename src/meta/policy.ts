@@ -53,7 +53,14 @@ export const DEFAULT_WRITERS = {
  * defaults, which every env inherits, to admins; the rules and keys to admins.
  */
 export function writersOf(c: MetaConfig, path: string, projects: readonly string[]): Writers {
-  const where = areaOf(path, projects);
+  return writersOfArea(c, areaOf(path, projects));
+}
+
+/**
+ * Who may change the part of the repository `where` names. A channel or env named `*` stands
+ * for any channel or env without a rule of its own (no real one has that name).
+ */
+export function writersOfArea(c: MetaConfig, where: WriteArea): Writers {
   const w = c.write ?? {};
   const make = (rule: string, names: readonly string[], owner?: string): Writers => ({
     where,

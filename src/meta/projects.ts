@@ -6,9 +6,10 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { encryptBytes } from "../sops/engine.js";
 import { withBinding } from "./binding.js";
 import { Git } from "./git.js";
-import { commitOpts, type WriteOptions } from "./keys.js";
+import { commitOpts, principalKeys, type WriteOptions, writePrincipal } from "./keys.js";
 import { envFile, KEYS_DIR, META_CONFIG, projectFile, SOPS_CONFIG, validateName } from "./layout.js";
 import { DEFAULT_META_CONFIG, expectedAccess, type MetaConfig, renderMetaConfig, renderSopsYaml, type RepoState } from "./model.js";
+import { signingKeysOf } from "./signers.js";
 import { readState } from "./state.js";
 import { type CommitResult, commitChanges, type Tx } from "./commit.js";
 
@@ -26,22 +27,60 @@ and the records of releases, channels, binaries and instances.
 Use \`boot-meta --help\`; every command has \`--json\`.
 `;
 
-/** `boot-meta init`: a meta repository (git init when needed), committed. */
-export async function initRepo(dir: string, o: WriteOptions & { config?: MetaConfig } = {}): Promise<CommitResult<{ dir: string }>> {
+/** The first admin, written in the initial commit (`init --admin NAME --key …`). */
+export interface FirstAdmin {
+  name: string;
+  /** Public keys: age recipients, and an `ssh-ed25519` line to sign commits with. */
+  keys: string[];
+  /** The group it joins (default `admins`). */
+  group?: string;
+}
+
+export interface InitResult {
+  dir: string;
+  admin: { name: string; group: string; recipients: string[] } | null;
+  /**
+   * The commit to give readers as their trust root (README "Signed history"): the initial
+   * commit when the first admin has a signing key (`ssh-ed25519`) in it, so every later
+   * commit is checked; null otherwise (the trust root is then the first commit whose keys/
+   * holds an admin's signing key).
+   */
+  trustRoot: string | null;
+}
+
+/**
+ * `boot-meta init`: a meta repository (git init when needed), committed; with `admin`, that
+ * principal's keys and group membership are in the same commit. Throws
+ * `META_ALREADY_INITIALISED`, and for a bad admin name or key (checked before anything is
+ * created) `META_INVALID_NAME`, `SOPS_INVALID_RECIPIENT`, `META_PRIVATE_KEY_REFUSED`.
+ */
+export async function initRepo(dir: string, o: WriteOptions & { config?: MetaConfig; admin?: FirstAdmin } = {}): Promise<CommitResult<InitResult>> {
   const abs = resolve(dir);
+  const group = o.admin ? (o.admin.group ?? "admins") : undefined;
+  const recipients = o.admin ? principalKeys(o.admin.name, o.admin.keys, group) : [];
   await mkdir(abs, { recursive: true });
   if (!existsSync(resolve(abs, ".git"))) await Git.init(abs);
-  return commitChanges(abs, commitOpts(o, "boot-meta: initialise the meta repository\n\nGroups, access rules and the generated .sops.yaml; keys are added with `boot-meta keys add`."), async (tx) => {
+  const message = o.admin
+    ? `boot-meta: initialise the meta repository, with ${o.admin.name} in ${group}\n\nGroups, access rules, ${o.admin.name}'s public keys and the generated .sops.yaml.`
+    : "boot-meta: initialise the meta repository\n\nGroups, access rules and the generated .sops.yaml; keys are added with `boot-meta keys add`.";
+  const r = await commitChanges(abs, commitOpts(o, message), async (tx) => {
     if (await tx.read(META_CONFIG)) {
       throw new BootMetaError("META_ALREADY_INITIALISED", `${abs} is already a boot-meta meta repository`, ExitCode.General, { suggestions: ["nothing to do; see `boot-meta access show`"] });
     }
-    const config = o.config ?? DEFAULT_META_CONFIG;
+    let config = o.config ?? DEFAULT_META_CONFIG;
     tx.write(META_CONFIG, renderMetaConfig(config));
     tx.write(`${KEYS_DIR}/README.md`, "Public age keys of principals, one file per person, machine group or CI: `<name>.txt`.\n");
     tx.write("README.md", REPO_README);
-    tx.write(SOPS_CONFIG, renderSopsYaml({ config, projects: [], keys: new Map(), files: [] }));
-    return { dir: abs };
+    const keys = new Map<string, string[]>();
+    if (o.admin) {
+      config = writePrincipal(tx, config, o.admin.name, recipients, group);
+      keys.set(o.admin.name, recipients);
+    }
+    tx.write(SOPS_CONFIG, renderSopsYaml({ config, projects: [], keys, files: [] }));
+    return { dir: abs, admin: o.admin ? { name: o.admin.name, group: group as string, recipients } : null, trustRoot: null };
   });
+  const signs = o.admin !== undefined && signingKeysOf(o.admin.name, recipients).length > 0;
+  return { ...r, value: { ...r.value, trustRoot: signs && r.commit ? r.commit : null } };
 }
 
 /** `boot-meta project create NAME`. */

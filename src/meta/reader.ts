@@ -36,14 +36,14 @@ const TREE = "40000";
 const GITLINK = "160000";
 
 /**
- * The files of `commit` (none when undefined) through an open `git cat-file --batch`. Paths
+ * The files of `commit` (or of a root tree given as `{ tree }`; none when undefined) through an open `git cat-file --batch`. Paths
  * are resolved here, walking the trees from the commit's root by object id, so only ids cross
  * git's line protocol and a name of any bytes (a newline, a CR, bytes that are not UTF-8) is
  * read as itself and never as another path. Trees are immutable, so each is fetched once per
  * reader. Shared by reads at a commit (withReader) and by a write's view of its base commit
  * (store.ts).
  */
-export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | undefined, trees: TreeCache = new Map()): TreeReader {
+export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | { tree: string } | undefined, trees: TreeCache = new Map()): TreeReader {
   const tree = (id: string) => {
     let t = trees.get(id);
     if (!t) {
@@ -64,7 +64,9 @@ export function readerOver(cat: CatFile, format: ObjectFormat, commit: string | 
   };
   let root: Promise<TreeEntry | undefined> | undefined;
   const rootEntry = () =>
-    (root ??= commit
+    (root ??= typeof commit === "object"
+      ? Promise.resolve({ mode: TREE, name: "", id: commit.tree })
+      : commit
       ? cat.object(commit).then((o) => {
           const id = o?.type === "commit" ? /^tree ([0-9a-f]+)/.exec(Buffer.from(o.body).toString("latin1"))?.[1] : undefined;
           if (!id) throw missingObject(commit);

@@ -9,7 +9,8 @@ import { KEYS_DIR, META_CONFIG } from "./layout.js";
 import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, parsePrincipalKeys } from "./model.js";
 import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
 import { mayWrite, writersOf } from "./policy.js";
-import { readerOver, type TreeCache } from "./reader.js";
+import { readerOver, type TreeCache, type TreeReader } from "./reader.js";
+import { signingKeysOf } from "./signers.js";
 import { findProjects } from "./state.js";
 
 /**
@@ -96,6 +97,23 @@ interface Policy {
 }
 
 /**
+ * One walk's view of the object database, with what it has worked out by object id (objects
+ * never change): a commit's tree, the projects of a root tree, and the policy of a pair of
+ * `.boot-meta.yaml` blob and keys/ tree — most commits change neither, so the rules are
+ * parsed and the key files read once per change to them, not once per commit.
+ */
+interface Walk {
+  cat: CatFile;
+  format: ObjectFormat;
+  trees: TreeCache;
+  commitTrees: Map<string, string>;
+  projects: Map<string, Promise<string[]>>;
+  policies: Map<string, Promise<Policy>>;
+}
+
+const newWalk = (cat: CatFile, format: ObjectFormat): Walk => ({ cat, format, trees: new Map(), commitTrees: new Map(), projects: new Map(), policies: new Map() });
+
+/**
  * Checks history from `root` (trusted as it is) to `head`. Verified commits are remembered
  * under the repository's git directory (never pushed), so a follower checks only what is new.
  * Stops at the first commit that fails and names it; `verified` is then the newest commit on
@@ -107,7 +125,17 @@ export async function verifyHistory(repoDir: string, o: { root: string; head?: s
   const head = await git.resolve(o.head ?? "HEAD");
   const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
   const signers = new Map<string, string>();
-  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+  const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
+  const cached = o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
+  const known = new Set<string>(cached);
+  known.add(root);
+  // Every commit that the last verified one reaches was verified before it (they are checked
+  // in topological order and a failure stops the walk), the root among them: when head still
+  // has it in its history, only what it does not reach is listed, and the root's place in
+  // head's history need not be walked to again.
+  const last = cached.at(-1);
+  const followsLast = last !== undefined && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(last) && (last === head || (await git.run(["merge-base", "--is-ancestor", last, head], { reject: false })).exitCode === 0);
+  if (!followsLast && root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
     return {
       root,
       head,
@@ -117,25 +145,16 @@ export async function verifyHistory(repoDir: string, o: { root: string; head?: s
       failure: { commit: head, reason: "rewritten", message: `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository` },
     };
   }
-  const cacheFile = join(git.commonDir, "boot-meta", "verified", root);
-  const known = new Set<string>(o.cache === false ? [] : (await readFile(cacheFile, "utf8").catch(() => "")).split("\n").filter((l) => l !== ""));
-  known.add(root);
-  const list = (await git.run(["rev-list", "--reverse", "--topo-order", "--parents", `${root}..${head}`])).stdout.split("\n").filter((l) => l !== "");
+  const list = (await git.run(["rev-list", "--reverse", "--topo-order", "--parents", ...(followsLast ? [head, `^${last}`] : [`${root}..${head}`])])).stdout.split("\n").filter((l) => l !== "");
   const todo = list.map((l) => l.split(" ")).filter(([c]) => !known.has(c as string));
   const cat = git.catFile();
-  const trees: TreeCache = new Map();
-  const policies = new Map<string, Promise<Policy>>();
+  const w = newWalk(cat, format);
   const fresh: string[] = [];
   let failure: VerifyFailure | undefined;
   try {
-    const policyAt = (commit: string) => {
-      let p = policies.get(commit);
-      if (!p) policies.set(commit, (p = readPolicy(cat, format, commit, trees)));
-      return p;
-    };
     for (const [i, [commit, ...parents]] of todo.entries()) {
       o.onProgress?.(i, todo.length);
-      failure = await checkCommit(cat, format, commit as string, parents, policyAt, trees, signers);
+      failure = await checkCommit(w, commit as string, parents, signers);
       if (failure) break;
       fresh.push(commit as string);
       known.add(commit as string);
@@ -167,18 +186,8 @@ async function resolveRoot(git: Git, root: string): Promise<string> {
   }
 }
 
-async function checkCommit(
-  cat: CatFile,
-  format: ObjectFormat,
-  commit: string,
-  parents: string[],
-  policyAt: (c: string) => Promise<Policy>,
-  trees: TreeCache,
-  signers: Map<string, string>,
-): Promise<VerifyFailure | undefined> {
-  const o = await cat.object(commit);
-  if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-  const c = parseCommit(o.body, format);
+async function checkCommit(w: Walk, commit: string, parents: string[], signers: Map<string, string>): Promise<VerifyFailure | undefined> {
+  const c = await readCommit(w, commit);
   const short = commit.slice(0, 12);
   if (parents.length === 0) return { commit, reason: "unrelated-root", message: `commit ${short} has no parent: a history that does not start at the trust root was merged in` };
   if (!c.signature) return { commit, reason: "unsigned", message: `commit ${short} is not signed` };
@@ -192,25 +201,25 @@ async function checkCommit(
     return { commit, reason: "bad-signature", message: `commit ${short}'s signature is malformed` };
   }
   for (const parent of parents) {
-    const policy = await policyAt(parent);
+    const parentTree = await treeOfCommit(w, parent);
+    const policy = await readPolicy(w, parentTree);
     const signer = policy.signers.get(key.toString("hex"));
     if (!signer) return { commit, parent, reason: "unknown-signer", message: `commit ${short} is signed by ${sshFingerprint(key)}, which is not a key in keys/ at its parent ${parent.slice(0, 12)}` };
     signers.set(commit, signer);
-    const parentTree = await treeOfCommit(cat, format, parent);
-    const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+    const changed = await changedPaths(w.cat, w.format, w.trees, parentTree, c.tree);
     if (changed.length === 0) continue;
-    const projects = [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])];
+    const projects = [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])];
     for (const path of changed) {
-      const w = writersOf(policy.config, path, projects);
-      if (!mayWrite(w, signer)) {
+      const rule = writersOf(policy.config, path, projects);
+      if (!mayWrite(rule, signer)) {
         return {
           commit,
           parent,
           reason: "not-allowed",
           signer,
           path,
-          rule: w.rule,
-          message: `commit ${short} changes ${path}, which ${signer} (its signer) may not change: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.length ? w.principals.join(", ") : "no one"}`,
+          rule: rule.rule,
+          message: `commit ${short} changes ${path}, which ${signer} (its signer) may not change: ${rule.rule} allows ${rule.anyone ? "anyone" : rule.principals.length ? rule.principals.join(", ") : "no one"}`,
         };
       }
     }
@@ -218,10 +227,16 @@ async function checkCommit(
   return undefined;
 }
 
-async function treeOfCommit(cat: CatFile, format: ObjectFormat, commit: string): Promise<string> {
-  const o = await cat.object(commit);
+async function readCommit(w: Walk, commit: string): Promise<ParsedCommit> {
+  const o = await w.cat.object(commit);
   if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-  return parseCommit(o.body, format).tree;
+  const c = parseCommit(o.body, w.format);
+  w.commitTrees.set(commit, c.tree);
+  return c;
+}
+
+async function treeOfCommit(w: Walk, commit: string): Promise<string> {
+  return w.commitTrees.get(commit) ?? (await readCommit(w, commit)).tree;
 }
 
 const TREE = "40000";
@@ -241,9 +256,11 @@ function treeEntries(cat: CatFile, format: ObjectFormat, trees: TreeCache, id: s
 /** Every file path that differs between two trees (added, removed or changed), sorted. */
 export async function changedPaths(cat: CatFile, format: ObjectFormat, trees: TreeCache, a: string | undefined, b: string | undefined, at = ""): Promise<string[]> {
   if (a === b) return [];
-  const ea = a ? await treeEntries(cat, format, trees, a) : new Map<string, TreeEntry>();
-  const eb = b ? await treeEntries(cat, format, trees, b) : new Map<string, TreeEntry>();
+  // Both sides, and every changed folder below, are asked of cat-file at once (it answers in turn).
+  const none = Promise.resolve(new Map<string, TreeEntry>());
+  const [ea, eb] = await Promise.all([a ? treeEntries(cat, format, trees, a) : none, b ? treeEntries(cat, format, trees, b) : none]);
   const out: string[] = [];
+  const below: Promise<string[]>[] = [];
   for (const name of new Set([...ea.keys(), ...eb.keys()])) {
     const x = ea.get(name);
     const y = eb.get(name);
@@ -251,20 +268,33 @@ export async function changedPaths(cat: CatFile, format: ObjectFormat, trees: Tr
     const path = at === "" ? name : `${at}/${name}`;
     const xt = x?.mode === TREE ? x.id : undefined;
     const yt = y?.mode === TREE ? y.id : undefined;
-    if (xt || yt) out.push(...(await changedPaths(cat, format, trees, xt, yt, path)));
+    if (xt || yt) below.push(changedPaths(cat, format, trees, xt, yt, path));
     // A file on either side (or a file turned into a folder, or back) is a change of that path.
     if ((x && x.mode !== TREE) || (y && y.mode !== TREE)) out.push(path);
   }
+  for (const paths of await Promise.all(below)) out.push(...paths);
   return out.sort();
 }
 
-async function projectsIn(cat: CatFile, format: ObjectFormat, trees: TreeCache, commit: string): Promise<string[]> {
-  return (await findProjects(readerOver(cat, format, commit, trees))).projects;
+/** The projects of a root tree (findProjects), once per tree. */
+function projectsIn(w: Walk, tree: string): Promise<string[]> {
+  let p = w.projects.get(tree);
+  if (!p) w.projects.set(tree, (p = findProjects(readerOver(w.cat, w.format, { tree }, w.trees)).then((f) => f.projects)));
+  return p;
 }
 
 /** The rules and signing keys at a commit: `.boot-meta.yaml` (the defaults when absent) and keys/. */
-async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, trees: TreeCache, tainted?: Map<string, Taint>): Promise<Policy> {
-  const r0 = readerOver(cat, format, commit, trees);
+async function readPolicy(w: Walk, tree: string, tainted?: Map<string, Taint>): Promise<Policy> {
+  const r0 = readerOver(w.cat, w.format, { tree }, w.trees);
+  // Keyed by what it is read from; a tainted rules or key file (rare) is read afresh.
+  if ([...(tainted?.keys() ?? [])].some((p) => p === META_CONFIG || p.startsWith(`${KEYS_DIR}/`))) return policyFrom(w.cat, r0, tainted);
+  const key = `${(await r0.entry(META_CONFIG))?.id ?? "-"} ${(await r0.entry(KEYS_DIR))?.id ?? "-"}`;
+  let p = w.policies.get(key);
+  if (!p) w.policies.set(key, (p = policyFrom(w.cat, r0)));
+  return p;
+}
+
+async function policyFrom(cat: CatFile, r0: TreeReader, tainted?: Map<string, Taint>): Promise<Policy> {
   // A tainted rules or key file is read at its trusted version (or as absent).
   const r = {
     ...r0,
@@ -299,14 +329,7 @@ async function readPolicy(cat: CatFile, format: ObjectFormat, commit: string, tr
       // A key file that does not parse gives its principal no signing key.
       continue;
     }
-    for (const line of recipients) {
-      if (!line.startsWith("ssh-ed25519 ")) continue;
-      try {
-        signers.set(parseSshPublicKey(line).toString("hex"), name);
-      } catch {
-        /* not a usable key */
-      }
-    }
+    for (const k of signingKeysOf(name, recipients)) signers.set(parseSshPublicKey(k.key).toString("hex"), name);
   }
   return { config, signers };
 }
@@ -345,43 +368,41 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
   const head = await git.resolve(o.head ?? "HEAD");
   const format: ObjectFormat = head.length === 64 ? "sha256" : "sha1";
   const file = join(git.commonDir, "boot-meta", "views", root);
-  if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
-    throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
-      data: { root, head, reason: "rewritten" },
-      suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
-    });
-  }
-  // Resume from the last view when it is on this history.
+  // Resume from the last view when it is on this history (it was walked from the root, so
+  // the root is then in head's history too, and that need not be walked to again).
   let from = root;
   let tainted = new Map<string, Taint>();
   const saved = await readFile(file, "utf8").then((t) => JSON.parse(t) as { head: string; tainted: [string, Taint][] }, () => undefined);
   if (saved && /^[0-9a-f]+$/.test(saved.head) && (saved.head === head || (await git.run(["merge-base", "--is-ancestor", saved.head, head], { reject: false })).exitCode === 0)) {
     from = saved.head;
     tainted = new Map(saved.tainted);
+  } else if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
+    throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
+      data: { root, head, reason: "rewritten" },
+      suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
+    });
   }
   if (from === head) return { root, head, tainted };
   const chain = (await git.run(["rev-list", "--reverse", "--first-parent", "--parents", `${from}..${head}`])).stdout.split("\n").filter((l) => l !== "");
   const cat = git.catFile();
-  const trees: TreeCache = new Map();
+  const w = newWalk(cat, format);
   try {
     for (const line of chain) {
       const [commit, parent] = line.split(" ") as [string, string | undefined];
-      const o = await cat.object(commit);
-      if (o?.type !== "commit") throw new BootMetaError("META_GIT_FAILED", `commit ${commit} is missing from the meta repository`, ExitCode.General);
-      const c = parseCommit(o.body, format);
-      const parentTree = parent ? await treeOfCommit(cat, format, parent) : undefined;
-      const changed = await changedPaths(cat, format, trees, parentTree, c.tree);
+      const c = await readCommit(w, commit);
+      const parentTree = parent ? await treeOfCommit(w, parent) : undefined;
+      const changed = await changedPaths(cat, format, w.trees, parentTree, c.tree);
       if (changed.length === 0) continue;
       // The parent as a reader trusts it: tainted paths at their trusted versions.
-      const policy = parent ? await readPolicy(cat, format, parent, trees, tainted) : undefined;
+      const policy = parentTree ? await readPolicy(w, parentTree, tainted) : undefined;
       const signer = policy ? await signerOf(c, policy) : undefined;
-      const projects = parent ? [...new Set([...(await projectsIn(cat, format, trees, parent)), ...(await projectsIn(cat, format, trees, commit))])] : [];
+      const projects = parentTree ? [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])] : [];
       for (const path of changed) {
         let why: { reason: VerifyReason; message: string } | undefined = signer?.failure;
         if (!policy) why = { reason: "unrelated-root", message: `commit ${commit.slice(0, 12)} has no parent` };
         else if (!why && signer?.name) {
-          const w = writersOf(policy.config, path, projects);
-          if (!mayWrite(w, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${w.rule} allows ${w.anyone ? "anyone" : w.principals.join(", ") || "no one"}` };
+          const rule = writersOf(policy.config, path, projects);
+          if (!mayWrite(rule, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${rule.rule} allows ${rule.anyone ? "anyone" : rule.principals.join(", ") || "no one"}` };
         }
         if (!why) {
           tainted.delete(path);
@@ -389,7 +410,7 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
         }
         // The trusted version stays what it was: at the parent, or already-tainted's trusted one.
         const before = tainted.get(path);
-        const trusted = before ? before.trusted : parent ? await blobAt(cat, format, trees, parentTree, path) : undefined;
+        const trusted = before ? before.trusted : parent ? await blobAt(cat, format, w.trees, parentTree, path) : undefined;
         tainted.set(path, { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` });
       }
     }
@@ -427,4 +448,62 @@ async function blobAt(cat: CatFile, format: ObjectFormat, trees: TreeCache, tree
     id = e.id;
   }
   return undefined;
+}
+
+/**
+ * Who signed a commit, as a reader judges it: the principal whose `ssh-ed25519` key is in
+ * keys/ at the commit's first parent (at the commit itself for a first commit). This is who
+ * wrote a record, whatever its `created_by` or git's author field claims (anyone can set
+ * those); it is not whether the rules let them: {@link verifyHistory} checks that.
+ */
+export interface CommitSigner {
+  /** The principal; null when no key in keys/ signed the commit. */
+  principal: string | null;
+  /** Why there is no principal. */
+  reason?: VerifyReason;
+}
+
+/** The signer of each commit (see {@link CommitSigner}), through one `git cat-file`. */
+export async function commitSigners(repoDir: string, commits: readonly string[]): Promise<Map<string, CommitSigner>> {
+  const out = new Map<string, CommitSigner>();
+  if (commits.length === 0) return out;
+  const git = await Git.open(repoDir);
+  const w = newWalk(git.catFile(), (commits[0] as string).length === 64 ? "sha256" : "sha1");
+  try {
+    for (const commit of commits) {
+      if (out.has(commit)) continue;
+      const c = await readCommit(w, commit);
+      const parent = c.parents[0];
+      const policy = await readPolicy(w, parent ? await treeOfCommit(w, parent) : c.tree);
+      const s = await signerOf(c, policy);
+      out.set(commit, s.name ? { principal: s.name } : { principal: null, reason: s.failure?.reason });
+    }
+  } finally {
+    w.cat.close();
+  }
+  return out;
+}
+
+/** Words for a signer beside a claimed author: `signed by alice`, `unsigned`, `signed by a key not in keys/`. */
+export function describeSigner(s: CommitSigner | undefined): string {
+  if (s?.principal) return `signed by ${s.principal}`;
+  switch (s?.reason) {
+    case "unsigned":
+      return "unsigned";
+    case "unknown-signer":
+      return "signed by a key not in keys/";
+    case "unsupported-signature":
+      return "signed with PGP or X.509, not checked";
+    default:
+      return "with a signature that does not verify";
+  }
+}
+
+/** The newest commit that changed `path` on HEAD's history, its claimed author and its signer; undefined when none did. */
+export async function lastChange(repoDir: string, path: string): Promise<{ commit: string; author: string; signer: CommitSigner } | undefined> {
+  const git = await Git.open(repoDir);
+  const [e] = await git.log({ path, limit: 1 });
+  if (!e) return undefined;
+  const signer = (await commitSigners(repoDir, [e.hash])).get(e.hash) as CommitSigner;
+  return { commit: e.hash, author: `${e.author} <${e.email}>`, signer };
 }

@@ -2,6 +2,7 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import type { CommitResult } from "../meta/commit.js";
 import { validateName } from "../meta/layout.js";
 import { Git } from "../meta/git.js";
+import { commitSigners } from "../meta/verify.js";
 import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { getRelease } from "./releases.js";
@@ -179,6 +180,13 @@ export interface ChannelChange {
   generation: number;
   /** A rollback's: the generation whose release and rollout it restored. */
   restores?: number;
+  /**
+   * Who signed the commit (the principal whose key in keys/ at its parent did; null when none
+   * did): who really made the change, where `author` is git's author field, which anyone sets.
+   */
+  signedBy: string | null;
+  /** Why no principal signed it (verify.ts's reasons: unsigned, unknown-signer, …). */
+  unsignedReason?: string;
 }
 
 /** Every promotion (and rollback) of a channel, newest first, from git history. */
@@ -188,6 +196,7 @@ export async function channelHistory(repoDir: string, project: string, channel: 
   validateName("env", channel);
   // One more than asked for: the oldest entry shown needs the one before it for its "from".
   const states = await channelStates(repoDir, project, channel, o.limit === undefined ? undefined : o.limit + 1);
+  const signers = await commitSigners(repoDir, states.map((s) => s.commit));
   const out: ChannelChange[] = states.map((s, i) => ({
     commit: s.commit,
     author: s.author,
@@ -198,6 +207,8 @@ export async function channelHistory(repoDir: string, project: string, channel: 
     previousReleaseId: s.channel?.rollout?.previousReleaseId || undefined,
     generation: s.generation,
     restores: s.channel?.restores || undefined,
+    signedBy: signers.get(s.commit)?.principal ?? null,
+    unsignedReason: signers.get(s.commit)?.principal ? undefined : signers.get(s.commit)?.reason,
   }));
   return o.limit === undefined ? out : out.slice(0, o.limit);
 }

@@ -122,9 +122,26 @@ export function sshVerify(signature: string, message: Buffer | Digests, namespac
   const data = Buffer.concat([MAGIC, sshString(ns), sshString(""), sshString(hashAlg), sshString(hash)]);
   let key: KeyObject;
   try {
-    key = publicKeyObject(signer);
+    key = keyObjectOf(signer);
   } catch {
     throw bad("its key is not a valid ed25519 key");
   }
   return { valid: verify(null, data, key, raw), publicKey };
+}
+
+/**
+ * node:crypto's key for a signer, kept for the next signature by the same key: a walk over
+ * signed history checks thousands of signatures by a handful of keys, and making the key
+ * object cost as much as the check itself. Bounded, since a signature names its own key.
+ */
+const keyObjects = new Map<string, KeyObject>();
+function keyObjectOf(signer: Extract<SshPublicKey, { type: "ssh-ed25519" }>): KeyObject {
+  const id = signer.key.toString("base64");
+  let k = keyObjects.get(id);
+  if (!k) {
+    k = publicKeyObject(signer);
+    if (keyObjects.size >= 256) keyObjects.delete(keyObjects.keys().next().value as string);
+    keyObjects.set(id, k);
+  }
+  return k;
 }

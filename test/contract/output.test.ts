@@ -85,6 +85,8 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("access:check", ["--verify"]);
     await succeeds("access:sync", []);
     await succeeds("keys:list", []);
+    await succeeds("keys:allowed-signers", []);
+    await succeeds("keys:allowed-signers", ["--write"]);
     const carol = await ageKeyFile();
     await succeeds("keys:add", ["carol", "--key", carol.recipient, "--group", "developers"]);
     await succeeds("keys:remove", ["carol"]);
@@ -189,6 +191,10 @@ describe("each command's --json output holds to its checked-in schema", () => {
   it("meta repo set-up: init, bootstrap", async () => {
     const dir = tempDir();
     await succeeds("init", [join(dir, "meta")]);
+    const ssh = join(dir, "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@test (test-only key)", "-f", ssh]);
+    const admin = await succeeds("init", [join(dir, "signed"), "--admin", "admin", "--key", (await ageKeyFile()).recipient, "--key", readFileSync(`${ssh}.pub`, "utf8").trim()]);
+    expect(admin.trustRoot).toBe(git(join(dir, "signed"), "rev-parse", "HEAD"));
     mkdirSync(join(dir, "app"));
     await succeeds("bootstrap", ["--meta", "../meta", "--project", "shop", "--env", "dev", "--dir", join(dir, "app")]);
     // The demo's commits are not signed: verified from HEAD there is nothing to check; from

@@ -175,6 +175,30 @@ describe("boot-meta verify", () => {
     expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: merge, reason: "not-allowed", signer: "alice", path: "shop/envs/prod/config.sops.yaml" });
   });
 
+  it("after a verified run, still checks a side branch from before it that a merge brings in", async () => {
+    const { dir, root } = await signedRepo();
+    const early = git(dir, "rev-parse", "HEAD~2");
+    expect((await verify(dir, "--from", root)).exitCode).toBe(0);
+    git(dir, "checkout", "-q", "-b", "side", early);
+    write(dir, "shop/envs/dev/side.txt", "side\n");
+    const unsigned = commitAs(dir, undefined, "unsigned, on a branch from before the last verified commit");
+    git(dir, "checkout", "-q", "main");
+    git(dir, "-c", "gpg.format=ssh", "-c", `user.signingkey=${admin.keyFile}`, "merge", "-q", "-S", "--no-ff", "-m", "merge side", "side");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: unsigned, reason: "unsigned" });
+  });
+
+  it("a key taken out of keys/ signs nothing from the next commit on", async () => {
+    const { dir, root } = await signedRepo();
+    write(dir, "shop/envs/dev/a.txt", "a\n");
+    commitAs(dir, alice, "alice writes dev");
+    const keys = readFileSync(join(dir, "keys/alice.txt"), "utf8");
+    write(dir, "keys/alice.txt", keys.split("\n").filter((l) => !l.startsWith("ssh-ed25519 ")).join("\n"));
+    commitAs(dir, admin, "alice's signing key is revoked");
+    write(dir, "shop/envs/dev/b.txt", "b\n");
+    const after = commitAs(dir, alice, "alice writes dev again");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: after, reason: "unknown-signer" });
+  });
+
   it("detects a force-push that rewrote history past the trust root", async () => {
     const { dir } = await signedRepo();
     const trusted = git(dir, "rev-parse", "HEAD");
