@@ -10,7 +10,7 @@ import { layersFor } from "../meta/layout.js";
  * paths the caller trusts are the ones it computes itself (`layersFor`), never the service's.
  */
 
-/** A layer as the service sends it (src/server/routes/config.ts). */
+/** A layer as the service sends it (src/server/routes/config.ts, which uses this type). */
 export interface ServedLayer {
   name: "defaults" | "env" | "developer";
   path: string;
@@ -19,6 +19,11 @@ export interface ServedLayer {
   blob?: string;
   /** The SOPS file's text, as committed (absent when not found). */
   content?: string;
+  /**
+   * With a trust root: the layer's newest change was made by someone not allowed to make it,
+   * so this is its last trusted version (or it is absent), and why.
+   */
+  untrusted?: { commit: string; reason: string; message: string };
 }
 
 /** The body of `GET /v1/projects/:project/config?env=`. */

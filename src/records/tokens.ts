@@ -24,19 +24,7 @@ export const tokenPath = (principal: string, id: string): string => `${TOKENS_DI
 const digestOf = (secret: string): Buffer => createHash("sha256").update(secret, "utf8").digest();
 
 /** A token as `token list` shows it: never its secret, nor the secret's hash. */
-export interface TokenInfo {
-  id: string;
-  principal: string;
-  scopes: string[];
-  projects: string[];
-  createdAt: string;
-  createdBy?: string;
-  expiresAt?: string;
-  revokedAt?: string;
-  revokedBy?: string;
-  description?: string;
-  state: "active" | "expired" | "revoked";
-}
+export type TokenInfo = Omit<Token, "secretSha256"> & { state: "active" | "expired" | "revoked" };
 
 /** What a verified token allows. */
 export interface VerifiedToken {

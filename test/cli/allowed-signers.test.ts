@@ -1,18 +1,13 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
 import { git, gitEnv, tempDir } from "../helpers/gitdir.js";
 
-const cli = cliWith();
+import { sshKey } from "../helpers/ssh.js";
 
-/** An ed25519 key made here (test-only): its file and its `ssh-ed25519 AAAA…` line. */
-function sshKey(name: string) {
-  const keyFile = join(tempDir("boot-meta-ssh-"), "id_ed25519");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@test (test-only key)`, "-f", keyFile]);
-  return { keyFile, line: readFileSync(`${keyFile}.pub`, "utf8").trim() };
-}
+const cli = cliWith();
 
 /** A meta repo with admin (age + ssh keys), alice (ssh key) and bob (age key only). */
 async function repo() {

@@ -1,19 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { sourceRepo } from "../helpers/records.js";
 
-const cli = cliWith();
+import { sshKey } from "../helpers/ssh.js";
 
-/** An ed25519 key made here (test-only): its file and its public line. */
-function sshKey(name: string) {
-  const keyFile = join(tempDir("boot-meta-ssh-"), "id_ed25519");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@test (test-only key)`, "-f", keyFile]);
-  return { keyFile, line: readFileSync(`${keyFile}.pub`, "utf8").trim() };
-}
+const cli = cliWith();
 
 /** A meta repo whose admin and ci have signing keys; boot-meta's commits are signed as `signAs` says. */
 async function repo() {

@@ -1,36 +1,12 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BootMetaError, ExitCode } from "../../errors.js";
+import type { ServedConfig, ServedLayer } from "../../config/remote.js";
 import { layersFor, validateName } from "../../meta/layout.js";
 import type { RouteContext } from "../app.js";
 import { badRequest, sendError } from "../http-errors.js";
 import { etagMatches } from "../negotiate.js";
 import { notReady, waitSeconds } from "./params.js";
-
-/** A layer as stored: the ciphertext a client decrypts with its own key. */
-export interface ServedLayer {
-  name: "defaults" | "env" | "developer";
-  path: string;
-  found: boolean;
-  /** The git blob id of the file (absent when not found). */
-  blob?: string;
-  /** The SOPS file's text, as committed (absent when not found). */
-  content?: string;
-  /**
-   * With a trust root: the layer's newest change was made by someone not allowed to make it,
-   * so this is its last trusted version (or it is absent), and why.
-   */
-  untrusted?: { commit: string; reason: string; message: string };
-}
-
-/** The body of `GET /v1/projects/:project/config`. */
-export interface ServedConfig {
-  project: string;
-  env: string;
-  commit: string;
-  etag: string;
-  layers: ServedLayer[];
-}
 
 interface Cached {
   etag: string;
