@@ -38,24 +38,43 @@ const ownUrls = {
     if (!id.startsWith(dist + sep) || !code.includes("import.meta.url")) return null;
     return { code: code.replaceAll("import.meta.url", `${MARK}(${JSON.stringify(relative(dist, id).split(sep).join("/"))})`) };
   },
-  renderChunk(code, chunk) {
+  renderChunk(code, chunk, options) {
+    const here = options.format === "cjs" ? `require("node:url").pathToFileURL(__filename).href` : "import.meta.url";
     return code.replace(new RegExp(`${MARK}\\(("[^"]*")\\)`, "g"), (_, file) => {
-      const rel = relative(dirname(join(out, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
-      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, import.meta.url).href`;
+      const rel = relative(dirname(join(options.dir, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
+      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, ${here}).href`;
     });
   },
 };
+
+// oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
+// The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
+// that follow it, where start-up is paid once: it is loaded from node_modules as published
+// (pino finds its worker files by path, which a bundle would break).
+const external = ["typescript", /^fastify(\/|$)/, /^pino(\/|$)/, /^prom-client(\/|$)/, /^@nats-io\//];
 
 rmSync(out, { recursive: true, force: true });
 await build({
   input,
   platform: "node",
   plugins: [ownUrls],
-  // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
-  // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
-  // that follow it, where start-up is paid once: it is loaded from node_modules as published
-  // (pino finds its worker files by path, which a bundle would break).
-  external: ["typescript", /^fastify(\/|$)/, /^pino(\/|$)/, /^prom-client(\/|$)/, /^@nats-io\//],
+  external,
   logLevel: "warn",
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
+});
+
+// bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)
+// and the fast path for `decrypt` (cli/fast-path.ts), as CommonJS in dist/bundle/fast/ — a
+// CommonJS entry starts without Node's ES module loader, some 5–10 ms here — with what they
+// import in the entry file itself, and no comments (less to compile). What they load only on
+// rare paths (the age-encryption package for post-quantum keys, execa for SOPS_AGE_KEY_CMD)
+// stays in node_modules, imported as published.
+const fastOut = join(out, "fast");
+await build({
+  input: { fast: join(dist, "cli/fast-path.js"), version: join(dist, "cli/version.js") },
+  platform: "node",
+  plugins: [ownUrls],
+  external: [...external, /^age-encryption(\/|$)/, /^execa(\/|$)/],
+  logLevel: "warn",
+  output: { dir: fastOut, format: "cjs", entryFileNames: "[name].cjs", chunkFileNames: "chunks/[name]-[hash].cjs", comments: false },
 });
