@@ -1,8 +1,9 @@
-// Bundles what starts on every run after tsc has built dist/: the CLI (bin/run.js's entry and
-// each command) and the library's entry, into dist/bundle/ — one rolldown build, so they share
-// one copy of each module, with code split at every dynamic import (what loads on first use
-// stays in a chunk of its own). A start then reads a few files instead of 300–500 (oclif, yaml
-// and their dependencies are hundreds of small CommonJS files); see README "Start-up".
+// Bundles what starts on every run after tsc has built dist/, into dist/bundle/, in three
+// rolldown builds: the CLI (oclif and each command, sharing one copy of each module, with code
+// split at every dynamic import: what loads on first use stays in a chunk of its own); the
+// library's entry on its own; and bin/run.js's own start (--version and decrypt's fast path) as
+// CommonJS. A start then reads a few files instead of 300–500 (oclif, yaml and their
+// dependencies are hundreds of small CommonJS files); see README "Start-up".
 // dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
 // and oclif's command discovery point at the bundle. Run by `npm run build`.
 import { readdirSync, readFileSync, rmSync } from "node:fs";
@@ -13,7 +14,7 @@ const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist");
 const out = join(dist, "bundle");
 
-const input = { index: join(dist, "index.js"), cli: join(dist, "cli/main.js") };
+const input = { cli: join(dist, "cli/main.js") };
 for (const f of readdirSync(join(dist, "commands"), { recursive: true, encoding: "utf8" })) {
   if (f.endsWith(".js")) input[`commands/${f.slice(0, -3)}`] = join(dist, "commands", f);
 }
@@ -61,6 +62,20 @@ await build({
   external,
   logLevel: "warn",
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
+});
+
+// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own: with the
+// CLI's commands beside it, its modules were spread over two dozen shared chunks, and a service's
+// `import("boot-meta")` opened them all; alone, what it imports statically is one file, and what
+// loads on first use (simple-git, execa, age-encryption, yaml) a chunk each in dist/bundle/lib/.
+// No comments: the types and their documentation are in dist/*.d.ts.
+await build({
+  input: { index: join(dist, "index.js") },
+  platform: "node",
+  plugins: [ownUrls],
+  external,
+  logLevel: "warn",
+  output: { dir: out, format: "esm", entryFileNames: "[name].js", chunkFileNames: "lib/[name]-[hash].js", comments: false },
 });
 
 // bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)

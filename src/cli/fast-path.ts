@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { isatty } from "node:tty";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { LIMIT_SPECS } from "../limits.js";
 import { redactSecrets } from "../redact.js";
@@ -54,7 +53,7 @@ export interface FastDecrypt {
  * The command and flags oclif would run for `argv`, when the fast path can run it exactly as
  * oclif would; `undefined` when it must go to oclif.
  */
-export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv, o: { stdoutIsTTY: boolean }): FastDecrypt | undefined {
+export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv, o: { stdoutIsTTY: () => boolean }): FastDecrypt | undefined {
   if (argv[0] !== "decrypt") return undefined;
   if (env.BOOT_META_NO_FAST_PATH || "DEBUG" in env) return undefined;
   for (const k of Object.keys(env)) if ((k.startsWith("BOOT_META_") && !OWN_VARIABLES.has(k)) || k.startsWith("OCLIF_")) return undefined;
@@ -81,7 +80,7 @@ export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv
   if (typeof indent === "string" && !/^\d{1,6}$/.test(indent)) return undefined;
   // oclif prints --json through its JSON colouriser, which writes JSON.stringify's text unless
   // colours are on (supports-color: stdout a TTY, or FORCE_COLOR) and a theme is set.
-  if (json && (o.stdoutIsTTY || "FORCE_COLOR" in env)) return undefined;
+  if (json && ("FORCE_COLOR" in env || o.stdoutIsTTY())) return undefined;
   const flags: FastDecrypt["flags"] = {};
   for (const [k, val] of Object.entries(rest)) if (val !== undefined) flags[k] = val;
   if (indent !== undefined) flags.indent = Number.parseInt(indent as string, 10);
@@ -102,7 +101,8 @@ export async function runFastDecrypt(p: FastDecrypt): Promise<void> {
 
 /** bin/run.js's entry: runs `argv` and returns true, or returns false for oclif to run it. */
 export async function fastPath(argv: readonly string[], root: string): Promise<boolean> {
-  const p = parseFastDecrypt(argv, process.env, { stdoutIsTTY: isatty(1) });
+  // process.stdout is a tty.WriteStream exactly when supports-color's isatty(1) is true.
+  const p = parseFastDecrypt(argv, process.env, { stdoutIsTTY: () => process.stdout.isTTY === true });
   if (p === undefined || !oclifRunsNothingElse(root)) return false;
   await runFastDecrypt(p);
   return true;

@@ -155,7 +155,7 @@ describe("boot-meta decrypt without oclif (bin/run.js's fast path)", () => {
   it.each(FALLBACK)("hands %s to oclif", async (_name, args, env = {}) => {
     const r = await runIn(args, env, false);
     expect(r.path).toBe("oclif");
-    expect(parseFastDecrypt(args, { ...env }, { stdoutIsTTY: false })).toBeUndefined();
+    expect(parseFastDecrypt(args, { ...env }, { stdoutIsTTY: () => false })).toBeUndefined();
   });
 
   it("leaves the files as they were when a decrypt fails, and never prints the plaintext on a failure", async () => {
