@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { FetchResult, PushResult, SimpleGit } from "simple-git";
 import { BootMetaError, ExitCode } from "../errors.js";
@@ -26,6 +26,17 @@ export async function execa(file: string, args: string[], o: ProcOptions = {}): 
   const r = await execaModule.execa(file, args, { cwd: o.cwd, input: o.input, env: o.env, reject: o.reject ?? true, stripFinalNewline: o.stripFinalNewline ?? true });
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
 }
+
+/**
+ * node:child_process, loaded on the first git process: a config load reads git's files itself
+ * (object-files.ts) and starts none, and loading the module cost its cold start ~3 ms.
+ */
+type Spawn = typeof import("node:child_process").spawn;
+let childProcess: typeof import("node:child_process") | undefined;
+const spawn = ((...args: Parameters<Spawn>) => {
+  childProcess ??= createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
+  return childProcess.spawn(...args);
+}) as Spawn;
 
 /** Variables that tell git where a repository is: they win over the directory git runs in. */
 const LOCATION_VARS = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"];
