@@ -87,15 +87,16 @@ export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv
   return { file: parsed.positionals[0] as string, flags, json: json === true };
 }
 
-/** Runs a decrypt that {@link parseFastDecrypt} accepted, as the oclif command would; sets the exit code. */
-export async function runFastDecrypt(p: FastDecrypt): Promise<void> {
+/** Runs a decrypt that {@link parseFastDecrypt} accepted, as the oclif command would; the exit code of a failure, else undefined. */
+export async function runFastDecrypt(p: FastDecrypt): Promise<number | undefined> {
   try {
     applyLimitFlags(p.flags);
     const result = await decryptVerb(p.file, p.flags, { json: p.json, note: (line) => (p.json ? undefined : process.stderr.write(`${redactSecrets(line)}\n`)) });
     // oclif's logJson: its colouriser without colours prints JSON.stringify's text, through console.log.
     if (p.json) console.log(JSON.stringify(result, null, 2));
+    return undefined;
   } catch (err) {
-    process.exitCode = reportFailure(err as Error, p.json);
+    return reportFailure(err as Error, p.json);
   }
 }
 
@@ -104,7 +105,12 @@ export async function fastPath(argv: readonly string[], root: string): Promise<b
   // process.stdout is a tty.WriteStream exactly when supports-color's isatty(1) is true.
   const p = parseFastDecrypt(argv, process.env, { stdoutIsTTY: () => process.stdout.isTTY === true });
   if (p === undefined || !oclifRunsNothingElse(root)) return false;
-  await runFastDecrypt(p);
+  const failed = await runFastDecrypt(p);
+  // As oclif's error handler does after BaseCommand's report: leave at once with the code.
+  if (failed !== undefined) {
+    process.exitCode = failed;
+    process.exit(failed);
+  }
   return true;
 }
 

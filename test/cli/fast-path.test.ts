@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Flags } from "@oclif/core";
@@ -199,5 +199,9 @@ describe("the fast path's flags", () => {
       expect({ name, extra, multiple: Boolean(flag.multiple) }).toEqual({ name, extra: [], multiple: false });
     }
     expect(Object.keys(Decrypt.args)).toEqual(["file"]);
+  });
+
+  it("meet no command below decrypt: `decrypt WORD` always names a file", () => {
+    expect(existsSync(join(import.meta.dirname, "../../src/commands/decrypt"))).toBe(false);
   });
 });
