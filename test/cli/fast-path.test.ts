@@ -25,6 +25,9 @@ const hooks = join(work, "which-path-hooks.mjs");
 let key: { identity: string; recipient: string; file: string };
 let other: { identity: string; recipient: string; file: string };
 
+// Shaped like an age identity (redact.ts must catch it), but not one: no key is committed here.
+const PASTED_KEY = `AGE-SECRET-KEY-1${"Q".repeat(58)}`;
+
 const PLAIN = "db:\n    host: db.internal\n    port: 5432\n    password: hunter2\nnote_unencrypted: hello\nlist:\n    - a\n    - b\n";
 
 beforeAll(async () => {
@@ -117,8 +120,8 @@ const FAST: Row[] = [
   ["a limit out of range", ["decrypt", "--max-depth", "0", "app.enc.yaml"]],
   ["a limit that is not a number, under --json", ["decrypt", "--json", "--max-aliases", "many", "app.enc.yaml"]],
   ["a bad BOOT_META_MAX_DEPTH", ["decrypt", "app.enc.yaml"], { BOOT_META_MAX_DEPTH: "deep" }],
-  ["a private key pasted as SOPS_AGE_KEY_FILE: redacted", ["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ" }],
-  ["a private key pasted as --output: redacted", ["decrypt", "--output", "x/AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ/o.yaml", "app.enc.yaml"]],
+  ["a private key pasted as SOPS_AGE_KEY_FILE: redacted", ["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: PASTED_KEY }],
+  ["a private key pasted as --output: redacted", ["decrypt", "--output", `x/${PASTED_KEY}/o.yaml`, "app.enc.yaml"]],
   ["no identity at all", ["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: "" }],
 ];
 
@@ -169,7 +172,7 @@ describe("boot-meta decrypt without oclif (bin/run.js's fast path)", () => {
   });
 
   it("redacts a private key in what it prints", async () => {
-    const r = await runIn(["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ" }, false);
+    const r = await runIn(["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: PASTED_KEY }, false);
     expect(r.path).toBe("fast");
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).not.toMatch(/AGE-SECRET-KEY-1Q/);
