@@ -1,18 +1,28 @@
 #!/usr/bin/env node
-// Start-up (README "Start-up"): `--version` is answered without loading oclif when nothing
-// could change oclif's answer, and everything else runs from the bundle (dist/bundle/cli.js),
-// which holds oclif, the commands and their dependencies in a few files.
-import { fileURLToPath } from "node:url";
+"use strict";
+// Start-up (README "Start-up"). This file is CommonJS (bin/package.json) so that what needs no
+// oclif starts without Node's ES module loader: `--version`, answered when nothing could change
+// oclif's answer, and the common forms of `decrypt` (src/cli/fast-path.ts: it hands back anything
+// it does not understand exactly; BOOT_META_NO_FAST_PATH=1 turns it off), both from
+// dist/bundle/fast/. Everything else runs from the bundle (dist/bundle/cli.js), which holds
+// oclif, the commands and their dependencies in a few files.
+const { join } = require("node:path");
 
-const { versionLine } = await import("../dist/cli/version.js");
-const version = versionLine(process.argv.slice(2), fileURLToPath(new URL("..", import.meta.url)));
-if (version !== undefined) process.stdout.write(`${version}\n`);
-else {
+const argv = process.argv.slice(2);
+const root = join(__dirname, "..");
+
+async function main() {
+  const version = require("../dist/bundle/fast/version.cjs").versionLine(argv, root);
+  if (version !== undefined) return void process.stdout.write(`${version}\n`);
+  if (argv[0] === "decrypt" && (await require("../dist/bundle/fast/fast.cjs").fastPath(argv, root))) return;
   const { flush, handle, redactError, run } = await import("../dist/bundle/cli.js");
   // execute() without its catch-all: errors oclif raises before a command runs ("command X not
   // found") quote argv, so they are redacted like every other error (dist/redact.js).
-  await run(process.argv.slice(2), import.meta.url).then(
+  // oclif finds its package.json upward from the path it is given: from the root, not from here,
+  // where bin/package.json would be the first.
+  await run(argv, root).then(
     () => flush(),
     async (err) => handle(redactError(err)),
   );
 }
+void main();

@@ -1,8 +1,9 @@
-// Bundles what starts on every run after tsc has built dist/: the CLI (bin/run.js's entry and
-// each command) and the library's entry, into dist/bundle/ — one rolldown build, so they share
-// one copy of each module, with code split at every dynamic import (what loads on first use
-// stays in a chunk of its own). A start then reads a few files instead of 300–500 (oclif, yaml
-// and their dependencies are hundreds of small CommonJS files); see README "Start-up".
+// Bundles what starts on every run after tsc has built dist/, into dist/bundle/, in three
+// rolldown builds: the CLI (oclif and each command, sharing one copy of each module, with code
+// split at every dynamic import: what loads on first use stays in a chunk of its own); the
+// library's entry on its own; and bin/run.js's own start (--version and decrypt's fast path) as
+// CommonJS. A start then reads a few files instead of 300–500 (oclif, yaml and their
+// dependencies are hundreds of small CommonJS files); see README "Start-up".
 // dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
 // and oclif's command discovery point at the bundle. Run by `npm run build`.
 import { readdirSync, readFileSync, rmSync } from "node:fs";
@@ -13,7 +14,7 @@ const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist");
 const out = join(dist, "bundle");
 
-const input = { index: join(dist, "index.js"), cli: join(dist, "cli/main.js") };
+const input = { cli: join(dist, "cli/main.js") };
 for (const f of readdirSync(join(dist, "commands"), { recursive: true, encoding: "utf8" })) {
   if (f.endsWith(".js")) input[`commands/${f.slice(0, -3)}`] = join(dist, "commands", f);
 }
@@ -38,24 +39,57 @@ const ownUrls = {
     if (!id.startsWith(dist + sep) || !code.includes("import.meta.url")) return null;
     return { code: code.replaceAll("import.meta.url", `${MARK}(${JSON.stringify(relative(dist, id).split(sep).join("/"))})`) };
   },
-  renderChunk(code, chunk) {
+  renderChunk(code, chunk, options) {
+    const here = options.format === "cjs" ? `require("node:url").pathToFileURL(__filename).href` : "import.meta.url";
     return code.replace(new RegExp(`${MARK}\\(("[^"]*")\\)`, "g"), (_, file) => {
-      const rel = relative(dirname(join(out, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
-      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, import.meta.url).href`;
+      const rel = relative(dirname(join(options.dir, chunk.fileName)), join(dist, JSON.parse(file))).split(sep).join("/");
+      return `new URL(${JSON.stringify(rel.startsWith(".") ? rel : `./${rel}`)}, ${here}).href`;
     });
   },
 };
+
+// oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
+// The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
+// that follow it, where start-up is paid once: it is loaded from node_modules as published
+// (pino finds its worker files by path, which a bundle would break).
+const external = ["typescript", /^fastify(\/|$)/, /^pino(\/|$)/, /^prom-client(\/|$)/, /^@nats-io\//];
 
 rmSync(out, { recursive: true, force: true });
 await build({
   input,
   platform: "node",
   plugins: [ownUrls],
-  // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
-  // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
-  // that follow it, where start-up is paid once: it is loaded from node_modules as published
-  // (pino finds its worker files by path, which a bundle would break).
-  external: ["typescript", /^fastify(\/|$)/, /^pino(\/|$)/, /^prom-client(\/|$)/, /^@nats-io\//],
+  external,
   logLevel: "warn",
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
+});
+
+// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own: with the
+// CLI's commands beside it, its modules were spread over two dozen shared chunks, and a service's
+// `import("boot-meta")` opened them all; alone, what it imports statically is one file, and what
+// loads on first use (simple-git, execa, age-encryption, yaml) a chunk each in dist/bundle/lib/.
+// No comments: the types and their documentation are in dist/*.d.ts.
+await build({
+  input: { index: join(dist, "index.js") },
+  platform: "node",
+  plugins: [ownUrls],
+  external,
+  logLevel: "warn",
+  output: { dir: out, format: "esm", entryFileNames: "[name].js", chunkFileNames: "lib/[name]-[hash].js", comments: false },
+});
+
+// bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)
+// and the fast path for `decrypt` (cli/fast-path.ts), as CommonJS in dist/bundle/fast/ — a
+// CommonJS entry starts without Node's ES module loader, some 5–10 ms here — with what they
+// import in the entry file itself, and no comments (less to compile). What they load only on
+// rare paths (the age-encryption package for post-quantum keys, execa for SOPS_AGE_KEY_CMD)
+// stays in node_modules, imported as published.
+const fastOut = join(out, "fast");
+await build({
+  input: { fast: join(dist, "cli/fast-path.js"), version: join(dist, "cli/version.js") },
+  platform: "node",
+  plugins: [ownUrls],
+  external: [...external, /^age-encryption(\/|$)/, /^execa(\/|$)/],
+  logLevel: "warn",
+  output: { dir: fastOut, format: "cjs", entryFileNames: "[name].cjs", chunkFileNames: "chunks/[name]-[hash].cjs", comments: false },
 });

@@ -1,7 +1,10 @@
 import { Command, Flags, type Interfaces } from "@oclif/core";
-import { BootMetaError, ExitCode, internalError } from "../errors.js";
+import { BootMetaError, ExitCode } from "../errors.js";
 import { redactError, redactSecrets } from "../redact.js";
-import { DEFAULT_LIMITS, formatBytes, LIMIT_SPECS, type Limits, parseLimit, resetLimits, setLimits } from "../limits.js";
+import { DEFAULT_LIMITS, formatBytes, LIMIT_SPECS } from "../limits.js";
+import { applyLimitFlags, reportFailure } from "./report.js";
+
+export { printError } from "./report.js";
 
 /**
  * `--max-file-bytes`, `--max-depth`, `--max-aliases`, `--max-nodes` on every command: the
@@ -33,16 +36,7 @@ export abstract class BaseCommand extends Command {
     // argument comes from stdin (`set --value-stdin` reads it itself, within the size limit).
     for (const a of Object.values((options ?? (this.ctor as unknown as Interfaces.Input<F, B, A>)).args ?? {})) (a as { ignoreStdin?: boolean }).ignoreStdin = true;
     const r = await super.parse(options, argv);
-    const flags = r.flags as Record<string, unknown>;
-    const given: Partial<Limits> = {};
-    for (const s of LIMIT_SPECS) {
-      const v = flags[s.flag];
-      if (typeof v === "string") given[s.key] = parseLimit(s, v, `--${s.flag}`);
-    }
-    // A command's limits are its environment's and its flags', never an earlier command's
-    // in the same process (tests run many commands in one).
-    resetLimits();
-    setLimits(given);
+    applyLimitFlags(r.flags as Record<string, unknown>);
     return r;
   }
 
@@ -70,27 +64,10 @@ export abstract class BaseCommand extends Command {
       process.exitCode = usage.exitCode;
       this.exit(usage.exitCode);
     }
-    const known = err instanceof BootMetaError ? err : internalError(err);
-    printError(known, this.jsonEnabled(), err.stack);
-    process.exitCode = known.exitCode;
-    this.exit(known.exitCode);
+    const exitCode = reportFailure(err, this.jsonEnabled());
+    process.exitCode = exitCode;
+    this.exit(exitCode);
   }
-}
-
-/**
- * How every failure reaches the user: `{ "error": { code, message, data, suggestions } }` on
- * stdout under --json, else the code, the message and what to do next on stderr. `stack` is
- * shown for an internal error when DEBUG is set.
- */
-export function printError(known: BootMetaError, json: boolean, stack?: string): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ error: known.toJSON() }, null, 2)}\n`);
-    return;
-  }
-  const lines = [`Error [${known.code}]: ${known.message}`];
-  for (const s of known.suggestions) lines.push(`  → ${s}`);
-  if (known.code === "INTERNAL" && stack && process.env.DEBUG) lines.push(redactSecrets(stack));
-  process.stderr.write(`${lines.join("\n")}\n`);
 }
 
 function isOclifError(err: unknown): boolean {

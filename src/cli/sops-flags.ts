@@ -1,9 +1,8 @@
 import { Flags } from "@oclif/core";
-import { parseFormat, type Format } from "../sops/formats/index.js";
 import type { SelectionRule } from "../sops/selection.js";
-import type { Context } from "../sops/files.js";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { writeFileAtomic } from "../io.js";
+
+export { contextFrom, emitOutput, formatFlag } from "./sops-output.js";
 
 const formats = ["yaml", "json", "dotenv", "ini", "binary"];
 
@@ -36,10 +35,6 @@ export const creationFlags = {
   indent: Flags.integer({ description: "indentation of YAML/JSON output" }),
 };
 
-export function formatFlag(v: string | undefined): Format | undefined {
-  return v === undefined ? undefined : parseFormat(v);
-}
-
 export function selectionFrom(flags: Record<string, unknown>): SelectionRule | undefined {
   const kinds = ["unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex", "unencrypted_comment_regex", "encrypted_comment_regex"] as const;
   const given = kinds.filter((k) => typeof flags[k.replaceAll("_", "-")] === "string");
@@ -48,20 +43,4 @@ export function selectionFrom(flags: Record<string, unknown>): SelectionRule | u
   }
   const kind = given[0];
   return kind ? { kind, value: flags[kind.replaceAll("_", "-")] as string } : undefined;
-}
-
-export function contextFrom(flags: { config?: string }): Context {
-  return { configPath: flags.config };
-}
-
-/** Writes a verb's output where the user asked: over the input, to --output, or to stdout. */
-export async function emitOutput(bytes: Uint8Array, file: string, flags: { "in-place"?: boolean; output?: string }): Promise<string | undefined> {
-  if (flags["in-place"] && flags.output) throw new BootMetaError("INVALID_ARGUMENT", "give either --in-place or --output, not both", ExitCode.InvalidArgument);
-  const target = flags["in-place"] ? file : flags.output;
-  if (target) {
-    await writeFileAtomic(target, bytes, flags["in-place"] ? {} : { mode: 0o600 });
-    return target;
-  }
-  process.stdout.write(bytes);
-  return undefined;
 }

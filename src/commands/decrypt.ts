@@ -1,8 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../cli/base.js";
-import { contextFrom, emitOutput, fileFlags, formatFlag, ignoreMacFlag, outputFlags } from "../cli/sops-flags.js";
-import { decryptFile } from "../sops/files.js";
-import { parseTreePath } from "../sops/tree-path.js";
+import { decryptVerb, type DecryptResult } from "../cli/decrypt-verb.js";
+import { fileFlags, ignoreMacFlag, outputFlags } from "../cli/sops-flags.js";
 
 export default class Decrypt extends BaseCommand {
   static override summary = "Decrypt a SOPS file and print the plaintext in the file's own format.";
@@ -22,22 +21,10 @@ export default class Decrypt extends BaseCommand {
     indent: Flags.integer({ description: "indentation of YAML/JSON output" }),
   };
 
-  async run(): Promise<{ file: string; output: string | null; content?: string }> {
+  // bin/run.js runs the common forms of this command without oclif (cli/fast-path.ts): a flag
+  // added here is one the fast path does not know, so it falls back to oclif until it learns it.
+  async run(): Promise<DecryptResult> {
     const { args, flags } = await this.parse(Decrypt);
-    const bytes = await decryptFile(
-      args.file,
-      {
-        inputType: formatFlag(flags["input-type"]),
-        outputType: formatFlag(flags["output-type"]),
-        extract: flags.extract === undefined ? undefined : parseTreePath(flags.extract),
-        ignoreMac: flags["ignore-mac"],
-        indent: flags.indent,
-      },
-      contextFrom(flags),
-    );
-    if (this.jsonEnabled() && !flags["in-place"] && !flags.output) return { file: args.file, output: null, content: Buffer.from(bytes).toString("utf8") };
-    const output = await emitOutput(bytes, args.file, flags);
-    if (output) this.note(`decrypted ${args.file} → ${output} (plaintext on disk: remove it when done)`);
-    return { file: args.file, output: output ?? null };
+    return decryptVerb(args.file, flags, { json: this.jsonEnabled(), note: (line) => this.note(line) });
   }
 }

@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
 import { readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { FetchResult, PushResult, SimpleGit } from "simple-git";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { showPath } from "./names.js";
 import { formatBytes, limitExceeded, limits } from "../limits.js";
+import { ObjectFiles } from "./object-files.js";
 
 /** What boot-meta asks of a child process: text out, never a throw on a non-zero exit unless asked. */
 export interface ProcOptions {
@@ -25,6 +26,17 @@ export async function execa(file: string, args: string[], o: ProcOptions = {}): 
   const r = await execaModule.execa(file, args, { cwd: o.cwd, input: o.input, env: o.env, reject: o.reject ?? true, stripFinalNewline: o.stripFinalNewline ?? true });
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode };
 }
+
+/**
+ * node:child_process, loaded on the first git process: a config load reads git's files itself
+ * (object-files.ts) and starts none, and loading the module cost its cold start ~3 ms.
+ */
+type Spawn = typeof import("node:child_process").spawn;
+let childProcess: typeof import("node:child_process") | undefined;
+const spawn = ((...args: Parameters<Spawn>) => {
+  childProcess ??= createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
+  return childProcess.spawn(...args);
+}) as Spawn;
 
 /** Variables that tell git where a repository is: they win over the directory git runs in. */
 const LOCATION_VARS = ["GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"];
@@ -334,8 +346,69 @@ export class Git {
    * break is refused (META_INVALID_PATH).
    */
   async readFiles(paths: string[], at: string): Promise<Map<string, Uint8Array | undefined>> {
+    const fast = await this.readFilesFromObjects(paths, at).catch(() => undefined);
+    if (fast) return fast;
     const bodies = await this.readBlobs(paths.map((p) => `${at}:${p}`));
     return new Map(paths.map((p, i) => [p, bodies[i]]));
+  }
+
+  /**
+   * {@link readFiles} without starting git, from the object files themselves (object-files.ts),
+   * when `at` is a commit id and the paths are plain (`a/b/c`, no `.`, `..` or empty part);
+   * undefined whenever git should answer instead: a location variable or GIT_REPLACE_REF_BASE
+   * in force, an object not found or over the size limit (git then names the limit).
+   */
+  private async readFilesFromObjects(paths: string[], at: string): Promise<Map<string, Uint8Array | undefined> | undefined> {
+    const env = this.env ?? process.env;
+    if (LOCATION_VARS.some((k) => env[k]) || env.GIT_REPLACE_REF_BASE) return undefined;
+    const format = /^[0-9a-f]{40}$/.test(at) ? "sha1" : /^[0-9a-f]{64}$/.test(at) ? "sha256" : undefined;
+    if (!format || paths.some((p) => p.split("/").some((part) => part === "" || part === "." || part === ".."))) return undefined;
+    const store = await ObjectFiles.open(this.objectsDir, this.commonDir, format);
+    if (!store) return undefined;
+    try {
+      const max = limits().maxFileBytes;
+      const commit = await store.read(at, max);
+      const root = commit?.type === "commit" ? /^tree ([0-9a-f]+)\n/.exec(commit.body.toString("latin1"))?.[1] : undefined;
+      if (!root) return undefined;
+      const trees = new Map<string, Buffer>();
+      const out = new Map<string, Uint8Array | undefined>();
+      for (const path of paths) {
+        let id: string | undefined = root;
+        let mode = "40000";
+        for (const part of path.split("/")) {
+          if (mode !== "40000") {
+            id = undefined; // a file where a folder was named: git finds no such path
+            break;
+          }
+          let tree = trees.get(id as string);
+          if (!tree) {
+            const o = await store.read(id as string, max);
+            if (o?.type !== "tree") return undefined;
+            tree = o.body;
+            trees.set(id as string, tree);
+          }
+          const e = treeEntry(tree, Buffer.from(part, "utf8"), format === "sha1" ? 20 : 32);
+          if (e === null) return undefined;
+          if (!e) {
+            id = undefined;
+            break;
+          }
+          ({ id, mode } = e);
+        }
+        // A gitlink (160000) names a commit of another repository, a folder is no file: cat-file's
+        // reader answers neither as a file.
+        if (id === undefined || mode === "40000" || mode === "160000") {
+          out.set(path, undefined);
+          continue;
+        }
+        const blob = await store.read(id, max);
+        if (blob?.type !== "blob") return undefined;
+        out.set(path, new Uint8Array(blob.body.buffer, blob.body.byteOffset, blob.body.byteLength));
+      }
+      return out;
+    } finally {
+      await store.close();
+    }
   }
 
   /**
@@ -383,6 +456,19 @@ export class Git {
 }
 
 /** What {@link Git.push} did: simple-git's typed result, or why git refused. */
+/** The entry of a raw tree object (`MODE NAME\0<binary id>`…) whose name is these bytes; null for a tree that does not parse. */
+function treeEntry(tree: Buffer, name: Buffer, idLen: number): { mode: string; id: string } | undefined | null {
+  let off = 0;
+  while (off < tree.length) {
+    const sp = tree.indexOf(0x20, off);
+    const nul = sp < 0 ? -1 : tree.indexOf(0, sp + 1);
+    if (nul < 0 || nul + 1 + idLen > tree.length) return null;
+    if (tree.compare(name, 0, name.length, sp + 1, nul) === 0) return { mode: tree.toString("latin1", off, sp), id: tree.toString("hex", nul + 1, nul + 1 + idLen) };
+    off = nul + 1 + idLen;
+  }
+  return undefined;
+}
+
 export type PushOutcome =
   | { pushed: true; result: PushResult }
   | {
