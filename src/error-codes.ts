@@ -164,6 +164,7 @@ export const ERROR_CODES = {
   EDITOR_NOT_SET: { exit: E.InvalidArgument, meaning: "no editor is set ($EDITOR)" },
   FILE_NOT_FOUND: { exit: E.FileNotFound, meaning: "no such file" },
   FILE_NOT_READABLE: { exit: E.General, meaning: "the file cannot be read" },
+  FILE_NOT_WRITABLE: { exit: E.General, meaning: "the file cannot be written (its folder is missing, no permission, the disk is full); nothing was written" },
   INPUT_INVALID_UTF8: { exit: E.InvalidFormat, meaning: "a text file that is not UTF-8" },
   INPUT_TOO_DEEP: { exit: E.General, meaning: "input nested deeper than the limit" },
   INPUT_TOO_LARGE: { exit: E.General, meaning: "input larger than the limit" },

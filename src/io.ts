@@ -22,20 +22,45 @@ export async function exists(path: string): Promise<boolean> {
 export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
   const mode = opts.mode ?? (await stat(path).then((s) => s.mode & 0o7777).catch(() => 0o644));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, "wx", mode);
+  let written = false;
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await open(tmp, "wx", mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await chmod(tmp, mode);
     await rename(tmp, path);
+    written = true;
   } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
+    throw notWritable(path, e);
+  } finally {
+    // Whatever failed (the disk full mid-write, the rename refused), no temp file stays behind.
+    if (!written) await rm(tmp, { force: true });
   }
+}
+
+const WHY: Record<string, string> = {
+  ENOENT: "its folder does not exist",
+  ENOTDIR: "a part of its path is a file, not a folder",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EISDIR: "it is a folder",
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the file system is read-only",
+};
+
+/** FILE_NOT_WRITABLE naming the path and the file system's reason; the file is as it was. */
+function notWritable(path: string, e: unknown): BootMetaError {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  return new BootMetaError("FILE_NOT_WRITABLE", `cannot write ${path}: ${WHY[code] ?? (e instanceof Error ? e.message : String(e))}; nothing was written`, ExitCode.General, {
+    data: { path, errno: code || undefined },
+    suggestions: code === "ENOENT" ? [`create the folder first (mkdir -p ${dirname(path)}), or write elsewhere`] : ["check the path and its permissions"],
+    cause: e,
+  });
 }
 
 /**
