@@ -17,7 +17,7 @@ import { applyLimitFlags, reportFailure } from "./report.js";
  * the list, an indent that is not a whole number), not exactly one FILE, and the environment
  * that changes what oclif does (DEBUG, any oclif variable: BOOT_META_* beyond boot-meta's own,
  * OCLIF_*). `--json` is taken only where oclif would print plain JSON: no colours, no theme.
- * test/cli/fast-path.test.ts runs both paths on the same arguments and compares every byte.
+ * test/cli/fast-path.int.test.ts runs both paths on the same arguments and compares every byte.
  */
 
 const FORMATS = ["yaml", "json", "dotenv", "ini", "binary"];

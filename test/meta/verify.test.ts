@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
@@ -58,7 +58,17 @@ beforeAll(() => {
  * verbs (so boot-meta's commits are signed through git's commit.gpgSign), with alice a
  * developer and ci in ci: shop with dev, stage and prod.
  */
-async function signedRepo() {
+async function signedRepo(): Promise<{ dir: string; root: string; adminKey: string }> {
+  // Built once (eight signed commits) and copied for each test: each gets a repository of its own.
+  template ??= buildSignedRepo();
+  const t = await template;
+  const dir = join(tempDir(), "meta");
+  cpSync(t.dir, dir, { recursive: true });
+  return { ...t, dir };
+}
+let template: Promise<{ dir: string; root: string; adminKey: string }> | undefined;
+
+async function buildSignedRepo() {
   const dir = join(tempDir(), "meta");
   await initRepo(dir);
   git(dir, "config", "gpg.format", "ssh");
