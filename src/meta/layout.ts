@@ -14,7 +14,9 @@ export const TOKENS_DIR = "tokens";
 /** Top-level folders the layout owns: never the first segment of a project name. */
 /** The service's outbound webhook subscribers: `subscriptions/<name>.yaml` (server/subscriptions.ts). */
 export const SUBSCRIPTIONS_DIR = "subscriptions";
-export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR, SUBSCRIPTIONS_DIR];
+/** Signed approvals of admin-area changes when the rules ask for a quorum: `approvals/admin/<change>/<principal>.json` (meta/policy.ts). */
+export const APPROVALS_DIR = "approvals";
+export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR, SUBSCRIPTIONS_DIR, APPROVALS_DIR];
 export const PROJECT_FILE = "project.yaml";
 export const CONFIG_FILE = "config.sops.yaml";
 

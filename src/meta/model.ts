@@ -35,6 +35,12 @@ export interface WriteRules {
   releases?: string[];
   /** Instance reports and the event log. */
   instances?: string[];
+  /**
+   * How many different admins a change must carry (README "Signed history"): `admin: 2` means
+   * a change to the rules, keys/ or anything else in the admin area needs its signer and one
+   * more admin's signed approval of exactly that change (default 1: the signer alone).
+   */
+  quorum?: { admin?: number };
 }
 
 export const DEFAULT_META_CONFIG: MetaConfig = {
@@ -86,7 +92,7 @@ export function parseMetaConfig(text: string): MetaConfig {
 function parseWriteRules(v: unknown): WriteRules {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalid("write must be a map (admin, defaults, envs, channels, releases, instances)");
   const w = v as Record<string, unknown>;
-  const known = ["admin", "defaults", "envs", "channels", "releases", "instances"];
+  const known = ["admin", "defaults", "envs", "channels", "releases", "instances", "quorum"];
   const unknown = Object.keys(w).filter((k) => !known.includes(k));
   if (unknown.length) throw invalid(`write.${unknown[0]} is not a part of the repository rules can name (${known.join(", ")})`);
   const byName = (x: unknown, where: string): Record<string, string[]> => {
@@ -99,6 +105,14 @@ function parseWriteRules(v: unknown): WriteRules {
   for (const k of ["admin", "defaults", "releases", "instances"] as const) if (w[k] !== undefined) rules[k] = names(w[k], `write.${k}`);
   if (w.envs !== undefined) rules.envs = byName(w.envs, "write.envs");
   if (w.channels !== undefined) rules.channels = byName(w.channels, "write.channels");
+  if (w.quorum !== undefined) {
+    const q = w.quorum as Record<string, unknown>;
+    if (typeof q !== "object" || q === null || Array.isArray(q) || Object.keys(q).some((k) => k !== "admin")) throw invalid("write.quorum must be a map with admin: a number of admins");
+    if (q.admin !== undefined) {
+      if (!Number.isInteger(q.admin) || (q.admin as number) < 1 || (q.admin as number) > 100) throw invalid("write.quorum.admin must be a whole number of admins from 1 to 100");
+      rules.quorum = { admin: q.admin as number };
+    }
+  }
   return rules;
 }
 

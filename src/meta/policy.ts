@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { developerOf } from "./layout.js";
 import { envReaders, expandReaders, type MetaConfig, own } from "./model.js";
 
@@ -8,7 +9,9 @@ export type WriteArea =
   | { area: "env"; project: string; env: string }
   | { area: "channel"; project: string; channel: string }
   | { area: "releases"; project?: string }
-  | { area: "instances"; project: string };
+  | { area: "instances"; project: string }
+  /** An admin's signed approval of one admin-area change: `approvals/admin/<change>/<principal>.json`. */
+  | { area: "approval"; change: string; principal: string };
 
 /** Who may write a path: the rule that decides it (for messages) and the principals it names. */
 export interface Writers {
@@ -27,7 +30,11 @@ export interface Writers {
  */
 export function areaOf(path: string, projects: readonly string[]): WriteArea {
   const project = projects.filter((p) => path.startsWith(`${p}/`)).sort((a, b) => b.length - a.length)[0];
-  if (project === undefined) return path.startsWith("binaries/") ? { area: "releases" } : { area: "admin" };
+  if (project === undefined) {
+    const approval = /^approvals\/admin\/([0-9a-f]{64})\/([^/]+)\.json$/.exec(path);
+    if (approval) return { area: "approval", change: approval[1] as string, principal: approval[2] as string };
+    return path.startsWith("binaries/") ? { area: "releases" } : { area: "admin" };
+  }
   const rest = path.slice(project.length + 1).split("/");
   const [dir] = rest;
   if (dir === "envs" && rest.length >= 3) return { area: "env", project, env: rest.slice(1, -1).join("/") };
@@ -69,8 +76,10 @@ export function writersOfArea(c: MetaConfig, where: WriteArea): Writers {
     anyone: names.includes("*"),
   });
   switch (where.area) {
-    case "admin":
-      return w.admin ? make("write.admin", w.admin) : make("write.admin (default)", DEFAULT_WRITERS.admin);
+    case "admin": {
+      const q = adminQuorum(c) > 1 ? `, ${adminQuorum(c)} of them per change (write.quorum.admin)` : "";
+      return w.admin ? make(`write.admin${q}`, w.admin) : make(`write.admin (default)${q}`, DEFAULT_WRITERS.admin);
+    }
     case "defaults":
       return w.defaults ? make("write.defaults", w.defaults) : make("write.defaults (default)", DEFAULT_WRITERS.defaults);
     case "env": {
@@ -90,7 +99,25 @@ export function writersOfArea(c: MetaConfig, where: WriteArea): Writers {
       return w.releases ? make("write.releases", w.releases) : make("write.releases (default)", DEFAULT_WRITERS.releases);
     case "instances":
       return w.instances ? make("write.instances", w.instances) : make("write.instances (default)", DEFAULT_WRITERS.instances);
+    case "approval": {
+      // An approval is its own admin's word: only that admin writes (or withdraws) it.
+      const admin = writersOfArea(c, { area: "admin" });
+      return { where, rule: `approvals/admin: ${where.principal}'s own approval, if ${where.principal} may write the admin area`, principals: mayWrite(admin, where.principal) ? [where.principal] : [], anyone: false };
+    }
   }
+}
+
+/** How many different admins an admin-area change needs (write.quorum.admin; 1: its signer alone). */
+export const adminQuorum = (c: MetaConfig): number => c.write?.quorum?.admin ?? 1;
+
+/**
+ * The id of an admin-area change, as approvals name it: a SHA-256 over each changed path with
+ * the blob id it has after the change ("-" when removed), sorted — so it names the change's
+ * content, whichever commit carries it (a proposal rebased on top of its approvals keeps it).
+ */
+export function adminChangeId(changes: readonly { path: string; blob: string | undefined }[]): string {
+  const lines = changes.map((ch) => `${ch.path}\0${ch.blob ?? "-"}`).sort();
+  return createHash("sha256").update(lines.join("\n")).digest("hex");
 }
 
 /** Whether `principal` (who holds a key at that state) may write under `w`. */

@@ -5,10 +5,10 @@ import { BootMetaError, ExitCode } from "../errors.js";
 import { decodeUtf8 } from "../limits.js";
 import { parseSshPublicKey, sshFingerprint, sshVerify } from "../ssh/sshsig.js";
 import { type CatFile, Git } from "./git.js";
-import { KEYS_DIR, META_CONFIG } from "./layout.js";
+import { APPROVALS_DIR, KEYS_DIR, META_CONFIG } from "./layout.js";
 import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, parsePrincipalKeys } from "./model.js";
 import { type ObjectFormat, parseTree, type TreeEntry } from "./objects.js";
-import { mayWrite, writersOf } from "./policy.js";
+import { adminChangeId, adminQuorum, areaOf, mayWrite, writersOf, writersOfArea } from "./policy.js";
 import { readerOver, type TreeCache, type TreeReader } from "./reader.js";
 import { signingKeysOf } from "./signers.js";
 import { findProjects } from "./state.js";
@@ -21,7 +21,7 @@ import { findProjects } from "./state.js";
  * each of its parents. Signatures are checked here, in-process (no `ssh-keygen` per commit).
  */
 
-export type VerifyReason = "unsigned" | "unsupported-signature" | "bad-signature" | "unknown-signer" | "not-allowed" | "unrelated-root" | "rewritten";
+export type VerifyReason = "unsigned" | "unsupported-signature" | "bad-signature" | "unknown-signer" | "not-allowed" | "not-enough-approvals" | "unrelated-root" | "rewritten";
 
 export interface VerifyFailure {
   commit: string;
@@ -223,8 +223,38 @@ async function checkCommit(w: Walk, commit: string, parents: string[], signers: 
         };
       }
     }
+    const quorum = await quorumShortfall(w, policy, parentTree, c.tree, changed, projects, signer);
+    if (quorum) return { commit, parent, reason: "not-enough-approvals", signer, path: quorum.paths[0], rule: "write.quorum.admin", message: `commit ${short} ${quorum.message}` };
   }
   return undefined;
+}
+
+/**
+ * When the rules ask for a quorum of admins (write.quorum.admin), an admin-area change needs
+ * that many different admins: its signer, and others who approved exactly this change before
+ * it, each with `approvals/admin/<change>/<their name>.json` at the parent (a file only they
+ * may write, so its presence is their signed word). Undefined when the quorum is met.
+ */
+async function quorumShortfall(w: Walk, policy: Policy, parentTree: string, tree: string, changed: string[], projects: string[], signer: string, tainted?: Map<string, Taint>): Promise<{ paths: string[]; message: string } | undefined> {
+  const need = adminQuorum(policy.config);
+  if (need <= 1) return undefined;
+  const paths = changed.filter((p) => areaOf(p, projects).area === "admin");
+  if (paths.length === 0) return undefined;
+  const change = adminChangeId(await Promise.all(paths.map(async (path) => ({ path, blob: await blobAt(w.cat, w.format, w.trees, tree, path) }))));
+  const admins = writersOfArea(policy.config, { area: "admin" });
+  const approvers = new Set([signer]);
+  const dir = `${APPROVALS_DIR}/admin/${change}`;
+  for (const c of await readerOver(w.cat, w.format, { tree: parentTree }, w.trees).children(dir)) {
+    const name = c.name.replace(/\.json$/, "");
+    // An approval a reader does not trust (its writer was not that admin) counts for nothing.
+    if (c.dir || !c.name.endsWith(".json") || tainted?.has(`${dir}/${c.name}`) || !mayWrite(admins, name)) continue;
+    approvers.add(name);
+  }
+  if (approvers.size >= need) return undefined;
+  return {
+    paths,
+    message: `changes ${paths.join(", ")}, which needs ${need} admins (write.quorum.admin) and has ${approvers.size} (${[...approvers].sort().join(", ")}); others approve this change, ${change.slice(0, 12)}, with \`boot-meta approve\` before it is committed`,
+  };
 }
 
 async function readCommit(w: Walk, commit: string): Promise<ParsedCommit> {
@@ -397,12 +427,15 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
       const policy = parentTree ? await readPolicy(w, parentTree, tainted) : undefined;
       const signer = policy ? await signerOf(c, policy) : undefined;
       const projects = parentTree ? [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])] : [];
+      // A quorum the change does not have taints its admin-area paths, as a signer's lack of right would.
+      const shortfall = policy && parentTree && signer?.name ? await quorumShortfall(w, policy, parentTree, c.tree, changed, projects, signer.name, tainted) : undefined;
       for (const path of changed) {
         let why: { reason: VerifyReason; message: string } | undefined = signer?.failure;
         if (!policy) why = { reason: "unrelated-root", message: `commit ${commit.slice(0, 12)} has no parent` };
         else if (!why && signer?.name) {
           const rule = writersOf(policy.config, path, projects);
           if (!mayWrite(rule, signer.name)) why = { reason: "not-allowed", message: `${signer.name} may not change ${path}: ${rule.rule} allows ${rule.anyone ? "anyone" : rule.principals.join(", ") || "no one"}` };
+          else if (shortfall?.paths.includes(path)) why = { reason: "not-enough-approvals", message: `it ${shortfall.message}` };
         }
         if (!why) {
           tainted.delete(path);
@@ -413,6 +446,7 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
         const trusted = before ? before.trusted : parent ? await blobAt(cat, format, w.trees, parentTree, path) : undefined;
         tainted.set(path, { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` });
       }
+
     }
   } finally {
     cat.close();
@@ -506,4 +540,30 @@ export async function lastChange(repoDir: string, path: string): Promise<{ commi
   if (!e) return undefined;
   const signer = (await commitSigners(repoDir, [e.hash])).get(e.hash) as CommitSigner;
   return { commit: e.hash, author: `${e.author} <${e.email}>`, signer };
+}
+
+/**
+ * The admin-area change a commit makes against its first parent, as approvals name it
+ * (policy.ts adminChangeId), and the paths it changes. META_GIT_FAILED when it is not a commit
+ * with a parent; undefined paths when it changes nothing in the admin area.
+ */
+export async function adminChangeOf(repoDir: string, rev: string): Promise<{ commit: string; change: string; paths: string[] }> {
+  const git = await Git.open(repoDir);
+  const commit = await git.resolve(rev);
+  const format: ObjectFormat = commit.length === 64 ? "sha256" : "sha1";
+  const cat = git.catFile();
+  try {
+    const w = newWalk(cat, format);
+    const c = await readCommit(w, commit);
+    const parent = c.parents[0];
+    if (parent === undefined) throw new BootMetaError("INVALID_ARGUMENT", `commit ${commit.slice(0, 12)} has no parent: there is no change to approve`, ExitCode.InvalidArgument);
+    const parentTree = await treeOfCommit(w, parent);
+    const changed = await changedPaths(cat, format, w.trees, parentTree, c.tree);
+    const projects = [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])];
+    const paths = changed.filter((p) => areaOf(p, projects).area === "admin");
+    const change = adminChangeId(await Promise.all(paths.map(async (path) => ({ path, blob: await blobAt(cat, format, w.trees, c.tree, path) }))));
+    return { commit, change, paths };
+  } finally {
+    cat.close();
+  }
 }

@@ -201,6 +201,8 @@ describe("each command's --json output holds to its checked-in schema", () => {
     // the commit before, one unsigned commit.
     await succeeds("verify", ["--from", git(demo, "rev-parse", "HEAD")]);
     await fails("verify", ["--from", git(demo, "rev-parse", "HEAD~1")], 1, "VERIFY_FAILED");
+    // An approval of the demo's last change to keys/ (a quorum's second admin would make it).
+    await succeeds("approve", [git(demo, "log", "-1", "--format=%H", "--", "keys"), "--as", "admin"]);
   });
 
   it("help and completion", async () => {

@@ -375,3 +375,74 @@ describe("serve with a trust root", () => {
     }
   });
 });
+
+describe("a quorum of admins (write.quorum.admin)", () => {
+  /** signedRepo with a second admin, carol, and a rule that admin-area changes need two admins. */
+  async function quorumRepo() {
+    const r = await signedRepo();
+    const carol = sshKey("carol");
+    const rules = readFileSync(join(r.dir, ".boot-meta.yaml"), "utf8");
+    expect(rules).toContain("  admins:\n    - admin\n");
+    write(r.dir, ".boot-meta.yaml", `${rules.replace("  admins:\n    - admin\n", "  admins:\n    - admin\n    - carol\n")}write:\n  quorum:\n    admin: 2\n`);
+    write(r.dir, "keys/carol.txt", `${carol.sshLine}\n`);
+    // One admin may still do this: the rules in force at its parent ask for no quorum.
+    commitAs(r.dir, admin, "carol joins the admins; admin-area changes need two admins from now on");
+    return { ...r, carol };
+  }
+
+  it("refuses an admin-area change one admin made alone, naming the quorum", async () => {
+    const { dir, root } = await quorumRepo();
+    write(dir, "keys/dave.txt", `${stranger.sshLine}\n`);
+    const bad = commitAs(dir, admin, "admin adds dave alone");
+    const e = JSON.parse(out(await verify(dir, "--from", root))).error;
+    expect(e.data).toMatchObject({ commit: bad, reason: "not-enough-approvals", signer: "admin", path: "keys/dave.txt" });
+    expect(e.message).toMatch(/needs 2 admins.*has 1 \(admin\)/);
+  });
+
+  it("accepts it with another admin's signed approval of exactly that change, made before it", async () => {
+    const { dir, root, carol } = await quorumRepo();
+    git(dir, "checkout", "-q", "-b", "proposal");
+    write(dir, "keys/dave.txt", `${stranger.sshLine}\n`);
+    commitAs(dir, admin, "admin proposes dave");
+    git(dir, "checkout", "-q", "main");
+    // carol approves through the CLI, her commit signed with her key.
+    git(dir, "config", "commit.gpgsign", "true");
+    git(dir, "config", "user.signingkey", carol.keyFile);
+    const a = await cli(["approve", "proposal", "--as", "carol", "--meta", dir, "--json"]);
+    expect(a.exitCode, err(a)).toBe(0);
+    expect(JSON.parse(out(a))).toMatchObject({ paths: ["keys/dave.txt"], path: expect.stringMatching(/^approvals\/admin\/[0-9a-f]{64}\/carol\.json$/) });
+    // The proposal goes on top of the approval (re-signed by admin as it is rebased).
+    git(dir, "config", "user.signingkey", admin.keyFile);
+    git(dir, "checkout", "-q", "proposal");
+    git(dir, "rebase", "-q", "main");
+    git(dir, "config", "--unset", "commit.gpgsign");
+    const r = await verify(dir, "--from", root, "--to", "proposal");
+    expect(r.exitCode, out(r)).toBe(0);
+  });
+
+  it("does not count an approval written in another admin's name, nor one for other content", async () => {
+    const { dir, root } = await quorumRepo();
+    git(dir, "checkout", "-q", "-b", "proposal");
+    write(dir, "keys/dave.txt", `${stranger.sshLine}\n`);
+    commitAs(dir, admin, "admin proposes dave");
+    const { adminChangeOf } = await import("../../src/meta/verify.js");
+    const { change } = await adminChangeOf(dir, "proposal");
+    git(dir, "checkout", "-q", "main");
+    // alice writes carol's approval herself.
+    write(dir, `approvals/admin/${change}/carol.json`, "{}\n");
+    const forged = commitAs(dir, alice, "an approval in carol's name");
+    const e = JSON.parse(out(await verify(dir, "--from", root))).error;
+    expect(e.data).toMatchObject({ commit: forged, reason: "not-allowed", signer: "alice" });
+  });
+
+  it("readers with a trust root keep the last version an admin quorum agreed on", async () => {
+    const { dir, root } = await quorumRepo();
+    const before = git(dir, "rev-parse", "HEAD:.boot-meta.yaml");
+    const rules = readFileSync(join(dir, ".boot-meta.yaml"), "utf8");
+    write(dir, ".boot-meta.yaml", rules.replace("admin: 2", "admin: 1"));
+    const bad = commitAs(dir, admin, "admin lowers the quorum alone");
+    const { trustedView } = await import("../../src/meta/verify.js");
+    const view = await trustedView(dir, { root });
+    expect(view.tainted.get(".boot-meta.yaml")).toMatchObject({ commit: bad, reason: "not-enough-approvals", trusted: before });
+  });
+});

@@ -194,6 +194,6 @@ describe("tokens: the CLI", () => {
     const dir = await repo();
     const r = await cli(["project", "create", "tokens", "--meta", dir]);
     expect(r.exitCode).toBe(2);
-    expect(err(r)).toMatch(/META_INVALID_NAME.*keys\/, tokens\/, subscriptions\/ at the top/);
+    expect(err(r)).toMatch(/META_INVALID_NAME.*keys\/, tokens\/, subscriptions\/, approvals\/ at the top/);
   });
 });

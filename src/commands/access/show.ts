@@ -18,6 +18,8 @@ function areaLabel(w: WriteArea): string {
       return `${w.project ?? "(top level)"}: releases, binaries`;
     case "instances":
       return `${w.project}: instances, events`;
+    case "approval":
+      return `${w.principal}'s approval of admin change ${w.change.slice(0, 12)}`;
   }
 }
 
