@@ -204,9 +204,16 @@ async function checkCommit(w: Walk, commit: string, parents: string[], signers: 
     const parentTree = await treeOfCommit(w, parent);
     const policy = await readPolicy(w, parentTree);
     const signer = policy.signers.get(key.toString("hex"));
-    if (!signer) return { commit, parent, reason: "unknown-signer", message: `commit ${short} is signed by ${sshFingerprint(key)}, which is not a key in keys/ at its parent ${parent.slice(0, 12)}` };
-    signers.set(commit, signer);
     const changed = await changedPaths(w.cat, w.format, w.trees, parentTree, c.tree);
+    if (!signer) {
+      const rotated = await rotationBy(w, parentTree, changed, key);
+      if (rotated !== undefined) {
+        signers.set(commit, `keys/signers/${rotated}.pub's own key`);
+        continue;
+      }
+      return { commit, parent, reason: "unknown-signer", message: `commit ${short} is signed by ${sshFingerprint(key)}, which is not a key in keys/ at its parent ${parent.slice(0, 12)}` };
+    }
+    signers.set(commit, signer);
     if (changed.length === 0) continue;
     const projects = [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])];
     for (const path of changed) {
@@ -429,7 +436,13 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
       const projects = parentTree ? [...new Set([...(await projectsIn(w, parentTree)), ...(await projectsIn(w, c.tree))])] : [];
       // A quorum the change does not have taints its admin-area paths, as a signer's lack of right would.
       const shortfall = policy && parentTree && signer?.name ? await quorumShortfall(w, policy, parentTree, c.tree, changed, projects, signer.name, tainted) : undefined;
+      // A release-signing key replaced by a commit its old key signed (rotation by the key's holder).
+      const rotated = parentTree && signer?.failure?.reason === "unknown-signer" && signer.key && !tainted.has(changed[0] as string) ? await rotationBy(w, parentTree, changed, signer.key) : undefined;
       for (const path of changed) {
+        if (rotated !== undefined) {
+          tainted.delete(path);
+          continue;
+        }
         let why: { reason: VerifyReason; message: string } | undefined = signer?.failure;
         if (!policy) why = { reason: "unrelated-root", message: `commit ${commit.slice(0, 12)} has no parent` };
         else if (!why && signer?.name) {
@@ -456,17 +469,40 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
   return { root, head, tainted };
 }
 
-async function signerOf(c: ParsedCommit, policy: Policy): Promise<{ name?: string; failure?: { reason: VerifyReason; message: string } }> {
+async function signerOf(c: ParsedCommit, policy: Policy): Promise<{ name?: string; key?: Buffer; failure?: { reason: VerifyReason; message: string } }> {
   if (!c.signature) return { failure: { reason: "unsigned", message: "the commit is not signed" } };
   if (!c.signature.includes("-----BEGIN SSH SIGNATURE-----")) return { failure: { reason: "unsupported-signature", message: "the commit is signed with PGP or X.509, not SSH" } };
   try {
     const r = sshVerify(c.signature, c.payload, "git");
     if (!r.valid) return { failure: { reason: "bad-signature", message: "the signature does not match the commit" } };
     const name = policy.signers.get(r.publicKey.toString("hex"));
-    return name ? { name } : { failure: { reason: "unknown-signer", message: `it is signed by ${sshFingerprint(r.publicKey)}, which is not a trusted key in keys/` } };
+    return name ? { name, key: r.publicKey } : { key: r.publicKey, failure: { reason: "unknown-signer", message: `it is signed by ${sshFingerprint(r.publicKey)}, which is not a trusted key in keys/` } };
   } catch {
     return { failure: { reason: "bad-signature", message: "the signature is malformed" } };
   }
+}
+
+/**
+ * Signer rotation without stranding followers: a commit whose only change is to one
+ * release-signing key file, `keys/signers/<name>.pub`, may be signed by a key that file holds
+ * at the parent — the old key introduces the new one, so a follower that trusts the old key
+ * follows the chain. Returns the signer's name when that is what the commit is.
+ */
+async function rotationBy(w: Walk, parentTree: string, changed: string[], key: Buffer): Promise<string | undefined> {
+  const [only] = changed;
+  const m = changed.length === 1 ? /^keys\/signers\/([^/]+)\.pub$/.exec(only as string) : null;
+  if (!m) return undefined;
+  const before = await readerOver(w.cat, w.format, { tree: parentTree }, w.trees).read(only as string);
+  if (!before) return undefined;
+  for (const line of Buffer.from(before).toString("utf8").split("\n")) {
+    if (!line.trim().startsWith("ssh-ed25519 ")) continue;
+    try {
+      if (parseSshPublicKey(line.trim()).equals(key)) return m[1];
+    } catch {
+      /* not a usable key line */
+    }
+  }
+  return undefined;
 }
 
 /** The blob id at `path` in a tree, walking by object id. */

@@ -446,3 +446,34 @@ describe("a quorum of admins (write.quorum.admin)", () => {
     expect(view.tainted.get(".boot-meta.yaml")).toMatchObject({ commit: bad, reason: "not-enough-approvals", trusted: before });
   });
 });
+
+describe("rotating a release-signing key", () => {
+  it("accepts a new keys/signers/<name>.pub introduced by a commit its old key signed, and nothing else from that key", async () => {
+    const { dir, root } = await signedRepo();
+    const s1 = sshKey("ci-signing-1");
+    const s2 = sshKey("ci-signing-2");
+    write(dir, "keys/signers/ci.pub", `${s1.sshLine} ci release signing (test-only)\n`);
+    commitAs(dir, admin, "admin trusts ci's release-signing key");
+    write(dir, "keys/signers/ci.pub", `${s2.sshLine} ci release signing, rotated (test-only)\n`);
+    const rotation = commitAs(dir, s1, "ci rotates its signing key with the old one");
+    const ok = await verify(dir, "--from", root);
+    expect(ok.exitCode, out(ok)).toBe(0);
+    const { trustedView } = await import("../../src/meta/verify.js");
+    expect((await trustedView(dir, { root, head: rotation })).tainted.size).toBe(0);
+    // The old key is no longer in the file: it cannot rotate again.
+    write(dir, "keys/signers/ci.pub", `${s1.sshLine} back (test-only)\n`);
+    const back = commitAs(dir, s1, "the old key tries to take it back");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: back, reason: "unknown-signer" });
+  });
+
+  it("does not let a signing key change anything but its own file", async () => {
+    const { dir, root } = await signedRepo();
+    const s1 = sshKey("ci-signing-1");
+    write(dir, "keys/signers/ci.pub", `${s1.sshLine}\n`);
+    commitAs(dir, admin, "admin trusts ci's release-signing key");
+    write(dir, "keys/signers/ci.pub", `${stranger.sshLine}\n`);
+    write(dir, "shop/envs/prod/config.sops.yaml", "x: 1\n");
+    const bad = commitAs(dir, s1, "rotation plus something else");
+    expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: bad, reason: "unknown-signer" });
+  });
+});
