@@ -477,3 +477,39 @@ describe("rotating a release-signing key", () => {
     expect(JSON.parse(out(await verify(dir, "--from", root))).error.data).toMatchObject({ commit: bad, reason: "unknown-signer" });
   });
 });
+
+describe("a prod reader through the CLI, with a trust root", () => {
+  it("keeps reading the last trusted value after each kind of bad change, and reads an allowed signer's change", async () => {
+    const { dir, root, adminKey } = await signedRepo();
+    const { setConfigValue } = await import("../../src/config/edit.js");
+    const ids = await identitySetFrom([adminKey]);
+    const keyFile = join(tempDir(), "admin.txt");
+    writeFileSync(keyFile, `# test-only key\n${adminKey}\n`, { mode: 0o600 });
+    const as = async (who: Actor | undefined, value: string) => {
+      if (who) {
+        git(dir, "config", "commit.gpgsign", "true");
+        git(dir, "config", "user.signingkey", who.keyFile);
+      }
+      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
+      if (who) git(dir, "config", "--unset", "commit.gpgsign");
+    };
+    const read = async () => {
+      const r = await cli(["config", "get", "database", "-p", "shop", "-e", "prod", "--meta", dir, "--json"], { env: { SOPS_AGE_KEY_FILE: keyFile, BOOT_META_TRUST_ROOT: root } });
+      expect(r.exitCode, err(r)).toBe(0);
+      return JSON.parse(out(r)).value;
+    };
+    await as(admin, "db.internal");
+    expect(await read()).toBe("db.internal");
+    for (const [who, label] of [
+      [undefined, "unsigned"],
+      [stranger, "an unknown key"],
+      [alice, "a developer"],
+      [ci, "ci"],
+    ] as const) {
+      await as(who, `evil-${label.replaceAll(" ", "-")}.example`);
+      expect(await read(), label).toBe("db.internal");
+    }
+    await as(admin, "db2.internal");
+    expect(await read()).toBe("db2.internal");
+  });
+});
