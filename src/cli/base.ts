@@ -45,6 +45,14 @@ export abstract class BaseCommand extends Command {
     this.log(line);
   }
 
+  /**
+   * What the library wants a person to know (a stale copy served, a layer read at its last
+   * trusted version): to stderr, also under --json, where stdout carries only the result.
+   */
+  protected warning = (w: { code: string; message: string }): void => {
+    process.stderr.write(`warning: ${redactSecrets(w.message)} [${w.code}]\n`);
+  };
+
   /** Progress and notes go to stderr so stdout carries only the result. */
   protected note(line: string): void {
     if (!this.jsonEnabled()) process.stderr.write(`${redactSecrets(line)}\n`);

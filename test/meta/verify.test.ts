@@ -496,10 +496,15 @@ describe("a prod reader through the CLI, with a trust root", () => {
     const read = async () => {
       const r = await cli(["config", "get", "database", "-p", "shop", "-e", "prod", "--meta", dir, "--json"], { env: { SOPS_AGE_KEY_FILE: keyFile, BOOT_META_TRUST_ROOT: root } });
       expect(r.exitCode, err(r)).toBe(0);
-      return JSON.parse(out(r)).value;
+      const value = JSON.parse(out(r)).value;
+      // Said on stderr whenever the value is not the newest commit's.
+      expect(err(r).includes("[CONFIG_UNVERIFIED]")).toBe(warnedExpected);
+      return value;
     };
+    let warnedExpected = false;
     await as(admin, "db.internal");
     expect(await read()).toBe("db.internal");
+    warnedExpected = true;
     for (const [who, label] of [
       [undefined, "unsigned"],
       [stranger, "an unknown key"],
@@ -509,6 +514,7 @@ describe("a prod reader through the CLI, with a trust root", () => {
       await as(who, `evil-${label.replaceAll(" ", "-")}.example`);
       expect(await read(), label).toBe("db.internal");
     }
+    warnedExpected = false;
     await as(admin, "db2.internal");
     expect(await read()).toBe("db2.internal");
   });

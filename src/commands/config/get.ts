@@ -14,7 +14,7 @@ export default class ConfigGet extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(ConfigGet);
-    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags) });
+    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), onWarning: this.warning });
     const value = getDotted(c.config, args.key);
     if (value === undefined) throw new BootMetaError("CONFIG_KEY_NOT_FOUND", `${args.key} is not set for ${c.project} ${c.env}`, ExitCode.General, { data: { key: args.key } });
     this.log(typeof value === "object" ? stringify(value).trimEnd() : String(value));

@@ -12,7 +12,7 @@ export default class ConfigShow extends BaseCommand {
 
   async run(): Promise<LoadedConfig> {
     const { flags } = await this.parse(ConfigShow);
-    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), at: flags.at });
+    const c = await loadConfig({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), onWarning: this.warning, at: flags.at });
     if (flags.origin) {
       for (const [k, layer] of Object.entries(c.origins).sort()) {
         const v = getDotted(c.config, k);

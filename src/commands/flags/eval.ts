@@ -41,6 +41,7 @@ export default class FlagsEval extends BaseCommand {
       project: flags.project,
       env: flags.env,
       identities: await identitiesOf(flags),
+      onWarning: this.warning,
       at: flags.at,
       channel: flags.channel,
       release: flags.release,

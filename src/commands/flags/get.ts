@@ -13,7 +13,7 @@ export default class FlagsGet extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(FlagsGet);
-    const set = await loadFlags({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), at: flags.at });
+    const set = await loadFlags({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), onWarning: this.warning, at: flags.at });
     const e = set.get(args.flag);
     if (!e) {
       throw new BootMetaError("FLAGS_NOT_FOUND", `there is no flag ${args.flag} in ${set.project} ${set.env} at ${set.commit.slice(0, 12)}`, ExitCode.General, {

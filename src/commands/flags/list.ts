@@ -11,7 +11,7 @@ export default class FlagsList extends BaseCommand {
 
   async run() {
     const { flags } = await this.parse(FlagsList);
-    const set = await loadFlags({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), at: flags.at });
+    const set = await loadFlags({ repo: await repoOf(flags), project: flags.project, env: flags.env, identities: await identitiesOf(flags), onWarning: this.warning, at: flags.at });
     const rows = set.keys().map((key) => {
       const e = set.get(key);
       const d = (e?.definition ?? {}) as { state?: unknown; defaultVariant?: unknown; variants?: unknown; targeting?: unknown };
