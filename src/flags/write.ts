@@ -6,7 +6,7 @@ import type { IdentitySet } from "../sops/identities.js";
 import { Branch, fromPlain, toPlain, type Value } from "../sops/tree.js";
 import { EVALUATORS_KEY, expandShorthand, isShorthand, METADATA_KEY } from "./layers.js";
 import { loadFlags } from "./load.js";
-import { checkFlag } from "./schema.js";
+import { checkEvaluator, checkFlag } from "./schema.js";
 
 /**
  * Writes to the `flags` section of one config layer, through the config write path
@@ -120,4 +120,62 @@ function invalid(key: string, path: string, errors: string[]): BootMetaError {
     data: { key, path, errors },
     suggestions: ["see https://flagd.dev/reference/flag-definitions/ for the shape of a flag", "or give a shorthand: true, false, a string or a number"],
   });
+}
+
+export interface FlagImportResult {
+  path: string;
+  /** The flags written, sorted. */
+  flags: string[];
+  /** The shared evaluators written, sorted. */
+  evaluators: string[];
+  changed: boolean;
+}
+
+/**
+ * `flags import FILE`: a flagd flag-definition file (`{ flags: {…}, $evaluators: {…} }`, as
+ * flagd reads it) into one config layer, in one commit: each flag's entry becomes the file's,
+ * `$evaluators` merge by name, flags the file does not name stay as they are. Every flag and
+ * evaluator is checked against flagd's schema first; if any is invalid, nothing is written
+ * (FLAGS_INVALID listing each one).
+ */
+export async function importFlags(repoDir: string, t: ConfigTarget, doc: unknown, o: FlagWriteOptions): Promise<CommitResult<FlagImportResult>> {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc) || typeof (doc as { flags?: unknown }).flags !== "object" || (doc as { flags?: unknown }).flags === null) {
+    throw new BootMetaError("FLAGS_INVALID", "the file is not a flagd flag-definition file: it has no flags map", ExitCode.InvalidFormat, {
+      suggestions: ['a flagd file looks like {"flags": {"new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}'],
+    });
+  }
+  const incoming = (doc as { flags: Record<string, unknown> }).flags;
+  const incomingEvaluators = ((doc as Record<string, unknown>)[EVALUATORS_KEY] ?? {}) as Record<string, unknown>;
+  if (typeof incomingEvaluators !== "object" || Array.isArray(incomingEvaluators)) throw new BootMetaError("FLAGS_INVALID", `${EVALUATORS_KEY} in the file is not a map of rules`, ExitCode.InvalidFormat);
+  for (const key of Object.keys(incoming)) validateFlagKey(key);
+  const r = await change(repoDir, t, o, `flags: import ${Object.keys(incoming).length} flag(s) into ${targetPath(t)}`, (root) => {
+    const flags = flagsBranch(root);
+    const evaluators = layerEvaluators(flags);
+    for (const [name, rule] of Object.entries(incomingEvaluators)) evaluators.set(name, rule);
+    const problems: string[] = [];
+    for (const [name, rule] of Object.entries(incomingEvaluators)) for (const p of checkEvaluator(rule)) problems.push(`${EVALUATORS_KEY}.${name}: ${p}`);
+    for (const [key, value] of Object.entries(incoming)) {
+      const definition = isShorthand(value) ? expandShorthand(value) : value;
+      for (const p of checkFlag(definition, evaluators, { refsElsewhere: true })) problems.push(`${key}: ${p}`);
+    }
+    if (problems.length) {
+      throw new BootMetaError("FLAGS_INVALID", `the file's flags are not all valid flagd flags, so none was written to ${targetPath(t)}: ${problems.join("; ")}`, ExitCode.InvalidFormat, {
+        data: { path: targetPath(t), errors: problems },
+        suggestions: ["fix them in the file (see https://flagd.dev/reference/flag-definitions/) and import again"],
+      });
+    }
+    let changed = false;
+    if (Object.keys(incomingEvaluators).length) {
+      const ev = flags.get(EVALUATORS_KEY) instanceof Branch ? (flags.get(EVALUATORS_KEY) as Branch) : new Branch();
+      for (const [name, rule] of Object.entries(incomingEvaluators)) ev.set(name, fromPlain(rule));
+      flags.set(EVALUATORS_KEY, ev);
+      changed = true;
+    }
+    for (const [key, value] of Object.entries(incoming)) {
+      flags.set(key, fromPlain(value));
+      changed = true;
+    }
+    return changed;
+  });
+  return { ...r, value: { path: r.value.path, flags: Object.keys(incoming).sort(), evaluators: Object.keys(incomingEvaluators).sort(), changed: r.value.changed } };
 }

@@ -121,6 +121,9 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("flags:eval", ["nope", ...t]);
     await fails("flags:get", ["nope", ...t], 1, "FLAGS_NOT_FOUND");
     await fails("flags:set", ["bad", "--json-value", '{"state": "ON", "variants": {"a": 1}}', ...t], 49, "FLAGS_INVALID");
+    const flagd = join(tempDir(), "flags.flagd.json");
+    writeFileSync(flagd, JSON.stringify({ flags: { banner: { state: "ENABLED", variants: { on: true, off: false }, defaultVariant: "off", targeting: { if: [{ $ref: "beta" }, "on", null] } } }, $evaluators: { beta: { "===": [{ var: "channel" }, "beta"] } } }));
+    await succeeds("flags:import", [flagd, ...t]);
   });
 
   it("records: release, channel, binary, instance, buildinfo", async () => {
