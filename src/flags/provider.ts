@@ -55,12 +55,15 @@ const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
  *   `flagsChanged` (added, removed and changed keys only; a change to other config values
  *   emits nothing) and `metadata.commit`;
  * - a change that could not be loaded (a layer this reader can no longer open, a file that fails
- *   its MAC), a config service that cannot be reached, a git URL that cannot be fetched: Stale,
- *   with the error's message and code. The provider keeps answering from the last flags it
- *   loaded (the SDK evaluates in STALE); it turns READY again (a Ready event) once the watcher
- *   next loads the config, at the first evaluation after that or with the next change.
+ *   its MAC), a config service that cannot be reached (`CONFIG_WATCH_RETRYING`), a git URL that
+ *   cannot be fetched (`CONFIG_STALE`, also when the first load was served from the last copy):
+ *   Stale, with the message and `metadata.code`. The provider keeps answering from the last
+ *   flags it loaded (the SDK evaluates in STALE); it turns READY again (a Ready event) once the
+ *   watcher has loaded a fresh config since, seen at the next evaluation or change. (A config
+ *   service back after an outage at the very commit it was at is not seen: no load follows.)
  * Error (PROVIDER_ERROR) is left to the SDK for an `initialize` that failed: a provider that has
- * flags never stops answering.
+ * flags never stops answering. `onError` and `onWarning`, when given, are called as well
+ * (default: `process.emitWarning`).
  */
 export class BootMetaProvider implements Provider {
   readonly metadata = { name: "boot-meta" } as const;
@@ -70,8 +73,13 @@ export class BootMetaProvider implements Provider {
   private readonly o: BootMetaProviderOptions;
   private flags: FlagSet | undefined;
   private watched: WatchedConfig | undefined;
-  /** While STALE: the config the watcher had then; another one means it has loaded since. */
+  /** STALE: told, and not yet recovered from. */
+  private isStale = false;
+  /** While STALE: the config the watcher had then; another one, not itself stale, means it has loaded since. */
   private staleAt: LoadedConfig | undefined;
+  /** A stale-copy warning from the first load, told once the SDK has made the provider READY. */
+  private startedStale: ConfigWarning | undefined;
+  private tellStale: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(o: BootMetaProviderOptions = {}) {
@@ -85,9 +93,12 @@ export class BootMetaProvider implements Provider {
 
   async initialize(): Promise<void> {
     this.closed = false;
+    this.isStale = false;
     this.staleAt = undefined;
+    this.startedStale = undefined;
     if (this.o.watch === false) {
-      this.flags = await loadFlags(this.o);
+      this.flags = await loadFlags({ ...this.o, onWarning: (w) => this.warned(w) });
+      this.startStale();
       return;
     }
     const where = await runsWhere(this.o);
@@ -102,7 +113,7 @@ export class BootMetaProvider implements Provider {
         if (this.closed || this.watched !== watched) return;
         const previous = this.flags;
         this.flags = next;
-        this.recovered();
+        if (!newConfig.stale) this.recovered();
         const flagsChanged = previous ? previous.changedKeys(next) : next.keys();
         if (flagsChanged.length) this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged, message: `boot-meta flags changed at commit ${commit}`, metadata: { commit } });
       },
@@ -110,10 +121,7 @@ export class BootMetaProvider implements Provider {
         this.stale(e.message, isBootMetaError(e) ? e.code : "CONFIG_WATCH_ERROR");
         (this.o.onError ?? ((err: Error) => process.emitWarning(err.message, { code: isBootMetaError(err) ? err.code : "CONFIG_WATCH_ERROR" })))(e);
       },
-      onWarning: (w: ConfigWarning) => {
-        if (STALE_WARNINGS.has(w.code)) this.stale(w.message, w.code);
-        (this.o.onWarning ?? ((x: ConfigWarning) => process.emitWarning(x.message, { code: x.code })))(w);
-      },
+      onWarning: (w) => this.warned(w),
     });
     this.watched = watched;
     try {
@@ -125,10 +133,37 @@ export class BootMetaProvider implements Provider {
     } finally {
       first();
     }
+    this.startStale();
+  }
+
+  /** A loader's warning: passed on, and a stale copy makes the provider STALE. */
+  private warned(w: ConfigWarning): void {
+    if (STALE_WARNINGS.has(w.code)) {
+      if (this.flags) this.stale(w.message, w.code);
+      else this.startedStale ??= w;
+    }
+    (this.o.onWarning ?? ((x: ConfigWarning) => process.emitWarning(x.message, { code: x.code })))(w);
+  }
+
+  /**
+   * Started from a stale copy (a git URL that could not be fetched, the config service's cache):
+   * STALE, told after `initialize` resolved, since the SDK makes a provider READY then.
+   */
+  private startStale(): void {
+    const w = this.startedStale;
+    if (!w) return;
+    this.startedStale = undefined;
+    this.tellStale = setImmediate(() => {
+      this.tellStale = undefined;
+      this.stale(w.message, w.code);
+    });
   }
 
   async onClose(): Promise<void> {
     this.closed = true;
+    clearImmediate(this.tellStale);
+    this.tellStale = undefined;
+    this.isStale = false;
     const w = this.watched;
     this.watched = undefined;
     this.flags = undefined;
@@ -158,7 +193,10 @@ export class BootMetaProvider implements Provider {
     if (!flags) {
       return { value: defaultValue, reason: StandardResolutionReasons.ERROR, errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: "the boot-meta provider has no flags: it was not initialized, or was closed" };
     }
-    if (this.staleAt && this.watched && this.watched.current() !== this.staleAt) this.recovered();
+    if (this.isStale && this.watched) {
+      const now = this.watched.current();
+      if (now !== this.staleAt && !now.stale) this.recovered();
+    }
     const r = flags.evaluate<T>(key, { type, defaultValue, context });
     const out: ResolutionDetails<T> = {
       value: (r.value ?? defaultValue) as T,
@@ -173,14 +211,16 @@ export class BootMetaProvider implements Provider {
 
   /** The flags in hand may be behind the source: STALE, told once until the provider recovers. */
   private stale(message: string, code: string): void {
-    if (this.closed || !this.watched || this.staleAt) return;
-    this.staleAt = this.watched.current();
+    if (this.closed || this.isStale || !this.flags) return;
+    this.isStale = true;
+    this.staleAt = this.watched?.current();
     this.events.emit(ProviderEvents.Stale, { message, metadata: { code, commit: this.flags?.commit ?? "" } });
   }
 
   /** The watcher has loaded the config again since it went STALE: READY. */
   private recovered(): void {
-    if (!this.staleAt || this.closed) return;
+    if (!this.isStale || this.closed) return;
+    this.isStale = false;
     this.staleAt = undefined;
     this.events.emit(ProviderEvents.Ready, { message: "boot-meta flags are up to date again", metadata: { commit: this.flags?.commit ?? "" } });
   }
