@@ -9,7 +9,7 @@ const ROOT = join(import.meta.dirname, "..");
 const importByName = (code: string) => execFileSync(process.execPath, ["--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8" });
 
 describe("the public API", () => {
-  it("boot-meta and boot-meta/records resolve by name, and export what the README shows", () => {
+  it("boot-meta, boot-meta/records and boot-meta/openfeature resolve by name, and export what the README shows", () => {
     ensureBuilt();
     const main = JSON.parse(importByName('const m = await import("boot-meta"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
     expect(main).toEqual(expect.arrayContaining(["loadConfig", "encrypt", "decrypt", "accessCheck", "addKey", "BootMetaError", "loadFlags", "evaluateFlag", "FlagSet"]));
@@ -18,6 +18,10 @@ describe("the public API", () => {
     expect(main).not.toContain("commitChanges");
     const records = JSON.parse(importByName('const m = await import("boot-meta/records"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
     expect(records).toEqual(expect.arrayContaining(["createRelease", "listReleases", "promoteChannel", "showChannel", "rollbackChannel", "addBinary", "binaryWhich", "binaryVerify", "reportInstance", "listInstances", "rolloutOf"]));
+    // The OpenFeature provider is a subpath of its own: the main entry does not load the SDK.
+    const openfeature = JSON.parse(importByName('const m = await import("boot-meta/openfeature"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
+    expect(openfeature).toEqual(["BootMetaProvider"]);
+    expect(main).not.toContain("BootMetaProvider");
   });
 
   it("an opened file's data key is not in the published types", () => {

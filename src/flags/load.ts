@@ -20,8 +20,11 @@ export interface LoadFlagsOptions extends LoadConfigOptions {
 
 type Where = Pick<RunsWhere, "channel" | "release" | "releaseId" | "instance">;
 
-/** Options, then BOOT_META_* variables, then the bootstrap file: the same order as the repo, project and env. */
-async function runsWhere(o: LoadFlagsOptions): Promise<Where> {
+/**
+ * Options, then BOOT_META_* variables, then the bootstrap file: the same order as the repo, project and env.
+ * @internal Shared with the OpenFeature provider, which builds a flag set per watched config.
+ */
+export async function runsWhere(o: LoadFlagsOptions): Promise<Where> {
   const env = o.environment ?? process.env;
   const boot = (await findBootstrap(o.cwd ?? process.cwd())) ?? {};
   const pick = (given: string | undefined, variable: string, file: string | undefined) => given ?? (env[variable] || undefined) ?? file;
