@@ -519,3 +519,31 @@ describe("a prod reader through the CLI, with a trust root", () => {
     expect(await read()).toBe("db2.internal");
   });
 });
+
+describe("the OpenFeature provider with a trust root", () => {
+  it("answers from the flags allowed signers wrote, not a developer's change to prod's", async () => {
+    const { OpenFeature } = await import("@openfeature/server-sdk");
+    const { BootMetaProvider } = await import("../../src/flags/provider.js");
+    const { setFlag } = await import("../../src/flags/write.js");
+    const { dir, root, adminKey } = await signedRepo();
+    const ids = await identitySetFrom([adminKey]);
+    const as = async (who: Actor, value: boolean) => {
+      git(dir, "config", "commit.gpgsign", "true");
+      git(dir, "config", "user.signingkey", who.keyFile);
+      await setFlag(dir, { project: "shop", env: "prod" }, "kill_switch", value, { identities: ids });
+      git(dir, "config", "--unset", "commit.gpgsign");
+    };
+    await as(admin, false);
+    await as(alice, true);
+    const domain = `trust-${Math.random().toString(36).slice(2)}`;
+    const provider = new BootMetaProvider({ repo: dir, project: "shop", env: "prod", identities: [adminKey], trustRoot: root, watch: false, environment: {}, onWarning: () => undefined });
+    await OpenFeature.setProviderAndWait(domain, provider);
+    try {
+      const d = await OpenFeature.getClient(domain).getBooleanDetails("kill_switch", true);
+      expect(d.value).toBe(false);
+      expect(d.flagMetadata.commit).toBe(git(dir, "rev-parse", "HEAD"));
+    } finally {
+      await OpenFeature.clearProviders();
+    }
+  });
+});
