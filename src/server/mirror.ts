@@ -22,6 +22,27 @@ export interface Change {
   time: string;
 }
 
+/** The project of `projects` a path belongs to: the deepest one it is under (names may have slashes). */
+export function projectOfPath(path: string, projects: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const p of projects) if (path.startsWith(`${p}/`) && (best === undefined || p.length > best.length)) best = p;
+  return best;
+}
+
+/**
+ * What a follower that asked for some projects and path prefixes sees of a change: the paths
+ * in those projects (a nested project's paths are not its parent's) under those prefixes, and
+ * the projects they belong to; undefined when nothing is left. No filter: the change as it is.
+ */
+export function narrowChange(c: Change, f: { projects?: readonly string[]; prefixes?: readonly string[] }): Change | undefined {
+  const projects = new Set(f.projects ?? []);
+  const prefixes = f.prefixes ?? [];
+  if (projects.size === 0 && prefixes.length === 0) return c;
+  const paths = c.paths.filter((p) => (projects.size === 0 || projects.has(projectOfPath(p, c.projects) ?? "")) && (prefixes.length === 0 || prefixes.some((x) => p.startsWith(x))));
+  if (paths.length === 0) return undefined;
+  return { ...c, paths, projects: c.projects.filter((p) => paths.some((x) => projectOfPath(x, c.projects) === p)) };
+}
+
 export interface MirrorOptions {
   /** The meta repo: a local path or a git URL. The server reads only its own clone of it. */
   source: string;

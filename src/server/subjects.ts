@@ -1,4 +1,4 @@
-import type { Change } from "./mirror.js";
+import { type Change, projectOfPath } from "./mirror.js";
 
 /**
  * NATS subjects the service publishes on (DESIGN.md "Project names in URLs and subjects"). A
@@ -60,16 +60,9 @@ export const changesSubject = (project: string) => `${SUBJECT_ROOT}.${encodeToke
 /** `bootmeta.<project>.channels.<channel>`: every commit that changed the channel's file. */
 export const channelSubject = (project: string, channel: string) => `${SUBJECT_ROOT}.${encodeToken(project)}.channels.${encodeToken(channel)}`;
 
-/** The project of `projects` a path belongs to: the deepest one it is under (names may have slashes). */
-function ownerOf(path: string, projects: readonly string[]): string | undefined {
-  let best: string | undefined;
-  for (const p of projects) if (path.startsWith(`${p}/`) && (best === undefined || p.length > best.length)) best = p;
-  return best;
-}
-
 /** What one project's subscribers see of a change: that project's paths only, never a value. */
 export function changeFor(c: Change, project: string): Change {
-  return { ...c, paths: c.paths.filter((p) => ownerOf(p, c.projects) === project), projects: [project] };
+  return { ...c, paths: c.paths.filter((p) => projectOfPath(p, c.projects) === project), projects: [project] };
 }
 
 /**
@@ -79,7 +72,7 @@ export function changeFor(c: Change, project: string): Change {
 export function channelsOf(c: Change): { project: string; channel: string; path: string }[] {
   const out: { project: string; channel: string; path: string }[] = [];
   for (const path of c.paths) {
-    const project = ownerOf(path, c.projects);
+    const project = projectOfPath(path, c.projects);
     if (project === undefined) continue;
     const m = /^channels\/([^/]+)\.json$/.exec(path.slice(project.length + 1));
     if (m) out.push({ project, channel: m[1] as string, path });

@@ -2,7 +2,7 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { SUBSCRIPTIONS_DIR, validateName } from "../meta/layout.js";
 import type { TreeReader } from "../meta/reader.js";
 import { parseYamlValue } from "../yaml.js";
-import type { Change } from "./mirror.js";
+import { type Change, narrowChange } from "./mirror.js";
 
 
 /** The event types a subscription can ask for; `change` is a commit reaching the served branch. */
@@ -125,16 +125,5 @@ export async function readSubscriptions(r: TreeReader): Promise<{ subscriptions:
  * undefined when nothing in it is theirs.
  */
 export function narrowFor(s: Subscription, c: Change): Change | undefined {
-  const projects = new Set(s.projects);
-  const filtered = projects.size > 0 || s.paths.length > 0;
-  const paths = c.paths.filter((p) => (projects.size === 0 || projects.has(projectOf(p, c.projects))) && (s.paths.length === 0 || s.paths.some((x) => p.startsWith(x))));
-  if (filtered && paths.length === 0) return undefined;
-  return { ...c, paths, projects: c.projects.filter((p) => (projects.size === 0 || projects.has(p)) && paths.some((x) => x.startsWith(`${p}/`))) };
-}
-
-/** The project a path belongs to: the longest project name (projects nest) it lies under. */
-function projectOf(path: string, projects: string[]): string {
-  let best = "";
-  for (const p of projects) if (path.startsWith(`${p}/`) && p.length > best.length) best = p;
-  return best;
+  return narrowChange(c, { projects: s.projects, prefixes: s.paths });
 }

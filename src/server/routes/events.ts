@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { validateName } from "../../meta/layout.js";
 import type { RouteContext } from "../app.js";
 import { badRequest, sendError } from "../http-errors.js";
-import type { Change } from "../mirror.js";
+import { type Change, narrowChange } from "../mirror.js";
 import { notReady } from "./params.js";
 
 /** A comment line every so often keeps proxies from closing an idle stream. */
@@ -18,12 +18,7 @@ const unfiltered = new WeakMap<Change, string>();
 const eventText = (c: Change, data: Change) => `id: ${c.commit}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
 
 /** The change as a client sees it, narrowed to the paths its filter asked for. */
-function narrow(c: Change, f: Filter): Change | undefined {
-  const inProject = (p: string) => f.projects.size === 0 || [...f.projects].some((pr) => p.startsWith(`${pr}/`));
-  const paths = c.paths.filter((p) => inProject(p) && (f.prefixes.length === 0 || f.prefixes.some((x) => p.startsWith(x))));
-  if ((f.projects.size > 0 || f.prefixes.length > 0) && paths.length === 0) return undefined;
-  return { ...c, paths, projects: c.projects.filter((p) => f.projects.size === 0 || f.projects.has(p)) };
-}
+const narrow = (c: Change, f: Filter): Change | undefined => narrowChange(c, { projects: [...f.projects], prefixes: f.prefixes });
 
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
