@@ -178,6 +178,23 @@ describe("OFREP single evaluation", () => {
     }
   });
 
+  it("takes the project and env from a /v1/projects/P/envs/E prefix, the base URL an OFREP provider is given", async () => {
+    const r = await post("/v1/projects/shop/envs/prod/ofrep/v1/evaluate/flags/checkout", { context: { customer: CUSTOMER } });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ key: "checkout", value: true, reason: "TARGETING_MATCH" });
+    const all = await post("/v1/projects/shop/envs/prod/ofrep/v1/evaluate/flags");
+    expect(all.statusCode).toBe(200);
+    expect(all.json().metadata).toMatchObject({ project: "shop", env: "prod" });
+    // The prefix wins over a query, and an env with a slash is one encoded segment.
+    const stage = await post("/v1/projects/shop/envs/stage/ofrep/v1/evaluate/flags/banner?env=prod");
+    expect(stage.statusCode).toBe(403);
+    expect(stage.json().error.code).toBe("SERVER_NOT_A_READER");
+    const dev = await post("/v1/projects/shop/envs/dev%2Falice/ofrep/v1/evaluate/flags/banner");
+    expect(dev.statusCode).toBe(404);
+    expect(dev.json().error.code).toBe("CONFIG_NOT_FOUND");
+    expect(dev.json().errorDetails).toContain("dev/alice");
+  });
+
   it("is 404 for an env that has no config", async () => {
     const r = await post("/ofrep/v1/evaluate/flags/banner?project=shop&env=qa");
     expect(r.statusCode).toBe(404);

@@ -21,6 +21,9 @@ import { notReady } from "./params.js";
  *   for FLAG_NOT_FOUND and 400 for PARSE_ERROR, INVALID_CONTEXT and the rest.
  * - `POST /ofrep/v1/evaluate/flags?project=P&env=E` — every flag of the env, `{ flags: [...] }`,
  *   with an ETag (the served commit, project, env and context): `If-None-Match` with it is a 304.
+ * - The same under `/v1/projects/:project/envs/:env/` (an env with a slash percent-encoded:
+ *   `dev%2Falice`): OFREP providers append `/ofrep/v1/…` to the base URL they are given, so a
+ *   query string cannot ride on it, and that prefix is the base URL any OFREP provider can use.
  *
  * The request needs a bearer token with the scope `flags:evaluate` on the project. The service
  * opens the env's config with its own identity (DESIGN.md "The server's keys") at the served
@@ -31,6 +34,12 @@ import { notReady } from "./params.js";
  */
 
 interface Query {
+  project?: string;
+  env?: string;
+}
+/** The route's path parameters: the flag's key on single evaluations, the project and env under the /v1/projects/… prefix. */
+interface Params {
+  key?: string;
   project?: string;
   env?: string;
 }
@@ -67,13 +76,14 @@ function contextOf(body: unknown): EvaluationContext {
   return context as EvaluationContext;
 }
 
-/** `?project=&env=`, both required and valid names. */
-function targetOf(q: Query): { project: string; env: string } {
+/** The project and env of the path prefix, else of `?project=&env=`: both required and valid names. */
+function targetOf(p: Params, query: Query): { project: string; env: string } {
+  const q = p.project !== undefined ? p : query;
   if (typeof q.project !== "string" || typeof q.env !== "string") {
     const missing = typeof q.project !== "string" ? "project" : "env";
     throw new BootMetaError("SERVER_BAD_REQUEST", `OFREP requests name the project and env whose flags they evaluate: the ${missing} query parameter is missing`, ExitCode.InvalidArgument, {
       data: { parameter: missing },
-      suggestions: ["point the OFREP provider at …/ofrep/v1/evaluate/flags?project=shop&env=prod (both parameters)"],
+      suggestions: ["give an OFREP provider the base URL http://SERVICE/v1/projects/shop/envs/prod; by hand, POST …/ofrep/v1/evaluate/flags?project=shop&env=prod"],
     });
   }
   return { project: validateName("project", q.project), env: validateName("env", q.env) };
@@ -159,9 +169,9 @@ export function ofrepRoutes(app: FastifyInstance, ctx: RouteContext): void {
   };
 
   /** Who may ask, for what, and the flags to answer from. */
-  const prepare = async (req: FastifyRequest<{ Querystring: Query; Body: Body }>) => {
+  const prepare = async (req: FastifyRequest<{ Params: Params; Querystring: Query; Body: Body }>) => {
     if (ctx.identities === undefined) throw noIdentity();
-    const { project, env } = targetOf(req.query);
+    const { project, env } = targetOf(req.params, req.query);
     await requireToken(req, ctx, { scope: "flags:evaluate", project });
     const context = contextOf(req.body);
     const head = mirror.head;
@@ -191,29 +201,31 @@ export function ofrepRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return fail(reply, err, key);
   };
 
-  app.post<{ Params: { key: string }; Querystring: Query; Body: Body }>("/ofrep/v1/evaluate/flags/:key", { errorHandler: parseErrors }, async (req, reply) => {
-    const key = req.params.key;
-    try {
-      const { project, env, context, flags } = await prepare(req);
-      const a = answerOf(flags.evaluate(key, { context }), project, env);
-      reply.header("boot-meta-commit", flags.commit).header("cache-control", "no-store");
-      return reply.code(a.status).type("application/json; charset=utf-8").send(a.body);
-    } catch (e) {
-      return fail(reply, e, key);
-    }
-  });
+  for (const prefix of ["", "/v1/projects/:project/envs/:env"]) {
+    app.post<{ Params: Params & { key: string }; Querystring: Query; Body: Body }>(`${prefix}/ofrep/v1/evaluate/flags/:key`, { errorHandler: parseErrors }, async (req, reply) => {
+      const key = req.params.key;
+      try {
+        const { project, env, context, flags } = await prepare(req);
+        const a = answerOf(flags.evaluate(key, { context }), project, env);
+        reply.header("boot-meta-commit", flags.commit).header("cache-control", "no-store");
+        return reply.code(a.status).type("application/json; charset=utf-8").send(a.body);
+      } catch (e) {
+        return fail(reply, e, key);
+      }
+    });
 
-  app.post<{ Querystring: Query; Body: Body }>("/ofrep/v1/evaluate/flags", { errorHandler: parseErrors }, async (req, reply) => {
-    try {
-      const { project, env, context, flags } = await prepare(req);
-      // The answer is a function of the flags at the commit and the context: both go in the tag.
-      const etag = `"${createHash("sha256").update(`${flags.commit}\0${project}\0${env}\0${canonical(context)}`).digest("hex").slice(0, 32)}"`;
-      reply.header("etag", etag).header("boot-meta-commit", flags.commit).header("cache-control", "no-cache");
-      if (etagMatches(req.headers["if-none-match"], etag)) return reply.code(304).send();
-      const answers = flags.evaluateAll({ context }).map((ev) => answerOf(ev, project, env).body);
-      return reply.type("application/json; charset=utf-8").send({ flags: answers, metadata: { project, env, commit: flags.commit } });
-    } catch (e) {
-      return fail(reply, e);
-    }
-  });
+    app.post<{ Params: Params; Querystring: Query; Body: Body }>(`${prefix}/ofrep/v1/evaluate/flags`, { errorHandler: parseErrors }, async (req, reply) => {
+      try {
+        const { project, env, context, flags } = await prepare(req);
+        // The answer is a function of the flags at the commit and the context: both go in the tag.
+        const etag = `"${createHash("sha256").update(`${flags.commit}\0${project}\0${env}\0${canonical(context)}`).digest("hex").slice(0, 32)}"`;
+        reply.header("etag", etag).header("boot-meta-commit", flags.commit).header("cache-control", "no-cache");
+        if (etagMatches(req.headers["if-none-match"], etag)) return reply.code(304).send();
+        const answers = flags.evaluateAll({ context }).map((ev) => answerOf(ev, project, env).body);
+        return reply.type("application/json; charset=utf-8").send({ flags: answers, metadata: { project, env, commit: flags.commit } });
+      } catch (e) {
+        return fail(reply, e);
+      }
+    });
+  }
 }
