@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +8,7 @@ import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.
 import { createToken } from "../../src/records/tokens.js";
 import { createApp } from "../../src/server/app.js";
 import { Mirror } from "../../src/server/mirror.js";
+import { startServer } from "../../src/server/serve.js";
 import { generateAgeKey } from "../../src/sops/age.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
 import { git, tempDir } from "../helpers/gitdir.js";
@@ -65,7 +67,9 @@ async function fixture() {
     web: await token(["flags:evaluate"], ["web"]),
     events: await token(["events:read"], ["shop"]),
   };
-  return { work, bare, ids, prod, tokens, serverIds: await identitySetFrom([server.identity]) };
+  const serverKeyFile = join(tempDir(), "meta-server.key");
+  writeFileSync(serverKeyFile, `${server.identity}\n`, { mode: 0o600 });
+  return { work, bare, ids, prod, tokens, serverKeyFile, serverIds: await identitySetFrom([server.identity]) };
 }
 
 let mirror: Mirror;
@@ -252,6 +256,31 @@ describe("OFREP without an identity", () => {
         expect(r.json().error.suggestions.join(" ")).toContain("--identity");
         expect(r.body).not.toContain(BANNER);
       }
+    } finally {
+      await keyless.close();
+    }
+  });
+});
+
+describe("OFREP on a listening service", () => {
+  it("serve --identity evaluates with the key in that file; without it, 501", async () => {
+    const started = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {}, identityFile: fx.serverKeyFile });
+    try {
+      const r = await fetch(`${started.url}/v1/projects/shop/envs/prod/ofrep/v1/evaluate/flags/checkout`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${fx.tokens.shop}`, "content-type": "application/json" },
+        body: JSON.stringify({ context: { targetingKey: "u1", customer: CUSTOMER } }),
+      });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toMatchObject({ key: "checkout", value: true, reason: "TARGETING_MATCH", metadata: { commit: head() } });
+    } finally {
+      await started.close();
+    }
+    const keyless = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {} });
+    try {
+      const r = await fetch(`${keyless.url}/ofrep/v1/evaluate/flags?project=shop&env=prod`, { method: "POST", headers: { authorization: `Bearer ${fx.tokens.shop}` } });
+      expect(r.status).toBe(501);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe("SERVER_NO_IDENTITY");
     } finally {
       await keyless.close();
     }
