@@ -49,6 +49,8 @@ interface Body {
 
 /** A flag set loaded at a commit, or why it could not be (kept too: the same commit fails the same way). */
 type Loaded = Promise<FlagSet>;
+/** Envs kept per commit: beyond this many (names asked for that do not exist, say), the cache starts over. */
+const MAX_CACHED = 1_000;
 
 /** JSON with object keys sorted: the same context gives the same ETag whatever order its keys came in. */
 function canonical(v: unknown): string {
@@ -139,7 +141,7 @@ export function ofrepRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   /** The env's flags at the served commit, opened with the service's own identity; one load per commit, project and env. */
   const flagsAt = (commit: string, project: string, env: string): Loaded => {
-    if (cacheAt !== commit) {
+    if (cacheAt !== commit || cache.size >= MAX_CACHED) {
       cache.clear();
       cacheAt = commit;
     }
