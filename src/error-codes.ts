@@ -118,6 +118,8 @@ export const ERROR_CODES = {
   SERVER_NOT_ACCEPTABLE: { exit: E.InvalidArgument, meaning: "the request's Accept names no media type the service can answer with" },
   SERVER_NATS_UNAVAILABLE: { exit: E.General, meaning: "the service could not reach NATS (or its JetStream) at start" },
   SERVER_NOT_READY: { exit: E.General, meaning: "the service has not synced its clone of the meta repository yet" },
+  SERVER_NO_IDENTITY: { exit: E.General, meaning: "the service holds no identity (serve without --identity), so it evaluates no flags over OFREP" },
+  SERVER_NOT_A_READER: { exit: E.CouldNotRetrieveKey, meaning: "the service's own principal is not a reader of that env, so it cannot evaluate its flags over OFREP" },
   SERVER_SUBSCRIPTION_INVALID: { exit: E.InvalidFormat, meaning: "a subscriptions/<name>.yaml file the service cannot deliver to as written" },
   SERVER_FORBIDDEN: { exit: E.General, meaning: "the request's token is valid but not for that scope or project" },
   SERVER_READ_ONLY: { exit: E.General, meaning: "the service cannot write to the meta repository it serves (it follows a tag, or has no branch to push to)" },

@@ -148,7 +148,7 @@ export interface Token {
   principal: string;
   /** hex SHA-256 of the secret part of the token string */
   secretSha256: string;
-  /** instances:report, instances:read, events:write, events:read */
+  /** instances:report, instances:read, events:write, events:read, flags:evaluate */
   scopes: string[];
   /** the projects it may act on, or "*" for all */
   projects: string[];

@@ -6,7 +6,7 @@ import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, readReco
 import type { Token } from "./generated.js";
 
 /** What a token may be used for: one scope per endpoint family of the service. */
-export const TOKEN_SCOPES = ["instances:report", "instances:read", "events:write", "events:read"] as const;
+export const TOKEN_SCOPES = ["instances:report", "instances:read", "events:write", "events:read", "flags:evaluate"] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
 /** `bmt_<16 hex id>_<43 base64url characters: 256 bits of secret>`. */

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { isBootMetaError } from "../errors.js";
 import { sendError } from "./http-errors.js";
 import { type LivenessStore, MemoryLiveness } from "./liveness.js";
+import type { IdentitySet } from "../sops/identities.js";
 import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
 import { Outbound, type OutboundOptions } from "./outbound.js";
@@ -11,6 +12,7 @@ import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
 import { fleetRoutes } from "./routes/fleet.js";
 import { hookRoutes } from "./routes/hooks.js";
+import { ofrepRoutes } from "./routes/ofrep.js";
 import { opsRoutes } from "./routes/ops.js";
 import { recordRoutes } from "./routes/records.js";
 
@@ -42,6 +44,11 @@ export interface ServerDeps {
   reportIntervalMs?: number;
   /** "Name <email>" of the service's commits (default: boot-meta serve <serve@boot-meta.invalid>). */
   author?: string;
+  /**
+   * The service's own identity (`serve --identity`; default: `outbound.identities`): it then
+   * evaluates flags over OFREP for the envs the access rules let it read. Without one, OFREP is 501.
+   */
+  identities?: IdentitySet;
 }
 
 /** Everything a route plugin can use. */
@@ -56,6 +63,8 @@ export interface RouteContext extends Required<Pick<ServerDeps, "mirror">> {
   liveness: LivenessStore;
   /** Commits reported changes in batches (writer.ts). */
   writer: FleetWriter;
+  /** The service's own identity, when it has one: what OFREP opens flags with. */
+  identities: IdentitySet | undefined;
 }
 
 /**
@@ -92,7 +101,7 @@ export function createApp(deps: ServerDeps): FastifyInstance {
     log: app.log,
     sync: () => deps.mirror.sync(),
   });
-  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, outbound, liveness: deps.liveness ?? new MemoryLiveness(), writer };
+  const ctx: RouteContext = { mirror: deps.mirror, metrics, webhookSecret: deps.webhookSecret, closing, sync, outbound, liveness: deps.liveness ?? new MemoryLiveness(), writer, identities: deps.identities ?? deps.outbound?.identities };
   app.decorate("bootMeta", ctx);
   app.addHook("onReady", async () => writer.start());
   app.addHook("preClose", async () => {
@@ -130,5 +139,6 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   hookRoutes(app, ctx);
   recordRoutes(app, ctx);
   fleetRoutes(app, ctx);
+  ofrepRoutes(app, ctx);
   return app;
 }

@@ -7,7 +7,9 @@ import { BootMetaError, ExitCode, internalError, isBootMetaError } from "../erro
  */
 export function statusOf(e: BootMetaError): number {
   if (e.code === "SERVER_UNAUTHORIZED") return 401;
-  if (e.code === "SERVER_FORBIDDEN") return 403;
+  if (e.code === "SERVER_FORBIDDEN" || e.code === "SERVER_NOT_A_READER") return 403;
+  // OFREP is a feature this service has only when started with an identity of its own.
+  if (e.code === "SERVER_NO_IDENTITY") return 501;
   if (e.code === "SERVER_NOT_READY" || e.code === "META_REMOTE_UNAVAILABLE" || e.code === "SERVER_READ_ONLY") return 503;
   if (e.code === "SERVER_WEBHOOKS_DISABLED" || e.code.endsWith("_NOT_FOUND") || e.code === "META_UNKNOWN_REVISION" || e.code === "META_NO_PROJECT") return 404;
   if (e.code === "SERVER_NOT_ACCEPTABLE") return 406;

@@ -325,6 +325,11 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
     return { dir: git.dir, remote: "origin", branch };
   }
 
+  /** The trust root it serves from (`--trust-root`), if any: a load at a served commit reads the same trusted view. */
+  get trustRoot(): string | undefined {
+    return this.o.trustRoot;
+  }
+
   /** The clone's directory (for plumbing the routes need: rev-list, show). */
   get gitDir(): string | undefined {
     return this.git?.dir;

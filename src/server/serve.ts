@@ -32,7 +32,8 @@ export interface ServeOptions {
   trustRoot?: string;
   /**
    * The service's own identity file (`--identity`): it is then a principal like any other and
-   * opens only what the access rules give it — the signing secrets of outbound webhooks.
+   * opens only what the access rules give it — the signing secrets of outbound webhooks, and
+   * the flags of the envs it evaluates over OFREP.
    */
   identityFile?: string;
   /** The project and env of the service's own config (`webhooks.secrets.<name>: whsec_…`); both or neither. */
@@ -104,7 +105,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   liveness ??= new MemoryLiveness();
-  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, liveness, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv }, reportIntervalMs: o.reportIntervalMs, author: o.author });
+  const app = createApp({ mirror, logger: o.logger, webhookSecret: o.webhookSecret, liveness, identities, outbound: { ...o.outbound, dataDir: cacheDir, identities, configProject, configEnv }, reportIntervalMs: o.reportIntervalMs, author: o.author });
   try {
     await app.listen({ host: o.host ?? "127.0.0.1", port: o.port ?? 8080 });
   } catch (e) {
