@@ -287,6 +287,27 @@ describe("OFREP on a listening service", () => {
   });
 });
 
+describe("OFREP through an OpenFeature OFREP client", () => {
+  it("@openfeature/ofrep-provider evaluates against the service as against any OFREP server", async () => {
+    const { OpenFeature } = await import("@openfeature/server-sdk");
+    const { OFREPProvider } = await import("@openfeature/ofrep-provider");
+    const started = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {}, identityFile: fx.serverKeyFile });
+    const domain = `ofrep-${Math.random().toString(36).slice(2)}`;
+    try {
+      await OpenFeature.setProviderAndWait(domain, new OFREPProvider({ baseUrl: `${started.url}/v1/projects/shop/envs/prod`, headers: [["authorization", `Bearer ${fx.tokens.shop}`]] }));
+      const client = OpenFeature.getClient(domain);
+      const on = await client.getBooleanDetails("checkout", false, { targetingKey: "u1", customer: CUSTOMER });
+      expect(on).toMatchObject({ value: true, reason: "TARGETING_MATCH" });
+      expect(on.flagMetadata.commit).toBe(head());
+      expect((await client.getBooleanDetails("checkout", false, { targetingKey: "u2", customer: "someone-else" })).value).toBe(false);
+      expect(await client.getBooleanDetails("no-such-flag", true, { targetingKey: "u1" })).toMatchObject({ value: true, reason: "ERROR", errorCode: "FLAG_NOT_FOUND" });
+    } finally {
+      await OpenFeature.clearProviders();
+      await started.close();
+    }
+  });
+});
+
 describe("OFREP and the log", () => {
   it("logs no flag value, rule or token", () => {
     const text = log.lines.join("");
