@@ -122,6 +122,21 @@ describe("flags in a meta repo", () => {
     await ok("config", "unset", "flags.broken", "-p", "shop", "-e", "prod");
   });
 
+  it("encrypts flags per env: a developer's key evaluates dev's flags and cannot evaluate prod's", async () => {
+    const dev = await ageKeyFile();
+    await ok("keys", "add", "dev1", "--key", dev.recipient, "--group", "developers");
+    await ok("flags", "set", "dev_tools", "true", "-p", "shop", "-e", "dev");
+    const asDev = (e: string) => cli(["flags", "eval", "dev_tools", "-p", "shop", "-e", e, "--meta", meta, "--json"], { env: { SOPS_AGE_KEY_FILE: dev.file } });
+    const inDev = await asDev("dev");
+    expect(inDev.exitCode, err(inDev)).toBe(0);
+    expect(JSON.parse(out(inDev))).toMatchObject({ value: true, reason: "STATIC" });
+    const inProd = await asDev("prod");
+    expect(inProd.exitCode).not.toBe(0);
+    const e = JSON.parse(out(inProd)).error;
+    expect(e.code).toBe("CONFIG_ACCESS_DENIED");
+    expect(out(inProd)).not.toContain("welcome");
+  });
+
   it("refuses to write an invalid flag: FLAGS_INVALID naming it, the repo left as it was", async () => {
     const head = git(meta, "rev-parse", "HEAD");
     const before = readFileSync(join(meta, "shop/envs/prod/config.sops.yaml"));
