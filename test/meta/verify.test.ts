@@ -35,6 +35,19 @@ function commitAs(dir: string, who: Actor | undefined, message: string): string 
   return git(dir, "rev-parse", "HEAD");
 }
 
+/** Runs a boot-meta write in `dir` with its commit signed as `who` (git's commit.gpgSign), or unsigned when `who` is undefined. */
+async function signedAs<T>(dir: string, who: Actor | undefined, write: () => Promise<T>): Promise<T> {
+  if (who) {
+    git(dir, "config", "commit.gpgsign", "true");
+    git(dir, "config", "user.signingkey", who.keyFile);
+  }
+  try {
+    return await write();
+  } finally {
+    if (who) git(dir, "config", "--unset", "commit.gpgsign");
+  }
+}
+
 function write(dir: string, path: string, text: string): void {
   mkdirSync(join(dir, path, ".."), { recursive: true });
   writeFileSync(join(dir, path), text);
@@ -242,12 +255,7 @@ describe("loadConfig with a trust root", () => {
     const { setConfigValue } = await import("../../src/config/edit.js");
     const { loadConfig } = await import("../../src/config/loader.js");
     const ids = await identitySetFrom([adminKey]);
-    const as = async (who: Actor, value: string) => {
-      git(dir, "config", "commit.gpgsign", "true");
-      git(dir, "config", "user.signingkey", who.keyFile);
-      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
-      git(dir, "config", "--unset", "commit.gpgsign");
-    };
+    const as = (who: Actor, value: string) => signedAs(dir, who, () => setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids }));
     await as(admin, "db.internal");
     // alice (a developer, not a writer of prod) points prod at her host; she also tries to
     // give developers prod in the rules first — a tainted rule grants nothing.
@@ -281,12 +289,7 @@ describe("watchConfig with a trust root", () => {
     const { setConfigValue } = await import("../../src/config/edit.js");
     const { watchConfig } = await import("../../src/config/watch.js");
     const ids = await identitySetFrom([adminKey]);
-    const as = async (who: Actor, value: string) => {
-      git(dir, "config", "commit.gpgsign", "true");
-      git(dir, "config", "user.signingkey", who.keyFile);
-      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
-      git(dir, "config", "--unset", "commit.gpgsign");
-    };
+    const as = (who: Actor, value: string) => signedAs(dir, who, () => setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids }));
     await as(admin, "db.internal");
     const updates: string[] = [];
     const warnings: string[] = [];
@@ -325,13 +328,7 @@ describe("serve with a trust root", () => {
     const { createApp } = await import("../../src/server/app.js");
     const { createToken } = await import("../../src/records/tokens.js");
     const { dir, root } = await signedRepo();
-    const mint = async (who: Actor) => {
-      git(dir, "config", "commit.gpgsign", "true");
-      git(dir, "config", "user.signingkey", who.keyFile);
-      const r = await createToken(dir, "alice", { scopes: ["instances:read"], projects: ["shop"] });
-      git(dir, "config", "--unset", "commit.gpgsign");
-      return r.value.token;
-    };
+    const mint = async (who: Actor) => (await signedAs(dir, who, () => createToken(dir, "alice", { scopes: ["instances:read"], projects: ["shop"] }))).value.token;
     const forged = await mint(alice);
     const granted = await mint(admin);
     const mirror = new Mirror({ source: dir, cacheDir: tempDir(), trustRoot: root, environment: {} });
@@ -485,14 +482,7 @@ describe("a prod reader through the CLI, with a trust root", () => {
     const ids = await identitySetFrom([adminKey]);
     const keyFile = join(tempDir(), "admin.txt");
     writeFileSync(keyFile, `# test-only key\n${adminKey}\n`, { mode: 0o600 });
-    const as = async (who: Actor | undefined, value: string) => {
-      if (who) {
-        git(dir, "config", "commit.gpgsign", "true");
-        git(dir, "config", "user.signingkey", who.keyFile);
-      }
-      await setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids });
-      if (who) git(dir, "config", "--unset", "commit.gpgsign");
-    };
+    const as = (who: Actor | undefined, value: string) => signedAs(dir, who, () => setConfigValue(dir, { project: "shop", env: "prod" }, "database", value, { identities: ids }));
     const read = async () => {
       const r = await cli(["config", "get", "database", "-p", "shop", "-e", "prod", "--meta", dir, "--json"], { env: { SOPS_AGE_KEY_FILE: keyFile, BOOT_META_TRUST_ROOT: root } });
       expect(r.exitCode, err(r)).toBe(0);
@@ -527,12 +517,7 @@ describe("the OpenFeature provider with a trust root", () => {
     const { setFlag } = await import("../../src/flags/write.js");
     const { dir, root, adminKey } = await signedRepo();
     const ids = await identitySetFrom([adminKey]);
-    const as = async (who: Actor, value: boolean) => {
-      git(dir, "config", "commit.gpgsign", "true");
-      git(dir, "config", "user.signingkey", who.keyFile);
-      await setFlag(dir, { project: "shop", env: "prod" }, "kill_switch", value, { identities: ids });
-      git(dir, "config", "--unset", "commit.gpgsign");
-    };
+    const as = (who: Actor, value: boolean) => signedAs(dir, who, () => setFlag(dir, { project: "shop", env: "prod" }, "kill_switch", value, { identities: ids }));
     await as(admin, false);
     await as(alice, true);
     const domain = `trust-${Math.random().toString(36).slice(2)}`;
