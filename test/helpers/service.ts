@@ -99,3 +99,18 @@ export interface SseEvent {
   event: string;
   data: string;
 }
+
+/**
+ * A new meta repo (not pushed) with an admin and the service's own principal, meta-server, in
+ * prod-servers: for tests of what the service does with `--identity` (OFREP, outbound webhooks).
+ */
+export async function repoWithServicePrincipal() {
+  const admin = await generateAgeKey();
+  const server = await generateAgeKey();
+  const ids = await identitySetFrom([admin.identity]);
+  const work = join(tempDir(), "meta");
+  await initRepo(work);
+  await addKey(work, "admin", [admin.recipient], { group: "admins", identities: ids });
+  await addKey(work, "meta-server", [server.recipient], { group: "prod-servers", identities: ids });
+  return { admin, server, ids, work };
+}

@@ -4,15 +4,14 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
 import { setFlag } from "../../src/flags/write.js";
-import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
+import { createEnv, createProject } from "../../src/meta/repo.js";
 import { createToken } from "../../src/records/tokens.js";
 import { createApp } from "../../src/server/app.js";
 import { Mirror } from "../../src/server/mirror.js";
 import { startServer } from "../../src/server/serve.js";
-import { generateAgeKey } from "../../src/sops/age.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
 import { git, tempDir } from "../helpers/gitdir.js";
-import { capturedLogger } from "../helpers/service.js";
+import { capturedLogger, repoWithServicePrincipal } from "../helpers/service.js";
 
 /**
  * OFREP on the service: flags evaluated over HTTP with the service's own key, for the envs
@@ -34,13 +33,7 @@ let fx: Fixture;
  * is) and stage (admins only), each with flags; project web; tokens for the OFREP callers.
  */
 async function fixture() {
-  const admin = await generateAgeKey();
-  const server = await generateAgeKey();
-  const ids = await identitySetFrom([admin.identity]);
-  const work = join(tempDir(), "meta");
-  await initRepo(work);
-  await addKey(work, "admin", [admin.recipient], { group: "admins", identities: ids });
-  await addKey(work, "meta-server", [server.recipient], { group: "prod-servers", identities: ids });
+  const { admin, server, ids, work } = await repoWithServicePrincipal();
   await createProject(work, "shop");
   await createProject(work, "web");
   await createEnv(work, "shop", "prod");

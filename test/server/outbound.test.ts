@@ -8,15 +8,15 @@ import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
 import { isBootMetaError } from "../../src/errors.js";
-import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
+import { createEnv, createProject } from "../../src/meta/repo.js";
 import { createApp } from "../../src/server/app.js";
 import { Mirror } from "../../src/server/mirror.js";
 import { type OutboundOptions, secretKey, signature, webhookId } from "../../src/server/outbound.js";
 import { startServer } from "../../src/server/serve.js";
 import { parseSubscription } from "../../src/server/subscriptions.js";
-import { generateAgeKey } from "../../src/sops/age.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
 import { git, tempDir } from "../helpers/gitdir.js";
+import { repoWithServicePrincipal } from "../helpers/service.js";
 
 /**
  * Outbound webhooks: subscriptions in the meta repo, signing secrets the service opens from its
@@ -44,13 +44,7 @@ beforeAll(async () => {
  * a bare remote that the service follows.
  */
 async function fixture() {
-  const admin = await generateAgeKey();
-  const server = await generateAgeKey();
-  const ids = await identitySetFrom([admin.identity]);
-  const work = join(tempDir(), "meta");
-  await initRepo(work);
-  await addKey(work, "admin", [admin.recipient], { group: "admins", identities: ids });
-  await addKey(work, "meta-server", [server.recipient], { group: "prod-servers", identities: ids });
+  const { admin, server, ids, work } = await repoWithServicePrincipal();
   await createProject(work, "shop");
   await createEnv(work, "shop", "dev");
   await createEnv(work, "shop", "prod");
