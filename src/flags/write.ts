@@ -126,6 +126,8 @@ export interface FlagImportResult {
   path: string;
   /** The flags written, sorted. */
   flags: string[];
+  /** Flags written that flagd's schema refuses, each with why: each evaluates to its error (PARSE_ERROR) until fixed. */
+  invalid: { flag: string; errors: string[] }[];
   /** The shared evaluators written, sorted. */
   evaluators: string[];
   changed: boolean;
@@ -135,10 +137,12 @@ export interface FlagImportResult {
  * `flags import FILE`: a flagd flag-definition file (`{ flags: {…}, $evaluators: {…} }`, as
  * flagd reads it) into one config layer, in one commit: each flag's entry becomes the file's,
  * `$evaluators` merge by name, flags the file does not name stay as they are. Every flag and
- * evaluator is checked against flagd's schema first; if any is invalid, nothing is written
- * (FLAGS_INVALID listing each one).
+ * evaluator is checked against flagd's schema: the file is taken as it is, and a flag the
+ * schema refuses is listed in `invalid` (it fails alone when evaluated, as on any load); with
+ * `strict`, any invalid flag or evaluator refuses the whole file (FLAGS_INVALID listing each,
+ * nothing written).
  */
-export async function importFlags(repoDir: string, t: ConfigTarget, doc: unknown, o: FlagWriteOptions): Promise<CommitResult<FlagImportResult>> {
+export async function importFlags(repoDir: string, t: ConfigTarget, doc: unknown, o: FlagWriteOptions & { strict?: boolean }): Promise<CommitResult<FlagImportResult>> {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc) || typeof (doc as { flags?: unknown }).flags !== "object" || (doc as { flags?: unknown }).flags === null) {
     throw new BootMetaError("FLAGS_INVALID", "the file is not a flagd flag-definition file: it has no flags map", ExitCode.InvalidFormat, {
       suggestions: ['a flagd file looks like {"flags": {"new-checkout": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off"}}}'],
@@ -148,17 +152,21 @@ export async function importFlags(repoDir: string, t: ConfigTarget, doc: unknown
   const incomingEvaluators = ((doc as Record<string, unknown>)[EVALUATORS_KEY] ?? {}) as Record<string, unknown>;
   if (typeof incomingEvaluators !== "object" || Array.isArray(incomingEvaluators)) throw new BootMetaError("FLAGS_INVALID", `${EVALUATORS_KEY} in the file is not a map of rules`, ExitCode.InvalidFormat);
   for (const key of Object.keys(incoming)) validateFlagKey(key);
+  const invalid: FlagImportResult["invalid"] = [];
   const r = await change(repoDir, t, o, `flags: import ${Object.keys(incoming).length} flag(s) into ${targetPath(t)}`, (root) => {
     const flags = flagsBranch(root);
     const evaluators = layerEvaluators(flags);
     for (const [name, rule] of Object.entries(incomingEvaluators)) evaluators.set(name, rule);
     const problems: string[] = [];
+    invalid.length = 0;
     for (const [name, rule] of Object.entries(incomingEvaluators)) for (const p of checkEvaluator(rule)) problems.push(`${EVALUATORS_KEY}.${name}: ${p}`);
     for (const [key, value] of Object.entries(incoming)) {
       const definition = isShorthand(value) ? expandShorthand(value) : value;
-      for (const p of checkFlag(definition, evaluators, { refsElsewhere: true })) problems.push(`${key}: ${p}`);
+      const errors = checkFlag(definition, evaluators, { refsElsewhere: true });
+      if (errors.length) invalid.push({ flag: key, errors });
+      for (const p of errors) problems.push(`${key}: ${p}`);
     }
-    if (problems.length) {
+    if (problems.length && o.strict) {
       throw new BootMetaError("FLAGS_INVALID", `the file's flags are not all valid flagd flags, so none was written to ${targetPath(t)}: ${problems.join("; ")}`, ExitCode.InvalidFormat, {
         data: { path: targetPath(t), errors: problems },
         suggestions: ["fix them in the file (see https://flagd.dev/reference/flag-definitions/) and import again"],
@@ -177,5 +185,5 @@ export async function importFlags(repoDir: string, t: ConfigTarget, doc: unknown
     }
     return changed;
   });
-  return { ...r, value: { path: r.value.path, flags: Object.keys(incoming).sort(), evaluators: Object.keys(incomingEvaluators).sort(), changed: r.value.changed } };
+  return { ...r, value: { path: r.value.path, flags: Object.keys(incoming).sort(), invalid: invalid.sort((a, b) => (a.flag < b.flag ? -1 : 1)), evaluators: Object.keys(incomingEvaluators).sort(), changed: r.value.changed } };
 }

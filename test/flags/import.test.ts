@@ -47,13 +47,27 @@ describe("flags import", () => {
     expect(JSON.parse(out(onStable))).toMatchObject({ value: false, variant: "off" });
   });
 
-  it("writes nothing when any flag is invalid, and names each", async () => {
+  it("takes a file as it is: an invalid flag is written, listed, and fails alone when evaluated", async () => {
+    const { meta, cli, root } = await repo();
+    const file = join(root, "mixed.json");
+    writeFileSync(file, JSON.stringify({ flags: { ...flagd.flags, broken: { state: "ON", variants: { a: 1 } } }, $evaluators: flagd.$evaluators }));
+    const r = await cli(["flags", "import", file, "-p", "shop", "-e", "prod", "--meta", meta, "--json"]);
+    expect(r.exitCode, err(r)).toBe(0);
+    expect(JSON.parse(out(r))).toMatchObject({ flags: ["banner", "broken", "color"], invalid: [{ flag: "broken", errors: [expect.any(String)] }] });
+    expect(err(r)).toMatch(/warning: flag broken is not a valid flagd flag.*\[FLAGS_INVALID\]/);
+    const broken = await cli(["flags", "eval", "broken", "-p", "shop", "-e", "prod", "--meta", meta, "--json"]);
+    expect(JSON.parse(out(broken))).toMatchObject({ reason: "ERROR", errorCode: "PARSE_ERROR" });
+    const color = await cli(["flags", "eval", "color", "-p", "shop", "-e", "prod", "--meta", meta, "--json"]);
+    expect(JSON.parse(out(color))).toMatchObject({ value: "red", reason: "STATIC" });
+  });
+
+  it("with --strict writes nothing when any flag is invalid, and names each", async () => {
     const { meta, cli, root } = await repo();
     const file = join(root, "bad.json");
     writeFileSync(file, JSON.stringify({ flags: { ...flagd.flags, broken: { state: "ON", variants: { a: 1 } } }, $evaluators: flagd.$evaluators }));
     const before = git(meta, "rev-parse", "HEAD");
     const bytes = readFileSync(join(meta, "shop/envs/prod/config.sops.yaml"));
-    const r = await cli(["flags", "import", file, "-p", "shop", "-e", "prod", "--meta", meta, "--json"]);
+    const r = await cli(["flags", "import", file, "-p", "shop", "-e", "prod", "--strict", "--meta", meta, "--json"]);
     expect(r.exitCode).toBe(49);
     const e = JSON.parse(out(r)).error;
     expect(e.code).toBe("FLAGS_INVALID");
