@@ -118,6 +118,8 @@ export class FlagSet {
   private readonly entries: Map<string, FlagEntry>;
   private readonly core: Core;
   private readonly splits: Set<string>;
+  /** Where it runs, as a context: made once (flagd-core copies a context, never changes it). */
+  private readonly baseContext: EvaluationContext;
 
   /** @internal Use `loadFlags` or `flagsFromConfig`. */
   constructor(where: RunsWhere, entries: Map<string, FlagEntry>, core: Core, splits: Set<string>, problems: string[]) {
@@ -129,6 +131,7 @@ export class FlagSet {
     this.core = core;
     this.splits = splits;
     this.problems = problems;
+    this.baseContext = Object.freeze(evaluationContext(where));
   }
 
   /** Every flag key, sorted. */
@@ -143,6 +146,7 @@ export class FlagSet {
 
   /** The context an evaluation with these options sees. */
   context(o: Pick<EvaluateOptions, "context" | "targetingKey"> = {}): EvaluationContext {
+    if (o.context === undefined && o.targetingKey === undefined) return this.baseContext;
     return evaluationContext(this.where, o.context, o.targetingKey);
   }
 
