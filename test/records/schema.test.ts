@@ -61,7 +61,8 @@ function withoutDefaults(type: protobuf.Type, o: Obj): Obj {
     if (v === undefined) continue;
     const nested = f.resolvedType && "fieldsArray" in f.resolvedType ? (f.resolvedType as protobuf.Type) : undefined;
     if (nested && !f.map) out[f.name] = f.repeated ? (v as Obj[]).map((x) => withoutDefaults(nested, x)) : withoutDefaults(nested, v as Obj);
-    else if (f.repeated || f.map || !["", false, 0, "0"].includes(v as string)) out[f.name] = v;
+    // "0" is the default of a 64-bit integer (a string in proto3 JSON), not of a string field.
+    else if (f.repeated || f.map || !(v === "" || v === false || v === 0 || (v === "0" && /64$/.test(f.type)))) out[f.name] = v;
   }
   return out;
 }
