@@ -19,7 +19,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { runDemo } from "../dist/demo/demo.js";
-import { median, table } from "./harness.mjs";
+import { median, percentile, table } from "./harness.mjs";
 import { firstLine, pinned, pinning, root, start, stop, tempDir } from "./processes.mjs";
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
@@ -104,12 +104,9 @@ for (let i = 0; i < PUSHES; i++) {
 load.push(loadavg()[0]);
 
 const all = rounds.flatMap((r) => r.times).sort((a, b) => a - b);
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
+
 const ms = (v) => `${v.toFixed(1)} ms`;
-const row = (name, xs) => [name, ms(pct(xs, 50)), ms(pct(xs, 99)), ms(Math.max(...xs)), String(xs.length)];
+const row = (name, xs) => [name, ms(percentile(xs, 50)), ms(percentile(xs, 99)), ms(Math.max(...xs)), String(xs.length)];
 const fetches = rounds.map((r) => r.fetchMs);
 const lasts = rounds.map((r) => r.times.at(-1));
 const firsts = rounds.map((r) => r.times[0]);
@@ -126,7 +123,7 @@ console.log(
   pinning.ok ? `pinned with taskset: the service and the baseline fetch on core ${SERVER_CORE}, the subscribers' process on core ${CLIENT_CORE}.` : `not pinned (${pinning.why}).`,
 );
 console.log(`machine load average (1 min) ${load.map((l) => l.toFixed(1)).join(" at the start, ")} at the end, on 2 cores: other work shares them.`);
-const p99 = pct(all, 99);
+const p99 = percentile(all, 99);
 console.log(
   `\np99 from webhook to a subscriber's event: ${ms(p99)} (goal < 200 ms: ${p99 < 200 ? "met" : "NOT met"}). Median round: the last subscriber had its event ${ms(median(lasts))} after the webhook, ${(median(lasts) / median(fetches)).toFixed(1)}× a bare git fetch of the same commit (${ms(median(fetches))}); the spread from the first subscriber to the last was ${ms(median(rounds.map((r) => r.times.at(-1) - r.times[0])))}.`,
 );

@@ -32,6 +32,12 @@ export function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
+/** The nearest-rank percentile `p` (0–100) of `xs` (not changed); NaN for none. */
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
 export function fmtMs(ms) {
   return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`;
 }

@@ -10,6 +10,7 @@
 // then one with: requests, requests/s, latency percentiles in ms, statuses, its own CPU time.
 //   node bench/load.mjs '{"url":"http://127.0.0.1:8080/x","connections":50,"seconds":10,"warmupSeconds":2[,"rate":1000]}'
 import http from "node:http";
+import { percentile } from "./harness.mjs";
 import autocannon from "autocannon";
 
 const o = JSON.parse(process.argv[2] ?? "{}");
@@ -74,7 +75,7 @@ const res = o.rate ? await paced(seconds, o.rate, record) : await flatOut(second
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 times.sort((a, b) => a - b);
-const pct = (p) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? NaN;
+const pct = (p) => percentile(times, p);
 process.stdout.write(
   `${JSON.stringify({
     requests: times.length,

@@ -13,6 +13,7 @@
 // percentiles in ms, statuses, how many the service said changed state, its own CPU time.
 //   node bench/reporters.mjs '{"url":"http://127.0.0.1:8080","token":"bmt_…","project":"shop","instances":100000,"mode":"steady","seconds":60,...}'
 import http from "node:http";
+import { percentile } from "./harness.mjs";
 import { fleet, rng } from "./fleet.mjs";
 
 const o = JSON.parse(process.argv[2] ?? "{}");
@@ -119,7 +120,7 @@ const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 agent.destroy();
 times.sort((a, b) => a - b);
-const pct = (p) => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] ?? NaN;
+const pct = (p) => percentile(times, p);
 process.stdout.write(
   `${JSON.stringify({
     reports: times.length,
