@@ -104,7 +104,6 @@ for (let i = 0; i < PUSHES; i++) {
 load.push(loadavg()[0]);
 
 const all = rounds.flatMap((r) => r.times).sort((a, b) => a - b);
-
 const ms = (v) => `${v.toFixed(1)} ms`;
 const row = (name, xs) => [name, ms(percentile(xs, 50)), ms(percentile(xs, 99)), ms(Math.max(...xs)), String(xs.length)];
 const fetches = rounds.map((r) => r.fetchMs);
