@@ -60,11 +60,15 @@ export async function dashboardFixture() {
     ...f,
     rel,
     bin,
-    /** Promotes a release (with a rollout percent) and pushes; returns the commit. */
+    /** Creates a release of shop and pushes it (after what the service pushed meanwhile); returns its id. */
+    async release(version: string): Promise<string> {
+      return (await createRelease(work, "shop", { version, repos, push: true })).value.id;
+    },
+    /** Promotes a release (with a rollout percent) and pushes it; returns the commit. */
     async promote(channel: string, release: string, percent?: number): Promise<string> {
-      await promoteChannel(work, "shop", channel, release, percent === undefined ? {} : { percent });
-      git(work, "push", "-q", "origin", "main");
-      return git(work, "rev-parse", "HEAD");
+      const r = await promoteChannel(work, "shop", channel, release, { push: true, ...(percent === undefined ? {} : { percent }) });
+      if (!r.commit || !r.pushed) throw new Error(`promoting ${release} to ${channel} changed nothing or was not pushed`);
+      return r.commit;
     },
   };
 }

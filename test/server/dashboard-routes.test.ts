@@ -174,17 +174,22 @@ describe("GET /v1/projects/:project/fleet", () => {
     expect(body.byRelease.map((g: { version: string; instances: { id: string }[] }) => [g.version, g.instances.map((i) => i.id)])).toEqual([["1.0", ["db-1", "web-1", "web-2", "web-3", "web-4"]]]);
     // Half of stable's four get 1.1: those two still run 1.0.
     expect(body.lagging).toHaveLength(2);
-    for (const l of body.lagging) expect(l).toMatchObject({ channel: "stable", runs: fx.rel["1.0"], wants: fx.rel["1.1"] });
+    for (const l of body.lagging) expect(l).toMatchObject({ channel: "stable", runs: fx.rel["1.0"], wants: fx.rel["1.1"], runsVersion: "1.0", wantsVersion: "1.1" });
     // The liveness view stays behind its token.
     expect((await get("/v1/projects/shop/instances")).statusCode).toBe(401);
   });
 
   it("follows the served commit: a promotion pushed and synced changes the answers", async () => {
-    await fx.promote("stable", "1.1");
+    // beta: a channel without gates, so the promotion is not refused once promote checks them.
+    const commit = await fx.promote("beta", "1.1");
     await mirror.sync();
+    expect(mirror.head).toBe(commit);
     const channels = (await get("/v1/projects/shop/channels")).json().channels;
-    expect(channels.find((c: { name: string }) => c.name === "stable")).toMatchObject({ releaseId: fx.rel["1.1"], fleet: { instances: 4, onRelease: 4 } });
-    expect((await get("/v1/projects/shop/fleet")).json().lagging).toHaveLength(4);
-    expect((await get("/v1/projects/shop/channels/stable/history")).json().history[0]).toMatchObject({ to: fx.rel["1.1"], percent: 100, from: fx.rel["1.1"] });
+    expect(channels.find((c: { name: string }) => c.name === "beta")).toMatchObject({ releaseId: fx.rel["1.1"], version: "1.1" });
+    expect((await get("/v1/projects/shop/channels/beta/history")).json().history.map((e: { version: string; commit: string }) => [e.version, e.commit === commit])).toEqual([
+      ["1.1", true],
+      ["1.2", false],
+    ]);
+    expect((await get("/v1/projects/shop/releases/1.1/binaries")).headers["boot-meta-commit"]).toBe(commit);
   });
 });

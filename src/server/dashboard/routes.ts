@@ -360,7 +360,8 @@ export function dashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const byRelease = [...groups]
           .sort(([a], [b]) => (a < b ? 1 : -1))
           .map(([releaseId, list]) => ({ releaseId, version: versions.get(releaseId) ?? null, instances: list }));
-        return { byRelease, lagging, total: instances.length };
+        const lags = lagging.map((l) => ({ ...l, runsVersion: versions.get(l.runs) ?? null, wantsVersion: versions.get(l.wants) ?? null }));
+        return { byRelease, lagging: lags, total: instances.length };
       });
       return json(reply, commit, { commit, project, ...value });
     } catch (e) {

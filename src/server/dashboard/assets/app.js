@@ -31,6 +31,8 @@ const short = (s, n = 8) => (s ? String(s).slice(0, n) : "");
 const when = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "");
 const size = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
 const releaseLink = (project, id, version) => (id ? h("a", { href: `#/p/${enc(project)}/r/${enc(id)}`, title: id }, version || id) : h("span", { class: "muted" }, "none"));
+/** "Name <email>" as its name, the whole of it in the title. */
+const who = (author) => (author ? h("span", { title: author }, String(author).replace(/\s*<[^>]*>$/, "")) : null);
 const healthClass = (hl) => (hl === "healthy" ? "ok" : hl === "unhealthy" || hl === "failed" ? "bad" : "warn");
 
 class HttpError extends Error {
@@ -54,7 +56,7 @@ async function api(path, headers = {}) {
 }
 
 function setCrumbs(...parts) {
-  crumbs.replaceChildren(...parts.flatMap((p, i) => [i ? h("span", { class: "sep" }, "/") : null, p]));
+  crumbs.replaceChildren(...parts.flatMap((p, i) => (i ? [h("span", { class: "sep" }, "/"), p] : [p])));
 }
 
 // ---- pages ----------------------------------------------------------------------------
@@ -69,7 +71,7 @@ async function projectsPage() {
       : h("div", { class: "grid" }, projects.map((p) =>
           h("div", { class: "card project" },
             h("h3", {}, h("a", { href: `#/p/${enc(p.name)}` }, p.name)),
-            h("div", { class: "row muted" }, `${p.channels} channels`, "·", `${p.releases} releases`, "·", h("a", { href: `#/p/${enc(p.name)}/fleet` }, `${p.instances} instances`)),
+            h("div", { class: "muted" }, `${p.channels} channels · ${p.releases} releases · `, h("a", { href: `#/p/${enc(p.name)}/fleet` }, `${p.instances} instances`)),
           ))),
   ];
 }
@@ -94,7 +96,8 @@ function timeline(project, history) {
         h("span", { class: "muted" }, when(e.date))),
       h("div", { class: "muted" },
         e.from && e.from !== e.to ? `from ${short(e.from.split("-").slice(1).join("-") || e.from, 24)} · ` : "",
-        e.signedBy ? `signed by ${e.signedBy}` : `unsigned (${e.unsignedReason ?? "no signature"})`,
+        who(e.author), " · ",
+        e.signedBy ? `signed by ${e.signedBy}` : !e.unsignedReason || e.unsignedReason === "unsigned" ? "unsigned" : `not signed by a principal (${e.unsignedReason})`,
         " · ", h("span", { class: "mono", title: e.commit }, short(e.commit))))));
 }
 
@@ -114,7 +117,7 @@ async function projectPage(project) {
             h("div", { class: "row" }, h("h3", {}, c.name), h("span", { class: "muted" }, "→"), h("strong", { class: "current" }, releaseLink(project, c.releaseId, c.version))),
             rolloutView(project, c),
             c.gates ? h("div", { class: "row gates" }, h("span", { class: "muted" }, "gates:"), Object.entries(c.gates).map(([k, v]) => h("span", { class: "chip" }, `${k} ${v}`))) : null,
-            h("div", { class: "muted" }, `updated ${when(c.updatedAt)}`, c.updatedBy ? ` by ${c.updatedBy}` : ""),
+            h("div", { class: "muted" }, `updated ${when(c.updatedAt)}`, c.updatedBy ? [" by ", who(c.updatedBy)] : null),
             timeline(project, histories[i])))),
     h("h2", {}, `Releases (${total})`),
     h("table", { class: "releases" },
@@ -123,7 +126,7 @@ async function projectPage(project) {
         h("tr", {},
           h("td", {}, releaseLink(project, r.id, r.version)),
           h("td", { class: "mono muted" }, r.id),
-          h("td", {}, when(r.createdAt), r.createdBy ? h("div", { class: "muted" }, r.createdBy) : null),
+          h("td", {}, when(r.createdAt), r.createdBy ? h("div", { class: "muted" }, who(r.createdBy)) : null),
           h("td", {}, (r.repos ?? []).map((x) => x.name).join(", ")),
           h("td", {}, (onChannels.get(r.id) ?? []).map((n) => h("span", { class: "chip ok" }, n))))))),
     more ? h("p", { class: "muted" }, `The newest ${releases.length} of ${total}: \`boot-meta release list ${project}\` pages through the rest.`) : null,
@@ -146,7 +149,7 @@ async function releasePage(project, id) {
   const here = channels.filter((c) => c.releaseId === release.id || c.rollout?.previousReleaseId === release.id);
   return [
     h("h1", {}, `${project} ${release.version}`),
-    h("div", { class: "row muted" }, h("span", { class: "mono" }, release.id), "·", `created ${when(release.createdAt)}`, release.createdBy ? `by ${release.createdBy}` : null),
+    h("div", { class: "muted" }, h("span", { class: "mono" }, release.id), ` · created ${when(release.createdAt)}`, release.createdBy ? [" by ", who(release.createdBy)] : null),
     release.notes ? h("p", { class: "notes" }, release.notes) : null,
     h("div", { class: "row" }, h("span", { class: "muted" }, "Channels:"), here.length ? here.map((c) => h("span", { class: `chip ${c.releaseId === release.id ? "ok" : "warn"}` }, c.releaseId === release.id ? `${c.name} ${c.rollout?.previousReleaseId ? `${c.rollout.percent}%` : ""}` : `${c.name} (previous)`)) : h("span", { class: "muted" }, "on no channel")),
     h("h2", {}, "Repos"),
@@ -168,9 +171,9 @@ async function releasePage(project, id) {
           h("thead", {}, h("tr", {}, h("th", {}, "Platform"), h("th", {}, "SHA-256"), h("th", {}, "Size"), h("th", {}, "Stored at"), h("th", {}, "Signatures"))),
           h("tbody", {}, binaries.map((b) =>
             h("tr", {},
-              h("td", {}, `${b.os}/${b.arch}`, h("div", { class: "muted" }, when(b.createdAt))),
+              h("td", { class: "nowrap" }, `${b.os}/${b.arch}`, h("div", { class: "muted" }, when(b.createdAt))),
               h("td", { class: "mono", title: b.sha256 }, short(b.sha256, 16), "…"),
-              h("td", {}, size(b.size)),
+              h("td", { class: "nowrap" }, size(b.size)),
               h("td", {}, b.sealed ? h("span", { class: "chip" }, `sealed to the readers of ${b.sealedEnv ?? project}`) : b.urls.map((u) => h("div", { class: "mono muted" }, u))),
               h("td", { class: "signatures" }, b.signatures.length === 0 ? h("span", { class: "chip warn" }, "unsigned") : b.signatures.map((s) =>
                 h("div", {},
@@ -196,7 +199,7 @@ async function livenessOf(project) {
 }
 
 function tokenForm(project, liveness) {
-  const input = h("input", { type: "password", name: "token", placeholder: "bm_… token with instances:read", autocomplete: "off", size: 34 });
+  const input = h("input", { type: "password", name: "token", placeholder: "bmt_… token with instances:read", autocomplete: "off", size: 34 });
   return h("form", { class: "token", onsubmit: (ev) => {
     ev.preventDefault();
     if (input.value) sessionStorage.setItem(TOKEN_KEY, input.value.trim());
@@ -220,7 +223,7 @@ async function fleetPage(project) {
       ? h("p", { class: "muted lagging-none" }, "Every instance runs what its channel gives it.")
       : h("table", { class: "lagging" },
           h("thead", {}, h("tr", {}, h("th", {}, "Instance"), h("th", {}, "Channel"), h("th", {}, "Runs"), h("th", {}, "Should run"))),
-          h("tbody", {}, fleet.lagging.map((l) => h("tr", { "data-instance": l.id }, h("td", {}, l.id), h("td", {}, l.channel), h("td", { class: "mono" }, releaseLink(project, l.runs, versionIn(fleet, l.runs))), h("td", {}, releaseLink(project, l.wants, versionIn(fleet, l.wants))))))),
+          h("tbody", {}, fleet.lagging.map((l) => h("tr", { "data-instance": l.id }, h("td", {}, l.id), h("td", {}, l.channel), h("td", {}, releaseLink(project, l.runs, l.runsVersion)), h("td", {}, releaseLink(project, l.wants, l.wantsVersion)))))),
     h("h2", {}, "By release and health"),
     fleet.byRelease.length === 0 ? h("p", { class: "muted" }, "No instance has reported yet.") : h("div", { class: "grid" }, fleet.byRelease.map((g) => {
       const byHealth = new Map();
@@ -233,10 +236,6 @@ async function fleetPage(project) {
         [...byHealth].sort().map(([health, list]) => h("div", { class: "row" }, h("span", { class: `muted` }, `${health}:`), list.map((i) => instanceChip(i, live.get(i.id))))));
     })),
   ];
-}
-
-function versionIn(fleet, id) {
-  return fleet.byRelease.find((g) => g.releaseId === id)?.version ?? undefined;
 }
 
 // ---- routing, refresh, live updates --------------------------------------------------
