@@ -4,6 +4,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken } from "../../src/records/tokens.js";
 import { type RunningServer, startServer } from "../../src/server/serve.js";
+import { spawnCliProcess } from "../helpers/cli.js";
 import { dashboardFixture, URL_SECRET } from "../helpers/dashboard.js";
 import { tempDir } from "../helpers/gitdir.js";
 import { SECRET_VALUE } from "../helpers/service.js";
@@ -18,13 +19,23 @@ import { SECRET_VALUE } from "../helpers/service.js";
 const CHROMIUM = process.env.BOOT_META_CHROMIUM ?? "/usr/bin/chromium";
 const SHOTS = join(import.meta.dirname, "../../test-results/dashboard");
 
+/** The little of the browser's globals the checks run in the page touch (this file is compiled without the DOM lib). */
+interface Win {
+  location: { hash: string };
+  document: {
+    getElementById(id: string): { dataset: Record<string, string | undefined>; getAttribute(name: string): string | null } | null;
+    querySelector(selector: string): { textContent: string | null } | null;
+  };
+}
+
 type Fixture = Awaited<ReturnType<typeof dashboardFixture>>;
 let fx: Fixture;
 let server: RunningServer;
 let browser: Browser;
 let page: Page;
-/** Every URL the page asked for. */
+/** Every URL the page asked for, and the services it was opened from. */
 const requested: string[] = [];
+const origins: string[] = [];
 /** Every page's text as shown, to check that nothing secret was on one. */
 const shown: string[] = [];
 const tokens: Record<"read" | "report", string> = { read: "", report: "" };
@@ -38,8 +49,8 @@ const text = async () => {
 /** Opens a page of the dashboard by its hash and waits until it is drawn. */
 async function open(hash: string): Promise<void> {
   const before = Number((await page.locator("#view").getAttribute("data-drawn")) ?? 0);
-  await page.evaluate((h) => (location.hash = h), hash);
-  await page.waitForFunction((n) => Number(document.getElementById("view")?.dataset.drawn ?? 0) > n && document.getElementById("view")?.getAttribute("aria-busy") === "false", before);
+  await page.evaluate((h) => ((globalThis as unknown as Win).location.hash = h), hash);
+  await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.getElementById("view")?.dataset.drawn ?? 0) > n && (globalThis as unknown as Win).document.getElementById("view")?.getAttribute("aria-busy") === "false", before);
 }
 
 beforeAll(async () => {
@@ -55,8 +66,9 @@ beforeAll(async () => {
   page = await context.newPage();
   page.on("request", (r) => requested.push(r.url()));
   page.on("pageerror", (e) => requested.push(`pageerror: ${e.message}`));
+  origins.push(server.url);
   await page.goto(`${server.url}/`);
-  await page.waitForFunction(() => document.getElementById("view")?.dataset.drawn === "1");
+  await page.waitForFunction(() => (globalThis as unknown as Win).document.getElementById("view")?.dataset.drawn === "1");
 });
 
 afterAll(async () => {
@@ -129,12 +141,12 @@ describe("the dashboard in Chromium", () => {
     await page.locator("form.token input").fill("bmt_0000000000000000_nope");
     const drawn = Number(await page.locator("#view").getAttribute("data-drawn"));
     await page.locator("form.token button").click();
-    await page.waitForFunction((n) => Number(document.getElementById("view")?.dataset.drawn) > n, drawn);
+    await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.getElementById("view")?.dataset.drawn) > n, drawn);
     expect(await text()).toContain("Liveness refused");
     await page.locator("form.token input").fill(tokens.read);
     const again = Number(await page.locator("#view").getAttribute("data-drawn"));
     await page.locator("form.token button").click();
-    await page.waitForFunction((n) => Number(document.getElementById("view")?.dataset.drawn) > n, again);
+    await page.waitForFunction((n) => Number((globalThis as unknown as Win).document.getElementById("view")?.dataset.drawn) > n, again);
     t = await text();
     expect(t).toContain("2 reporting to this service");
     expect(await page.locator('.chip.ok[data-instance="web-1"]').count()).toBe(1);
@@ -147,12 +159,12 @@ describe("the dashboard in Chromium", () => {
   it("updates the open page when a promotion reaches the remote, without a reload", async () => {
     const release = await fx.release("1.3");
     await open("#/p/shop");
-    await page.evaluate(() => Object.assign(window, { __notReloaded: true }));
+    await page.evaluate(() => Object.assign(globalThis, { __notReloaded: true }));
     const beta = page.locator('section.channel[data-channel="beta"]');
     expect(await beta.locator(".current").innerText()).toBe("1.2");
     const commit = await fx.promote("beta", release);
-    await page.waitForFunction(() => document.querySelector('section.channel[data-channel="beta"] .current')?.textContent === "1.3", undefined, { timeout: 120_000 });
-    expect(await page.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded)).toBe(true);
+    await page.waitForFunction(() => (globalThis as unknown as Win).document.querySelector('section.channel[data-channel="beta"] .current')?.textContent === "1.3", undefined, { timeout: 120_000 });
+    expect(await page.evaluate(() => (globalThis as unknown as { __notReloaded?: boolean }).__notReloaded)).toBe(true);
     expect(await beta.locator(".timeline li").first().innerText()).toMatch(/^1\.3/);
     expect(await page.locator("#commit").innerText()).toBe(commit.slice(0, 10));
     expect(await page.locator("#live").innerText()).toBe("live");
@@ -160,10 +172,56 @@ describe("the dashboard in Chromium", () => {
     await shot("project-after-promotion");
   });
 
+  it("is served the same by the packaged `boot-meta serve`, and reconnects to it after a restart", async () => {
+    // The build copies the page's files beside the bundle: the CLI as installed serves them.
+    const run = spawnCliProcess();
+    const cache = tempDir();
+    const serve = async (listen: string) => {
+      const p = run(["serve", "--json", "--meta", fx.bare, "--listen", listen, "--cache-dir", cache, "--poll", "1s", "--log-level", "silent"]);
+      const url = await new Promise<string>((resolve, reject) => {
+        let buf = "";
+        p.stdout?.on("data", (d: Buffer) => {
+          buf += d.toString("utf8");
+          const line = buf.split("\n")[0] as string;
+          if (buf.includes("\n")) resolve((JSON.parse(line) as { url: string }).url);
+        });
+        p.once("exit", (code) => reject(new Error(`serve exited (${code}) before it listened: ${buf}`)));
+      });
+      origins.push(url);
+      return { p, url };
+    };
+    const first = await serve("127.0.0.1:0");
+    try {
+      await page.goto(`${first.url}/#/p/shop`);
+      await page.locator('section.channel[data-channel="stable"]').waitFor();
+      await page.locator("#live.on").waitFor();
+      expect(await page.locator('section.channel[data-channel="stable"] .current').innerText()).toBe("1.1");
+    } finally {
+      first.p.kill("SIGTERM");
+      await first.p.catch(() => undefined);
+    }
+    // The stream ended: the page says so, and keeps trying.
+    await page.locator("#live.off").waitFor();
+    expect(await page.locator("#live").innerText()).toMatch(/reconnecting|offline/);
+    const second = await serve(first.url.replace(/^http:\/\//, ""));
+    try {
+      await page.locator("#live.on").waitFor({ timeout: 120_000 });
+      const release = await fx.release("1.4");
+      await fx.promote("beta", release);
+      await page.waitForFunction(() => (globalThis as unknown as Win).document.querySelector('section.channel[data-channel="beta"] .current')?.textContent === "1.4", undefined, { timeout: 120_000 });
+      await text();
+      await shot("after-restart");
+    } finally {
+      second.p.kill("SIGTERM");
+      await second.p.catch(() => undefined);
+    }
+  });
+
   it("never asked for config, never showed a value from it or a storage credential, and raised no script error", async () => {
     expect(requested.length).toBeGreaterThan(0);
     expect(requested.filter((u) => u.includes("/config") || u.startsWith("pageerror"))).toEqual([]);
-    expect(requested.every((u) => u.startsWith(server.url))).toBe(true);
+    // Only the service the page came from: no other origin, no CDN.
+    expect(requested.filter((u) => !origins.some((o) => u.startsWith(`${o}/`)))).toEqual([]);
     const all = shown.join("\n");
     expect(all).not.toContain(SECRET_VALUE);
     expect(all).not.toContain(URL_SECRET);
