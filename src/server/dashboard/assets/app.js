@@ -105,8 +105,13 @@ async function projectPage(project) {
   setCrumbs(h("a", { href: "#/" }, "Projects"), h("span", {}, project), h("a", { href: `#/p/${enc(project)}/fleet` }, "fleet"));
   const [{ channels }, { releases, total, more }] = await Promise.all([api(`/v1/projects/${enc(project)}/channels`), api(`/v1/projects/${enc(project)}/releases?limit=30`)]);
   const histories = await Promise.all(channels.map((c) => api(`/v1/projects/${enc(project)}/channels/${enc(c.name)}/history?limit=10`).then((x) => x.history, () => [])));
+  // A release a channel gives, or the one the rest of a rolling-out channel stay on.
   const onChannels = new Map();
-  for (const c of channels) onChannels.set(c.releaseId, [...(onChannels.get(c.releaseId) ?? []), c.name]);
+  const mark = (id, chip) => onChannels.set(id, [...(onChannels.get(id) ?? []), chip]);
+  for (const c of channels) {
+    mark(c.releaseId, h("span", { class: "chip ok" }, c.rollout?.previousReleaseId ? `${c.name} ${c.rollout.percent}%` : c.name));
+    if (c.rollout?.previousReleaseId) mark(c.rollout.previousReleaseId, h("span", { class: "chip warn" }, `${c.name} (rest)`));
+  }
   return [
     h("h1", {}, project),
     h("h2", {}, "Channels"),
@@ -128,7 +133,7 @@ async function projectPage(project) {
           h("td", { class: "mono muted" }, r.id),
           h("td", {}, when(r.createdAt), r.createdBy ? h("div", { class: "muted" }, who(r.createdBy)) : null),
           h("td", {}, (r.repos ?? []).map((x) => x.name).join(", ")),
-          h("td", {}, (onChannels.get(r.id) ?? []).map((n) => h("span", { class: "chip ok" }, n))))))),
+          h("td", {}, onChannels.get(r.id) ?? []))))),
     more ? h("p", { class: "muted" }, `The newest ${releases.length} of ${total}: \`boot-meta release list ${project}\` pages through the rest.`) : null,
   ];
 }
