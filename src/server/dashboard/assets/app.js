@@ -309,6 +309,11 @@ function subscribe() {
   es.addEventListener("shutdown", () => setLive(false, "reconnecting…"));
 }
 
+// What instances report without changing state (liveness) makes no commit: the fleet page asks again now and then.
+setInterval(() => {
+  if (location.hash.endsWith("/fleet") && sessionStorage.getItem(TOKEN_KEY) && !document.hidden) refreshSoon();
+}, 30_000);
+
 window.addEventListener("hashchange", refresh);
 refresh();
 subscribe();
