@@ -8,6 +8,7 @@ import { Metrics } from "./metrics.js";
 import type { Mirror } from "./mirror.js";
 import { Outbound, type OutboundOptions } from "./outbound.js";
 import { FleetWriter } from "./writer.js";
+import { dashboardRoutes } from "./dashboard/routes.js";
 import { configRoutes } from "./routes/config.js";
 import { eventRoutes } from "./routes/events.js";
 import { fleetRoutes } from "./routes/fleet.js";
@@ -140,5 +141,6 @@ export function createApp(deps: ServerDeps): FastifyInstance {
   recordRoutes(app, ctx);
   fleetRoutes(app, ctx);
   ofrepRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
   return app;
 }
