@@ -26,6 +26,8 @@ export const recordPath = {
     return `${releasesDir(project)}/${m[2]}/${m[3]}/${id}.json`;
   },
   channel: (project: string, name: string) => `${channelsDir(project)}/${name}.json`,
+  /** A project's import pins for one of its channels (records/imports.ts). */
+  imports: (project: string, channel: string) => `${project}/imports/${channel}.json`,
   binary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}.json`,
   /** A binary record with secret storage details (a SOPS file; see layout.ts SEALED_SUFFIX). */
   sealedBinary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}${SEALED_SUFFIX}`,

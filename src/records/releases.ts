@@ -5,7 +5,7 @@ import { Git } from "../meta/git.js";
 import { decodeName, showPath } from "../meta/names.js";
 import { validateName } from "../meta/layout.js";
 import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
-import type { Release, RepoRef } from "./types.js";
+import type { Import, Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
 export function parseCommitSpec(spec: string): RepoRef {
@@ -53,7 +53,40 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
     });
   }
   const name = url ? basename(url).replace(/\.git$/, "") : basename(repo.dir);
-  return { name, url: url || undefined, commit, ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: files.length > 0 || undefined };
+  const facts = await commitFacts(repo, commit);
+  return { name, url: url || undefined, commit, ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: files.length > 0 || undefined, ...facts };
+}
+
+/**
+ * What a Go pseudo-version and an import pin need to know of a commit: its committer date in
+ * UTC (Go's pseudo-versions use the commit time, not the author time: go.dev/ref/mod#pseudo-versions)
+ * and the module the repo holds there — read from the commit's own tree, not the work tree.
+ */
+export async function commitFacts(repo: Git, commit: string): Promise<{ commitTime: string; module?: string }> {
+  const seconds = Number((await repo.run(["show", "-s", "--format=%ct", commit])).stdout.trim());
+  const [goMod, pkg] = await repo.readBlobs([`${commit}:go.mod`, `${commit}:package.json`]);
+  return { commitTime: new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"), module: moduleOf(goMod, pkg) };
+}
+
+/** go.mod's `module` path, else package.json's `name`; undefined when neither says one. */
+export function moduleOf(goMod: Uint8Array | undefined, packageJson: Uint8Array | undefined): string | undefined {
+  if (goMod) {
+    // go.mod: `module path` or `module "path"`, with // comments (golang.org/x/mod/modfile).
+    for (const line of Buffer.from(goMod).toString("utf8").split("\n")) {
+      const m = /^\s*module\s+("([^"]+)"|`([^`]+)`|([^\s/]\S*?))\s*(\/\/.*)?$/.exec(line);
+      const path = m?.[2] ?? m?.[3] ?? m?.[4];
+      if (path) return path;
+    }
+  }
+  if (packageJson) {
+    try {
+      const name = (JSON.parse(Buffer.from(packageJson).toString("utf8")) as { name?: unknown }).name;
+      if (typeof name === "string" && name !== "") return name;
+    } catch {
+      /* not JSON: no npm package name */
+    }
+  }
+  return undefined;
 }
 
 /** The paths of `git status --porcelain=v1 -z`: "XY PATH\0", a rename or copy followed by its source "\0FROM\0". */
@@ -80,7 +113,7 @@ export function releaseId(version: string, at: string): string {
 /** A version as it appears in a release id (and so in its file name). */
 const versionSlug = (version: string) => version.replace(/[^A-Za-z0-9._-]/g, "_");
 
-export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string }): Promise<CommitResult<Release>> {
+export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string; imports?: Import[] }): Promise<CommitResult<Release>> {
   if (!o.version) throw new BootMetaError("INVALID_ARGUMENT", "a release needs --version", ExitCode.InvalidArgument);
   if (o.repos.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a release needs at least one repo (--repo PATH or --commit NAME=URL@HASH)", ExitCode.InvalidArgument);
   const createdAt = o.now ?? nowIso();
@@ -99,7 +132,7 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
       });
     }
     if (await tx.read(path)) throw recordExists(`release ${id}`, path);
-    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes };
+    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes, ...(o.imports?.length ? { imports: o.imports } : {}) };
     writeRecord(tx, "Release", path, release);
     return release;
   });
