@@ -179,6 +179,13 @@ describe("imports set / resolve", () => {
     const go = out(await run(meta, "imports", "resolve", "-p", "shop", "--channel", "dev", "--format", "go"));
     expect(go).toBe(`require example.com/lib v0.0.0-20260506070809-${lib.commit.slice(0, 12)}\nreplace example.com/lib => ${remote} // a directory: check it out at ${lib.commit}\n`);
 
+    // A token in the URL is never recorded; with --commit-time nothing is fetched.
+    const token = await run(meta, "imports", "set", "-p", "shop", "--channel", "dev", "example.com/other", "--commit", `https://ci:ghp_s3cr3tT0ken@example.invalid/org/other.git@${lib.commit}`, "--commit-time", "2026-05-06T09:08:09+02:00", "--json");
+    expect(token.exitCode, err(token)).toBe(0);
+    expect(json(token).pin).toEqual({ module: "example.com/other", url: "https://example.invalid/org/other.git", commit: lib.commit, commitTime: "2026-05-06T07:08:09Z" });
+    expect(readFileSync(join(meta, "shop/imports/dev.json"), "utf8")).not.toContain("s3cr3t");
+    expect(git(meta, "log", "-p", "-1")).not.toContain("s3cr3t");
+
     const before = stateOf(meta);
     const missing = await run(meta, "imports", "set", "-p", "shop", "--channel", "dev", "example.com/lib", "--commit", `file://${remote}@${"0".repeat(40)}`, "--json");
     expect(missing.exitCode).toBe(1);
@@ -285,11 +292,16 @@ describe("pins that cannot be resolved, and names that are not names", () => {
 });
 
 describe("with a trust root, resolve reads pins and followed channels as allowed signers wrote them", () => {
-  it("a channel promoted and a pin rewritten by an unknown key are read at their trusted versions", async () => {
-    const keyDir = tempDir("boot-meta-ssh-");
-    const keyFile = join(keyDir, "id_ed25519");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@test (test-only key)", "-f", keyFile]);
-    const sshLine = readFileSync(`${keyFile}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+  /** An ed25519 key made here (test-only), and its `ssh-ed25519` line for keys/. */
+  const sshKey = (name: string) => {
+    const keyFile = join(tempDir("boot-meta-ssh-"), "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@test (test-only key)`, "-f", keyFile]);
+    return { keyFile, sshLine: readFileSync(`${keyFile}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ") };
+  };
+
+  it("a channel promoted by an unknown key, and a pin rewritten by a developer (pins are written by admins and ci), are read at their trusted versions", async () => {
+    const { keyFile, sshLine } = sshKey("admin");
+    const alice = sshKey("alice");
     const meta = join(tempDir(), "meta");
     const { initRepo } = await import("../../src/meta/repo.js");
     await initRepo(meta);
@@ -298,6 +310,7 @@ describe("with a trust root, resolve reads pins and followed channels as allowed
     git(meta, "config", "commit.gpgsign", "true");
     const age = await generateAgeKey();
     const root = (await addKey(meta, "admin", [age.recipient, sshLine], { group: "admins", identities: await identitySetFrom([age.identity]) })).commit as string;
+    await addKey(meta, "alice", [(await generateAgeKey()).recipient, alice.sshLine], { group: "developers", identities: await identitySetFrom([age.identity]) });
     for (const p of ["shop", "shared-lib"]) await createProject(meta, p);
     const lib = moduleRepo("github.com/org/lib", "https://github.com/org/lib.git");
     await createRelease(meta, "shared-lib", { version: "1.0", repos: [await repoRefOf(lib.dir)] });
@@ -322,11 +335,15 @@ describe("with a trust root, resolve reads pins and followed channels as allowed
     const pin = JSON.parse(readFileSync(pins, "utf8"));
     pin.pins = [{ module: "github.com/org/lib", url: "https://evil.invalid/lib", commit: c2, commitTime: "2026-04-01T10:00:00Z" }];
     writeFileSync(pins, `${JSON.stringify(pin, null, 2)}\n`);
-    git(meta, "commit", "-qam", "repoint the lib");
+    // Signed by alice, whose key is in keys/: a known signer, but the rules do not let developers write pins.
+    git(meta, "-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}`, "commit", "-q", "-S", "-am", "repoint the lib");
     expect(json(await resolve()).imports[0].url).toBe("https://evil.invalid/lib");
     const still = json(await resolve("--trust-root", root));
     expect(still.imports[0]).toMatchObject({ url: "https://github.com/org/lib.git", commit: lib.commit, channel: "stable" });
-    expect(still.untrusted.map((u: { path: string }) => u.path).sort()).toEqual(["shared-lib/channels/stable.json", "shop/imports/stable.json"]);
+    expect(still.untrusted).toEqual([
+      expect.objectContaining({ path: "shop/imports/stable.json", reason: "not-allowed", message: expect.stringContaining("alice may not change shop/imports/stable.json: write.releases (default) allows admin") }),
+      expect.objectContaining({ path: "shared-lib/channels/stable.json", reason: "unsigned" }),
+    ]);
     // BOOT_META_TRUST_ROOT does the same as the flag.
     expect(json(await cli(["imports", "resolve", "-p", "shop", "--channel", "stable", "--meta", meta, "--json"], { env: { BOOT_META_TRUST_ROOT: root } })).imports[0].commit).toBe(lib.commit);
   });
