@@ -2,6 +2,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { validateName } from "../../src/meta/layout.js";
+import type { MetaConfig } from "../../src/meta/model.js";
+import { areaOf, writersOfArea } from "../../src/meta/policy.js";
 import { addKey, createProject } from "../../src/meta/repo.js";
 import { goVersionOf } from "../../src/records/imports.js";
 import { createRelease, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
@@ -288,6 +291,14 @@ describe("pins that cannot be resolved, and names that are not names", () => {
     await refused([...set, "github.com/org/lib", "--follow", "shared-lib:stable", "--release", "shared-lib:1.0"], 2, "IMPORT_PIN_INVALID", /\(got --follow and --release\)$/);
     await refused([...set, "github.com/org/lib", "--commit", "https://github.com/org/lib@abc123"], 2, "IMPORT_PIN_INVALID", /full commit hash/);
     await refused([...set, "github.com/org/lib", "--follow", "shared-lib"], 2, "IMPORT_PIN_INVALID", /must look like PROJECT:CHANNEL/);
+  });
+});
+
+describe("the layout", () => {
+  it("reserves imports/ in a project (never part of a project name), and gives pins to the release writers", () => {
+    expect(() => validateName("project", "shop/imports")).toThrowError(expect.objectContaining({ code: "META_INVALID_NAME", message: expect.stringContaining("imports/ anywhere, are reserved by the layout") }));
+    expect(areaOf("shop/imports/stable.json", ["shop"])).toEqual({ area: "releases", project: "shop" });
+    expect(writersOfArea({ version: 1, groups: { admins: ["root"], ci: ["builder"], developers: ["alice"] }, access: { project: [], envs: {} } } satisfies MetaConfig, { area: "releases", project: "shop" }).principals).toEqual(["builder", "root"]);
   });
 });
 
