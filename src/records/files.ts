@@ -120,4 +120,6 @@ export function commitRecords<T>(repoDir: string, o: WriteOpts, message: string 
   return commitChanges(repoDir, { message, author: o.author, push: o.push }, fn);
 }
 
-export const nowIso = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+/** An RFC 3339 time in UTC, to the second, as records write times. */
+export const utcIso = (t: Date | string | number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, "Z");
+export const nowIso = (): string => utcIso(Date.now());

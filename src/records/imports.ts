@@ -8,7 +8,7 @@ import { Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import type { CommitReader } from "../meta/reader.js";
 import { getChannel } from "./channels.js";
-import { commitRecords, nowIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
+import { commitRecords, nowIso, utcIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import { commitFacts, getRelease, withoutCredentials } from "./releases.js";
 import type { Import, ImportPin, Imports, Release, RepoRef } from "./types.js";
 
@@ -72,10 +72,8 @@ export function parsePinTarget(o: { follow?: string; release?: string; commit?: 
     throw new BootMetaError("IMPORT_PIN_INVALID", `--commit ${JSON.stringify(o.commit)} must look like URL@SHA with the full commit hash (e.g. https://github.com/org/lib@3f2c1a9d…, 40 hex digits): a Go pseudo-version needs 12 of them and a remote cannot be asked for a prefix`, ExitCode.InvalidArgument, { data: { commit: o.commit } });
   }
   if (o.commitTime !== undefined && Number.isNaN(Date.parse(o.commitTime))) throw new BootMetaError("IMPORT_PIN_INVALID", `--commit-time ${JSON.stringify(o.commitTime)} is not an RFC 3339 time (e.g. 2026-11-25T10:15:00Z)`, ExitCode.InvalidArgument);
-  return { commit: { url: withoutCredentials(m[1] as string), commit: (m[2] as string).toLowerCase(), commitTime: o.commitTime === undefined ? undefined : utc(o.commitTime) } };
+  return { commit: { url: withoutCredentials(m[1] as string), commit: (m[2] as string).toLowerCase(), commitTime: o.commitTime === undefined ? undefined : utcIso(o.commitTime) } };
 }
-
-const utc = (t: string) => new Date(t).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** A project's pins for a channel at the reader's commit (undefined when it has none). */
 export async function readPins(r: Reader, project: string, channel: string): Promise<Imports | undefined> {

@@ -4,7 +4,7 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { decodeName, showPath } from "../meta/names.js";
 import { validateName } from "../meta/layout.js";
-import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
+import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, utcIso, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { Import, Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
@@ -65,7 +65,7 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
 export async function commitFacts(repo: Git, commit: string): Promise<{ commitTime: string; module?: string }> {
   const seconds = Number((await repo.run(["show", "-s", "--format=%ct", commit])).stdout.trim());
   const [goMod, pkg] = await repo.readBlobs([`${commit}:go.mod`, `${commit}:package.json`]);
-  return { commitTime: new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"), module: moduleOf(goMod, pkg) };
+  return { commitTime: utcIso(seconds * 1000), module: moduleOf(goMod, pkg) };
 }
 
 /** go.mod's `module` path, else package.json's `name`; undefined when neither says one. */

@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
+import { formatIn } from "../../cli/records-output.js";
 import { importsTargetFlags, importsTargetOf } from "../../cli/imports-flags.js";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
 import { resolveSettings } from "../../config/bootstrap.js";
@@ -39,16 +40,4 @@ export default class ImportsResolve extends BaseCommand {
     }
     return res;
   }
-}
-
-/** The value of --format in ARGV, before any `--`. */
-function formatIn(argv: string[]): string | undefined {
-  let found: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === "--") break;
-    if (a === "--format") found = argv[++i];
-    else if (a.startsWith("--format=")) found = a.slice("--format=".length);
-  }
-  return found;
 }
