@@ -20,6 +20,8 @@ export interface RepoRef {
   commitTime?: string;
   /** the module the repo holds at that commit: go.mod's module path, else package.json's name; empty when neither */
   module?: string;
+  /** the highest semver tag (vX.Y.Z[-pre]) on or before the commit, of the module's major version for a Go module: the base of its Go pseudo-version */
+  versionTag?: string;
 }
 
 /**
@@ -290,6 +292,7 @@ export const SCHEMA: { readonly [K in MessageName]: readonly FieldSchema[] } = {
     { json: "dirty", proto: "dirty", id: 5, type: "bool", kind: "scalar", repeated: false, required: false },
     { json: "commitTime", proto: "commit_time", id: 6, type: "string", kind: "scalar", repeated: false, required: false },
     { json: "module", proto: "module", id: 7, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "versionTag", proto: "version_tag", id: 8, type: "string", kind: "scalar", repeated: false, required: false },
   ],
   Release: [
     { json: "id", proto: "id", id: 1, type: "string", kind: "scalar", repeated: false, required: true },

@@ -8,6 +8,7 @@ import { Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import type { CommitReader } from "../meta/reader.js";
 import { getChannel } from "./channels.js";
+import { goMajor, goVersionOf } from "./goversion.js";
 import { commitRecords, nowIso, utcIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
 import { commitFacts, getRelease, withoutCredentials } from "./releases.js";
 import type { Import, ImportPin, Imports, Release, RepoRef } from "./types.js";
@@ -172,7 +173,7 @@ export async function showImports(repoDir: string, project: string, channel: str
 export interface ResolvedImport extends Import {
   /** follow (a channel), release, or commit (explicit). */
   source: "follow" | "release" | "commit";
-  /** The version a go.mod requires it at: the commit's own semver tag, or a pseudo-version (absent without a commit time). */
+  /** The version a go.mod requires it at (goversion.ts): the commit's own version tag, or a pseudo-version on the tag before it (absent without a commit time). */
   goVersion?: string;
 }
 
@@ -292,33 +293,8 @@ function moduleNotFound(module: string, project: string, release: Release): Boot
 }
 
 function withGoVersion(i: ResolvedImport, repo: RepoRef | undefined): ResolvedImport {
-  const goVersion = i.commitTime ? goVersionOf(i.module, i.commit, i.commitTime, repo?.ref) : undefined;
+  const goVersion = i.commitTime ? goVersionOf(i.module, i.commit, i.commitTime, { tag: repo?.ref, base: repo?.versionTag }) : undefined;
   return goVersion ? { ...i, goVersion } : i;
-}
-
-/** The major version a Go module path implies: N for a `/vN` suffix (N ≥ 2) or gopkg.in's `.vN`, else 0. */
-export function goMajor(module: string): number {
-  const m = /\/v(\d+)$/.exec(module) ?? (module.startsWith("gopkg.in/") ? /\.v(\d+)$/.exec(module) : null);
-  const n = m ? Number(m[1]) : 0;
-  return n >= 2 || module.startsWith("gopkg.in/") ? n : 0;
-}
-
-/**
- * The version a go.mod requires a commit at (go.dev/ref/mod#pseudo-versions): its own semver
- * tag when the commit is tagged with one of the module's major version, else the pseudo-version
- * `vX.0.0-yyyymmddhhmmss-abcdefabcdef` — X the path's major version, the UTC commit (committer)
- * time, the first 12 hex digits of the hash. Go derives `vX.Y.(Z+1)-0.…` from the newest tag
- * before the commit instead; a release records only a tag on the commit itself, so this uses
- * the base form, which Go accepts for any commit (it sorts below every tagged version).
- */
-export function goVersionOf(module: string, commit: string, commitTime: string, tag?: string): string {
-  const major = goMajor(module);
-  const t = tag ? /^v(\d+)\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.exec(tag) : null;
-  if (t && (Number(t[1]) === major || (major === 0 && Number(t[1]) === 1 && !module.startsWith("gopkg.in/")))) return tag as string;
-  const d = new Date(commitTime);
-  if (Number.isNaN(d.getTime())) throw new BootMetaError("RECORD_INVALID", `the commit time of ${module} (${JSON.stringify(commitTime)}) is not an RFC 3339 time`, ExitCode.InvalidFormat);
-  const stamp = d.toISOString().replace(/\.\d{3}Z$/, "").replace(/[-:T]/g, "");
-  return `v${major}.0.0-${stamp}-${commit.slice(0, 12)}`;
 }
 
 /**
@@ -359,7 +335,7 @@ export function renderGo(res: Resolution): string {
     const at = importPathOfUrl(i.url);
     if (at !== undefined) {
       if (i.module === at || i.module.startsWith(`${at}/`)) continue;
-      replaces.push(`replace ${i.module} => ${at} ${goVersionOf(at, i.commit, i.commitTime as string)}`);
+      replaces.push(`replace ${i.module} => ${at} ${goMajor(at) === goMajor(i.module) ? i.goVersion : goVersionOf(at, i.commit, i.commitTime as string)}`);
     } else {
       const dir = localPathOf(i.url);
       // A directory replacement builds the directory's work tree, whatever commit it is at.

@@ -11,7 +11,8 @@ export { addBinary, binaryVerify, binaryWhich, digestFile, type Provenance, type
 export { renderBuildInfo } from "./buildinfo.js";
 export { channelHistory, promoteChannel, rollbackChannel, showChannel } from "./channels.js";
 export { decodeRecord, encodeRecord, encodeRecordBinary, type RecordKind } from "./codec.js";
-export { goVersionOf, type PinTarget, parsePinTarget, renderGo, renderNpm, type Resolution, type ResolvedImport, resolveImports, setImport, showImports, unsetImport } from "./imports.js";
+export { goVersionOf } from "./goversion.js";
+export { type PinTarget, parsePinTarget, renderGo, renderNpm, type Resolution, type ResolvedImport, resolveImports, setImport, showImports, unsetImport } from "./imports.js";
 export { listInstances, reportInstance } from "./instances.js";
 export { createRelease, getRelease, listReleases, parseCommitSpec, releaseId } from "./releases.js";
 export { type Rollout, rolloutCount, rolloutOf } from "./rollout.js";

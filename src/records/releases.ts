@@ -3,6 +3,7 @@ import type { CommitResult } from "../meta/commit.js";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { decodeName, showPath } from "../meta/names.js";
+import { highestVersion } from "./goversion.js";
 import { validateName } from "../meta/layout.js";
 import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, utcIso, withReader, type WriteOpts, writeRecord } from "./files.js";
 import type { Import, Release, RepoRef } from "./types.js";
@@ -53,40 +54,47 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
     });
   }
   const name = url ? basename(url).replace(/\.git$/, "") : basename(repo.dir);
-  const facts = await commitFacts(repo, commit);
-  return { name, url: url || undefined, commit, ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: files.length > 0 || undefined, ...facts };
+  const { exactTag, ...facts } = await commitFacts(repo, commit);
+  // A version tag on the commit is the ref a release names first: it is the commit's Go version.
+  return { name, url: url || undefined, commit, ref: exactTag ?? (tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined), dirty: files.length > 0 || undefined, ...facts };
 }
 
 /**
- * What a Go pseudo-version and an import pin need to know of a commit: its committer date in
- * UTC (Go's pseudo-versions use the commit time, not the author time: go.dev/ref/mod#pseudo-versions)
- * and the module the repo holds there — read from the commit's own tree, not the work tree.
+ * What a Go version and an import pin need to know of a commit: its committer date in UTC
+ * (Go's pseudo-versions use the commit time, not the author time: go.dev/ref/mod#pseudo-versions),
+ * the module the repo holds there — read from the commit's own tree, not the work tree — and
+ * the version tags Go would derive its version from: the highest on or before the commit
+ * (Go's RecentTag: among the tags merged into it), and the highest on the commit itself.
  */
-export async function commitFacts(repo: Git, commit: string): Promise<{ commitTime: string; module?: string }> {
+export async function commitFacts(repo: Git, commit: string): Promise<{ commitTime: string; module?: string; versionTag?: string; exactTag?: string }> {
   const seconds = Number((await repo.run(["show", "-s", "--format=%ct", commit])).stdout.trim());
   const [goMod, pkg] = await repo.readBlobs([`${commit}:go.mod`, `${commit}:package.json`]);
-  return { commitTime: utcIso(seconds * 1000), module: moduleOf(goMod, pkg) };
+  const goModule = goModulePath(goMod);
+  const tags = async (which: string) => (await repo.run(["tag", which, commit], { reject: false })).stdout.split("\n").filter((t) => t !== "");
+  const versionTag = highestVersion(await tags("--merged"), goModule);
+  const exactTag = versionTag === undefined ? undefined : highestVersion(await tags("--points-at"), goModule);
+  return { commitTime: utcIso(seconds * 1000), module: goModule ?? packageName(pkg), versionTag, exactTag };
 }
 
-/** go.mod's `module` path, else package.json's `name`; undefined when neither says one. */
-export function moduleOf(goMod: Uint8Array | undefined, packageJson: Uint8Array | undefined): string | undefined {
-  if (goMod) {
-    // go.mod: `module path` or `module "path"`, with // comments (golang.org/x/mod/modfile).
-    for (const line of Buffer.from(goMod).toString("utf8").split("\n")) {
-      const m = /^\s*module\s+("([^"]+)"|`([^`]+)`|([^\s/]\S*?))\s*(\/\/.*)?$/.exec(line);
-      const path = m?.[2] ?? m?.[3] ?? m?.[4];
-      if (path) return path;
-    }
-  }
-  if (packageJson) {
-    try {
-      const name = (JSON.parse(Buffer.from(packageJson).toString("utf8")) as { name?: unknown }).name;
-      if (typeof name === "string" && name !== "") return name;
-    } catch {
-      /* not JSON: no npm package name */
-    }
+/** go.mod's `module` path: `module path` or `module "path"`, with // comments (golang.org/x/mod/modfile). */
+function goModulePath(goMod: Uint8Array | undefined): string | undefined {
+  for (const line of goMod ? Buffer.from(goMod).toString("utf8").split("\n") : []) {
+    const m = /^\s*module\s+("([^"]+)"|`([^`]+)`|([^\s/]\S*?))\s*(\/\/.*)?$/.exec(line);
+    const path = m?.[2] ?? m?.[3] ?? m?.[4];
+    if (path) return path;
   }
   return undefined;
+}
+
+/** package.json's `name`. */
+function packageName(packageJson: Uint8Array | undefined): string | undefined {
+  if (!packageJson) return undefined;
+  try {
+    const name = (JSON.parse(Buffer.from(packageJson).toString("utf8")) as { name?: unknown }).name;
+    return typeof name === "string" && name !== "" ? name : undefined;
+  } catch {
+    return undefined; // not JSON: no npm package name
+  }
 }
 
 /** The paths of `git status --porcelain=v1 -z`: "XY PATH\0", a rename or copy followed by its source "\0FROM\0". */

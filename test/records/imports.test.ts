@@ -6,7 +6,7 @@ import { validateName } from "../../src/meta/layout.js";
 import type { MetaConfig } from "../../src/meta/model.js";
 import { areaOf, writersOfArea } from "../../src/meta/policy.js";
 import { addKey, createProject } from "../../src/meta/repo.js";
-import { goVersionOf } from "../../src/records/imports.js";
+import { compareVersions, goVersionOf, highestVersion } from "../../src/records/goversion.js";
 import { createRelease, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
 import { promoteChannel } from "../../src/records/channels.js";
 import { generateAgeKey } from "../../src/sops/age.js";
@@ -97,11 +97,56 @@ describe("Go versions (go.dev/ref/mod#pseudo-versions)", () => {
     const c = "0123456789abcdef0123456789abcdef01234567";
     const t = "2026-03-04T03:06:07Z";
     expect(goVersionOf("example.com/lib/v3", c, t)).toBe("v3.0.0-20260304030607-0123456789ab");
-    expect(goVersionOf("example.com/lib", c, t, "v1.4.2")).toBe("v1.4.2");
-    expect(goVersionOf("example.com/lib/v3", c, t, "v3.1.0-rc.1")).toBe("v3.1.0-rc.1");
-    // A v2 tag on a path without /v2 is not a version Go would take for it; nor is a branch name.
-    expect(goVersionOf("example.com/lib", c, t, "v2.0.0")).toBe("v0.0.0-20260304030607-0123456789ab");
-    expect(goVersionOf("example.com/lib", c, t, "main")).toBe("v0.0.0-20260304030607-0123456789ab");
+    expect(goVersionOf("example.com/lib", c, t, { tag: "v1.4.2" })).toBe("v1.4.2");
+    expect(goVersionOf("example.com/lib/v3", c, t, { tag: "v3.1.0-rc.1" })).toBe("v3.1.0-rc.1");
+    expect(goVersionOf("gopkg.in/yaml.v3", c, t)).toBe("v3.0.0-20260304030607-0123456789ab");
+    // A v2 tag on a path without /v2 is not a version Go would take for it; nor is a branch name, or a tag that is not canonical.
+    for (const tag of ["v2.0.0", "main", "v1.02.0", "1.4.2", "v1.4.2+build"]) expect(goVersionOf("example.com/lib", c, t, { tag, base: tag })).toBe("v0.0.0-20260304030607-0123456789ab");
+    // After a release vX.Y.Z: vX.Y.(Z+1)-0.…; after a pre-release vX.Y.Z-pre: vX.Y.Z-pre.0.…
+    expect(goVersionOf("example.com/lib", c, t, { base: "v1.4.2" })).toBe("v1.4.3-0.20260304030607-0123456789ab");
+    expect(goVersionOf("example.com/lib/v3", c, t, { base: "v3.1.0-rc.1" })).toBe("v3.1.0-rc.1.0.20260304030607-0123456789ab");
+    expect(goVersionOf("example.com/lib/v3", c, t, { base: "v1.4.2" })).toBe("v3.0.0-20260304030607-0123456789ab");
+  });
+
+  it("order tags by semver precedence, as Go picks the highest one before a commit", () => {
+    const sorted = ["v0.9.0", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta.2", "v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.9.0", "v1.10.0"];
+    for (const [i, a] of sorted.entries()) for (const [j, b] of sorted.entries()) expect(compareVersions(a, b), `${a} vs ${b}`).toBe(Math.sign(i - j));
+    expect(highestVersion(["v1.9.0", "v2.0.0", "v1.10.0", "release-7", "v1.11.0+meta"], "example.com/lib")).toBe("v1.10.0");
+    expect(highestVersion(["v1.9.0", "v2.0.0"], "example.com/lib/v2")).toBe("v2.0.0");
+    expect(highestVersion(["v1.9.0", "v2.0.0"], undefined)).toBe("v2.0.0");
+  });
+
+  it("a release records the highest version tag before each commit, so its Go version is the one go itself derives", async () => {
+    const lib = moduleRepo("example.com/lib", "https://example.invalid/org/lib.git", "2026-01-01T00:00:00Z");
+    git(lib.dir, "tag", "v1.2.3");
+    git(lib.dir, "tag", "-a", "-m", "annotated", "release-1");
+    // A higher tag on a side branch is not before the commit; a v2 tag is not of this module's major version.
+    git(lib.dir, "checkout", "-q", "-b", "side");
+    writeFileSync(join(lib.dir, "side.go"), "package lib\n");
+    const side = commitAt(lib.dir, "2026-01-02T00:00:00Z", "side");
+    git(lib.dir, "tag", "v1.9.0", side);
+    git(lib.dir, "checkout", "-q", "main");
+    writeFileSync(join(lib.dir, "a.go"), "package lib\n");
+    const c2 = commitAt(lib.dir, "2026-02-03T04:05:06+01:00", "second");
+    git(lib.dir, "tag", "v2.0.0");
+    const ref2 = await repoRefOf(lib.dir);
+    // The commit's own tag is v2.0.0: its ref, but not a version of example.com/lib (that would be example.com/lib/v2).
+    expect(ref2).toMatchObject({ commit: c2, ref: "v2.0.0", versionTag: "v1.2.3" });
+    expect(goVersionOf("example.com/lib", c2, ref2.commitTime as string, { tag: ref2.ref, base: ref2.versionTag })).toBe(`v1.2.4-0.20260203030506-${c2.slice(0, 12)}`);
+
+    writeFileSync(join(lib.dir, "b.go"), "package lib\n");
+    commitAt(lib.dir, "2026-02-04T00:00:00Z", "third");
+    git(lib.dir, "tag", "v1.3.0-rc.1");
+    writeFileSync(join(lib.dir, "c.go"), "package lib\n");
+    const c4 = commitAt(lib.dir, "2026-02-05T00:00:00Z", "fourth");
+    const ref4 = await repoRefOf(lib.dir);
+    expect(goVersionOf("example.com/lib", c4, ref4.commitTime as string, { tag: ref4.ref, base: ref4.versionTag })).toBe(`v1.3.0-rc.1.0.20260205000000-${c4.slice(0, 12)}`);
+
+    // A commit with a version tag (and another tag) is that version, and the release names the version tag.
+    git(lib.dir, "checkout", "-q", lib.commit);
+    const ref1 = await repoRefOf(lib.dir);
+    expect(ref1).toMatchObject({ commit: lib.commit, ref: "v1.2.3", versionTag: "v1.2.3" });
+    expect(goVersionOf("example.com/lib", lib.commit, ref1.commitTime as string, { tag: ref1.ref, base: ref1.versionTag })).toBe("v1.2.3");
   });
 });
 
@@ -109,6 +154,7 @@ describe("imports set / resolve", () => {
   it("a pin that follows another project's channel moves with a promotion there", async () => {
     const meta = await metaRepo();
     const lib = moduleRepo("github.com/org/lib", "https://github.com/org/lib.git");
+    git(lib.dir, "tag", "v1.0.0");
     await createRelease(meta, "shared-lib", { version: "1.0", repos: [await repoRefOf(lib.dir)] });
     await promoteChannel(meta, "shared-lib", "stable", "1.0");
 
@@ -120,7 +166,7 @@ describe("imports set / resolve", () => {
     const go1 = await run(meta, "imports", "resolve", "-p", "shop", "--channel", "stable", "--format", "go");
     expect(go1.exitCode, err(go1)).toBe(0);
     // The repo is at the module path's own host: no replace line.
-    expect(out(go1)).toBe(`require github.com/org/lib v0.0.0-20260304030607-${lib.commit.slice(0, 12)}\n`);
+    expect(out(go1)).toBe("require github.com/org/lib v1.0.0\n");
 
     writeFileSync(join(lib.dir, "fix.go"), "package lib\n");
     const c2 = commitAt(lib.dir, "2026-04-01T10:00:00Z", "a fix");
@@ -128,13 +174,14 @@ describe("imports set / resolve", () => {
     await promoteChannel(meta, "shared-lib", "stable", "1.1");
 
     const go2 = await run(meta, "imports", "resolve", "-p", "shop", "--channel", "stable", "--format", "go");
-    expect(out(go2)).toBe(`require github.com/org/lib v0.0.0-20260401100000-${c2.slice(0, 12)}\n`);
+    // After the tag v1.0.0: Go's pseudo-version of the next patch.
+    expect(out(go2)).toBe(`require github.com/org/lib v1.0.1-0.20260401100000-${c2.slice(0, 12)}\n`);
     const all = await run(meta, "imports", "resolve", "-p", "shop", "--channel", "stable", "--format", "json");
     expect(json(all)).toEqual({
       commit: git(meta, "rev-parse", "HEAD"),
       project: "shop",
       channel: "stable",
-      imports: [{ module: "github.com/org/lib", project: "shared-lib", url: "https://github.com/org/lib.git", commit: c2, commitTime: "2026-04-01T10:00:00Z", releaseId: r11.value.id, channel: "stable", source: "follow", goVersion: `v0.0.0-20260401100000-${c2.slice(0, 12)}` }],
+      imports: [{ module: "github.com/org/lib", project: "shared-lib", url: "https://github.com/org/lib.git", commit: c2, commitTime: "2026-04-01T10:00:00Z", releaseId: r11.value.id, channel: "stable", source: "follow", goVersion: `v1.0.1-0.20260401100000-${c2.slice(0, 12)}` }],
     });
     // --json is --format json by another name.
     expect(json(await run(meta, "imports", "resolve", "-p", "shop", "--channel", "stable", "--json"))).toEqual(json(all));

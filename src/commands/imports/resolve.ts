@@ -9,7 +9,7 @@ import { renderGo, renderNpm, resolveImports } from "../../records/imports.js";
 export default class ImportsResolve extends BaseCommand {
   static override summary = "Print what a build of a project on a channel imports: go.mod lines, npm dependencies, or JSON.";
   static override description =
-    "go: a `require MODULE VERSION` line per module (the commit's own semver tag, else a pseudo-version vX.0.0-yyyymmddhhmmss-abcdefabcdef from the UTC commit time and the hash) and a `replace` line where the repo is not at the module path's host. npm: a JSON object for \"dependencies\", each module as git+URL#SHA. json: the whole resolution (as --json). With a trust root (--trust-root, BOOT_META_TRUST_ROOT or the bootstrap file) pins, channels and releases changed by someone not allowed to are read at their last trusted version.";
+    "go: a `require MODULE VERSION` line per module (the commit's own version tag, else Go's pseudo-version: vX.Y.(Z+1)-0.yyyymmddhhmmss-abcdefabcdef after the highest tag vX.Y.Z before the commit, as the release recorded it, or vX.0.0-yyyymmddhhmmss-abcdefabcdef without one; an explicit --commit pin knows no tags and takes the latter) and a `replace` line where the repo is not at the module path's host. npm: a JSON object for \"dependencies\", each module as git+URL#SHA. json: the whole resolution (as --json). With a trust root (--trust-root, BOOT_META_TRUST_ROOT or the bootstrap file) pins, channels and releases changed by someone not allowed to are read at their last trusted version.";
   static override examples = [
     "<%= config.bin %> imports resolve -p shop --channel stable --format go >> go.mod",
     "<%= config.bin %> imports resolve -p shop --channel stable --format npm",
