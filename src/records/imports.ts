@@ -72,6 +72,7 @@ export function parsePinTarget(o: { follow?: string; release?: string; commit?: 
   if (!m) {
     throw new BootMetaError("IMPORT_PIN_INVALID", `--commit ${JSON.stringify(o.commit)} must look like URL@SHA with the full commit hash (e.g. https://github.com/org/lib@3f2c1a9d…, 40 hex digits): a Go pseudo-version needs 12 of them and a remote cannot be asked for a prefix`, ExitCode.InvalidArgument, { data: { commit: o.commit } });
   }
+  if (!/^[\x21-\x7e]+$/.test(m[1] as string)) throw new BootMetaError("IMPORT_PIN_INVALID", `--commit's URL ${JSON.stringify(m[1])} has a space or a character outside printable ASCII: it is written into go.mod and package.json as one word`, ExitCode.InvalidArgument, { data: { url: m[1] } });
   if (o.commitTime !== undefined && Number.isNaN(Date.parse(o.commitTime))) throw new BootMetaError("IMPORT_PIN_INVALID", `--commit-time ${JSON.stringify(o.commitTime)} is not an RFC 3339 time (e.g. 2026-11-25T10:15:00Z)`, ExitCode.InvalidArgument);
   return { commit: { url: withoutCredentials(m[1] as string), commit: (m[2] as string).toLowerCase(), commitTime: o.commitTime === undefined ? undefined : utcIso(o.commitTime) } };
 }
@@ -122,7 +123,7 @@ export async function setImport(repoDir: string, project: string, channel: strin
 
 const samePin = (a: ImportPin, b: ImportPin) => (["project", "channel", "release", "url", "commit", "commitTime"] as const).every((k) => (a[k] || undefined) === (b[k] || undefined));
 
-/** `shared-lib:stable`, `shared-lib@20261125T101500Z-1.4.0`, `https://…@3f2c1a9d0e4b`. */
+/** `follows shared-lib:stable`, `release shared-lib:20261125T101500Z-1.4.0`, `https://…@3f2c1a9d…`. */
 export function describePin(p: ImportPin): string {
   if (p.channel) return `follows ${p.project}:${p.channel}`;
   if (p.release) return `release ${p.project}:${p.release}`;
@@ -237,8 +238,15 @@ async function trustedReader(repoDir: string, cr: CommitReader, root: string, se
 /** Resolves one pin through the reader (a commit's, a write's, or a trusted view). */
 async function resolvePin(r: Reader, pin: ImportPin): Promise<ResolvedImport> {
   const module = pin.module;
+  // What a pins file or a release says ends up in go.mod lines and package.json: a name that
+  // could break a line (or add one) is refused, not written out.
+  try {
+    validateModule(module);
+  } catch (e) {
+    throw new BootMetaError("RECORD_INVALID", `a pin names the module ${JSON.stringify(module)}: ${(e as Error).message}`, ExitCode.InvalidFormat, { data: { module } });
+  }
   if (pin.url && pin.commit) {
-    return withGoVersion({ module, url: pin.url, commit: pin.commit, commitTime: pin.commitTime, source: "commit" }, undefined);
+    return withGoVersion(checked({ module, url: pin.url, commit: pin.commit, commitTime: pin.commitTime, source: "commit" }), undefined);
   }
   const project = pin.project ?? "";
   let release: Release;
@@ -261,9 +269,18 @@ async function resolvePin(r: Reader, pin: ImportPin): Promise<ResolvedImport> {
   const repo = (release.repos ?? []).find((x) => x.module === module);
   if (!repo) throw moduleNotFound(module, project, release);
   return withGoVersion(
-    { module, project, url: repo.url, commit: repo.commit, commitTime: repo.commitTime, releaseId: release.id, ...(pin.channel ? { channel: pin.channel } : {}), source: pin.channel ? "follow" : "release" },
+    checked({ module, project, url: repo.url, commit: repo.commit, commitTime: repo.commitTime, releaseId: release.id, ...(pin.channel ? { channel: pin.channel } : {}), source: pin.channel ? "follow" : "release" }),
     repo,
   );
+}
+
+/** A resolution's commit is a full hash and its URL one token of printable characters (they are written into go.mod and package.json). */
+function checked(i: ResolvedImport): ResolvedImport {
+  const bad = (what: string, value: string) =>
+    new BootMetaError("RECORD_INVALID", `${i.module} resolves to ${what} ${JSON.stringify(value)}${i.releaseId ? ` (release ${i.releaseId})` : ""}, which cannot be written into go.mod or package.json`, ExitCode.InvalidFormat, { data: { module: i.module, [what]: value } });
+  if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(i.commit)) throw bad("commit", i.commit);
+  if (i.url !== undefined && !/^[\x21-\x7e]+$/.test(i.url)) throw bad("url", i.url);
+  return i;
 }
 
 const projectExists = async (r: Reader, project: string) =>

@@ -326,6 +326,25 @@ describe("pins that cannot be resolved, and names that are not names", () => {
     expect(json(await run(meta, "imports", "resolve", "-p", "shop", "--channel", "beta", "--format", "json")).imports[0]).toEqual({ module: "github.com/org/lib", url: "https://github.com/org/lib", commit: lib.commit, source: "commit" });
   });
 
+  it("a pins file whose module or commit would break the lines written from it is refused, not written out", async () => {
+    const hostile = [
+      { module: "example.com/x\nreplace example.com/y => /tmp/evil", url: "https://example.invalid/x", commit: lib.commit, commitTime: "2026-01-01T00:00:00Z" },
+      { module: "example.com/x", url: "https://example.invalid/x", commit: "main\nreplace", commitTime: "2026-01-01T00:00:00Z" },
+      { module: "example.com/x", url: "https://example.invalid/x y", commit: lib.commit, commitTime: "2026-01-01T00:00:00Z" },
+    ];
+    for (const [i, pin] of hostile.entries()) {
+      mkdirSync(join(meta, "shop/imports"), { recursive: true });
+      writeFileSync(join(meta, `shop/imports/h${i}.json`), `${JSON.stringify({ project: "shop", channel: `h${i}`, pins: [pin], updatedAt: "2026-01-01T00:00:00Z" })}\n`);
+      git(meta, "add", "-A");
+      git(meta, "commit", "-qm", `a hostile pin ${i}`);
+      const r = await run(meta, "imports", "resolve", "-p", "shop", "--channel", `h${i}`, "--format", "go");
+      expect(r.exitCode).toBe(49);
+      expect(out(r)).toBe("");
+      expect(err(r)).toContain("RECORD_INVALID");
+    }
+    await refused([...set, "example.com/x", "--commit", `https://example.invalid/x y@${lib.commit}`, "--commit-time", "2026-01-01T00:00:00Z"], 2, "IMPORT_PIN_INVALID", /has a space or a character outside printable ASCII/);
+  });
+
   it("path-like names are refused before anything is read or written", async () => {
     await refused([...set, "../x", "--follow", "shared-lib:stable"], 2, "IMPORT_INVALID_MODULE", /^"\.\.\/x" is not a module path: it has an empty, \. or \.\. segment$/);
     await refused([...set, "github.com/org/../lib", "--follow", "shared-lib:stable"], 2, "IMPORT_INVALID_MODULE", /\.\. segment/);
