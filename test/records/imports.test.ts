@@ -207,11 +207,20 @@ describe("imports set / resolve", () => {
     expect(npm.exitCode, err(npm)).toBe(0);
     expect(JSON.parse(out(npm))).toEqual({ "@org/ui": `git+https://example.invalid/org/ui.git#${ui.commit}`, "example.com/lib": `git+ssh://git@git.example.invalid:org/lib.git#${lib.commit}` });
 
+    // The same pin again (by version: it is the same release) writes nothing.
+    const head = git(meta, "rev-parse", "HEAD");
+    const again = await run(meta, "imports", "set", "-p", "shop", "--channel", "stable", "@org/ui", "--release", "ui:2.3.0", "--json");
+    expect(json(again)).toMatchObject({ changed: false, commit: null });
+    expect(git(meta, "rev-parse", "HEAD")).toBe(head);
+
     const shown = json(await run(meta, "imports", "show", "-p", "shop", "--channel", "stable", "--json"));
     expect(shown.pins.map((p: { module: string }) => p.module)).toEqual(["@org/ui", "example.com/lib"]);
     const unset = await run(meta, "imports", "unset", "-p", "shop", "--channel", "stable", "@org/ui", "--json");
     expect(unset.exitCode, err(unset)).toBe(0);
     expect(json(await run(meta, "imports", "show", "-p", "shop", "--channel", "stable", "--json")).pins).toHaveLength(1);
+    // The last pin takes its file with it.
+    expect(json(await run(meta, "imports", "unset", "-p", "shop", "--channel", "stable", "example.com/lib", "--json")).imports).toBeNull();
+    expect(git(meta, "ls-tree", "-r", "--name-only", "HEAD", "shop/imports")).toBe("");
   });
 
   it("pins an explicit url@commit, learning its commit time from the repository", async () => {
