@@ -141,6 +141,7 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("imports:set", ["-p", "shop", "--channel", "beta", "example.invalid/org/lib", "--release", "shop:2.0"]);
     await succeeds("imports:show", ["-p", "shop", "--channel", "beta"]);
     await succeeds("imports:resolve", ["-p", "shop", "--channel", "beta"]);
+    expect((await succeeds("release:create", ["shop", "--version", "2.0-beta", "--repo", app, "--imports", "beta"])).imports).toHaveLength(1);
     await succeeds("imports:unset", ["-p", "shop", "--channel", "beta", "example.invalid/org/lib"]);
     await fails("imports:resolve", ["-p", "shop", "--channel", "beta"], 1, "IMPORT_NO_PINS");
     await succeeds("channel:show", ["shop", "stable", "--instance", "web-7"]);
