@@ -35,7 +35,7 @@ export abstract class RecordCommand extends BaseCommand {
 }
 
 /** The value of --format (or its old name --output) in ARGV, before any `--`, as oclif reads --json there. */
-function formatIn(argv: string[]): string | undefined {
+export function formatIn(argv: string[]): string | undefined {
   let found: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;

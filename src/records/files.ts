@@ -26,6 +26,8 @@ export const recordPath = {
     return `${releasesDir(project)}/${m[2]}/${m[3]}/${id}.json`;
   },
   channel: (project: string, name: string) => `${channelsDir(project)}/${name}.json`,
+  /** A project's import pins for one of its channels (records/imports.ts). */
+  imports: (project: string, channel: string) => `${project}/imports/${channel}.json`,
   binary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}.json`,
   /** A binary record with secret storage details (a SOPS file; see layout.ts SEALED_SUFFIX). */
   sealedBinary: (project: string, sha256: string) => `${project}/binaries/${sha256.slice(0, 2)}/${sha256}${SEALED_SUFFIX}`,
@@ -118,4 +120,6 @@ export function commitRecords<T>(repoDir: string, o: WriteOpts, message: string 
   return commitChanges(repoDir, { message, author: o.author, push: o.push }, fn);
 }
 
-export const nowIso = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+/** An RFC 3339 time in UTC, to the second, as records write times. */
+export const utcIso = (t: Date | string | number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, "Z");
+export const nowIso = (): string => utcIso(Date.now());

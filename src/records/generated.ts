@@ -16,6 +16,12 @@ export interface RepoRef {
   ref?: string;
   /** the work tree had uncommitted changes (allowed only on request) */
   dirty?: boolean;
+  /** the commit's committer date, RFC 3339 in UTC (what a Go pseudo-version is made of) */
+  commitTime?: string;
+  /** the module the repo holds at that commit: go.mod's module path, else package.json's name; empty when neither */
+  module?: string;
+  /** the highest semver tag (vX.Y.Z[-pre]) on or before the commit, of the module's major version for a Go module: the base of its Go pseudo-version */
+  versionTag?: string;
 }
 
 /**
@@ -32,6 +38,59 @@ export interface Release {
   createdBy?: string;
   createdAt: string;
   notes?: string;
+  /** the modules of other projects it was built against (`release create --imports CHANNEL`) */
+  imports?: Import[];
+}
+
+/** A module a release was built against, as its project's import pins resolved then. */
+export interface Import {
+  /** Go module path or npm package name */
+  module: string;
+  /** the project whose release provided it (empty for an explicit url@commit) */
+  project?: string;
+  /** the repo's remote URL */
+  url?: string;
+  /** full commit hash */
+  commit: string;
+  /** the commit's committer date, RFC 3339 in UTC */
+  commitTime?: string;
+  /** the release it came through, when pinned through a release (or a channel) */
+  releaseId?: string;
+  /** the channel followed to that release, when the pin follows one */
+  channel?: string;
+}
+
+/**
+ * One module's pin: exactly one of a channel to follow (project + channel), a release
+ * (project + release), or an explicit commit (url + commit).
+ */
+export interface ImportPin {
+  module: string;
+  /** the project that releases the module (follow, release) */
+  project?: string;
+  /** follow: resolved at resolve time, through the channel's release, to the repo whose module this is */
+  channel?: string;
+  /** a release id or version */
+  release?: string;
+  /** explicit: the repo's URL */
+  url?: string;
+  /** explicit: the full commit hash */
+  commit?: string;
+  /** explicit: the commit's committer date (RFC 3339 UTC), learnt when the pin was set */
+  commitTime?: string;
+}
+
+/**
+ * Which version of each module a project builds against on one of its channels.
+ * Path: <project>/imports/<channel>.json
+ */
+export interface Imports {
+  project: string;
+  channel: string;
+  /** sorted by module */
+  pins?: ImportPin[];
+  updatedBy?: string;
+  updatedAt: string;
 }
 
 /**
@@ -188,6 +247,9 @@ export interface Event {
 export interface Messages {
   RepoRef: RepoRef;
   Release: Release;
+  Import: Import;
+  ImportPin: ImportPin;
+  Imports: Imports;
   Rollout: Rollout;
   Channel: Channel;
   Signature: Signature;
@@ -228,6 +290,9 @@ export const SCHEMA: { readonly [K in MessageName]: readonly FieldSchema[] } = {
     { json: "commit", proto: "commit", id: 3, type: "string", kind: "scalar", repeated: false, required: true },
     { json: "ref", proto: "ref", id: 4, type: "string", kind: "scalar", repeated: false, required: false },
     { json: "dirty", proto: "dirty", id: 5, type: "bool", kind: "scalar", repeated: false, required: false },
+    { json: "commitTime", proto: "commit_time", id: 6, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "module", proto: "module", id: 7, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "versionTag", proto: "version_tag", id: 8, type: "string", kind: "scalar", repeated: false, required: false },
   ],
   Release: [
     { json: "id", proto: "id", id: 1, type: "string", kind: "scalar", repeated: false, required: true },
@@ -237,6 +302,32 @@ export const SCHEMA: { readonly [K in MessageName]: readonly FieldSchema[] } = {
     { json: "createdBy", proto: "created_by", id: 5, type: "string", kind: "scalar", repeated: false, required: false },
     { json: "createdAt", proto: "created_at", id: 6, type: "string", kind: "scalar", repeated: false, required: true },
     { json: "notes", proto: "notes", id: 7, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "imports", proto: "imports", id: 8, type: "Import", kind: "message", repeated: true, required: false },
+  ],
+  Import: [
+    { json: "module", proto: "module", id: 1, type: "string", kind: "scalar", repeated: false, required: true },
+    { json: "project", proto: "project", id: 2, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "url", proto: "url", id: 3, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "commit", proto: "commit", id: 4, type: "string", kind: "scalar", repeated: false, required: true },
+    { json: "commitTime", proto: "commit_time", id: 5, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "releaseId", proto: "release_id", id: 6, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "channel", proto: "channel", id: 7, type: "string", kind: "scalar", repeated: false, required: false },
+  ],
+  ImportPin: [
+    { json: "module", proto: "module", id: 1, type: "string", kind: "scalar", repeated: false, required: true },
+    { json: "project", proto: "project", id: 2, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "channel", proto: "channel", id: 3, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "release", proto: "release", id: 4, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "url", proto: "url", id: 5, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "commit", proto: "commit", id: 6, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "commitTime", proto: "commit_time", id: 7, type: "string", kind: "scalar", repeated: false, required: false },
+  ],
+  Imports: [
+    { json: "project", proto: "project", id: 1, type: "string", kind: "scalar", repeated: false, required: true },
+    { json: "channel", proto: "channel", id: 2, type: "string", kind: "scalar", repeated: false, required: true },
+    { json: "pins", proto: "pins", id: 3, type: "ImportPin", kind: "message", repeated: true, required: false },
+    { json: "updatedBy", proto: "updated_by", id: 4, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "updatedAt", proto: "updated_at", id: 5, type: "string", kind: "scalar", repeated: false, required: true },
   ],
   Rollout: [
     { json: "percent", proto: "percent", id: 1, type: "uint32", kind: "scalar", repeated: false, required: true },

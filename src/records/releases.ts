@@ -3,9 +3,10 @@ import type { CommitResult } from "../meta/commit.js";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { decodeName, showPath } from "../meta/names.js";
+import { highestVersion } from "./goversion.js";
 import { validateName } from "../meta/layout.js";
-import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
-import type { Release, RepoRef } from "./types.js";
+import { commitRecords, decodeAt, dirsIn, namesIn, nowIso, type Reader, RELEASE_ID, readRecord, releasesDir, recordExists, recordNotFound, recordPath, requireProject, utcIso, withReader, type WriteOpts, writeRecord } from "./files.js";
+import type { Import, Release, RepoRef } from "./types.js";
 
 /** `NAME=URL@HASH` as `release create --commit` takes it. */
 export function parseCommitSpec(spec: string): RepoRef {
@@ -53,7 +54,47 @@ export async function repoRefOf(path: string, o: { allowDirty?: boolean } = {}):
     });
   }
   const name = url ? basename(url).replace(/\.git$/, "") : basename(repo.dir);
-  return { name, url: url || undefined, commit, ref: tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined, dirty: files.length > 0 || undefined };
+  const { exactTag, ...facts } = await commitFacts(repo, commit);
+  // A version tag on the commit is the ref a release names first: it is the commit's Go version.
+  return { name, url: url || undefined, commit, ref: exactTag ?? (tag.exitCode === 0 ? tag.stdout.trim() : branch.stdout.trim() || undefined), dirty: files.length > 0 || undefined, ...facts };
+}
+
+/**
+ * What a Go version and an import pin need to know of a commit: its committer date in UTC
+ * (Go's pseudo-versions use the commit time, not the author time: go.dev/ref/mod#pseudo-versions),
+ * the module the repo holds there — read from the commit's own tree, not the work tree — and
+ * the version tags Go would derive its version from: the highest on or before the commit
+ * (Go's RecentTag: among the tags merged into it), and the highest on the commit itself.
+ */
+export async function commitFacts(repo: Git, commit: string): Promise<{ commitTime: string; module?: string; versionTag?: string; exactTag?: string }> {
+  const seconds = Number((await repo.run(["show", "-s", "--format=%ct", commit])).stdout.trim());
+  const [goMod, pkg] = await repo.readBlobs([`${commit}:go.mod`, `${commit}:package.json`]);
+  const goModule = goModulePath(goMod);
+  const tags = async (which: string) => (await repo.run(["tag", which, commit], { reject: false })).stdout.split("\n").filter((t) => t !== "");
+  const versionTag = highestVersion(await tags("--merged"), goModule);
+  const exactTag = versionTag === undefined ? undefined : highestVersion(await tags("--points-at"), goModule);
+  return { commitTime: utcIso(seconds * 1000), module: goModule ?? packageName(pkg), versionTag, exactTag };
+}
+
+/** go.mod's `module` path: `module path` or `module "path"`, with // comments (golang.org/x/mod/modfile). */
+function goModulePath(goMod: Uint8Array | undefined): string | undefined {
+  for (const line of goMod ? Buffer.from(goMod).toString("utf8").split("\n") : []) {
+    const m = /^\s*module\s+("([^"]+)"|`([^`]+)`|([^\s/]\S*?))\s*(\/\/.*)?$/.exec(line);
+    const path = m?.[2] ?? m?.[3] ?? m?.[4];
+    if (path) return path;
+  }
+  return undefined;
+}
+
+/** package.json's `name`. */
+function packageName(packageJson: Uint8Array | undefined): string | undefined {
+  if (!packageJson) return undefined;
+  try {
+    const name = (JSON.parse(Buffer.from(packageJson).toString("utf8")) as { name?: unknown }).name;
+    return typeof name === "string" && name !== "" ? name : undefined;
+  } catch {
+    return undefined; // not JSON: no npm package name
+  }
 }
 
 /** The paths of `git status --porcelain=v1 -z`: "XY PATH\0", a rename or copy followed by its source "\0FROM\0". */
@@ -80,7 +121,7 @@ export function releaseId(version: string, at: string): string {
 /** A version as it appears in a release id (and so in its file name). */
 const versionSlug = (version: string) => version.replace(/[^A-Za-z0-9._-]/g, "_");
 
-export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string }): Promise<CommitResult<Release>> {
+export async function createRelease(repoDir: string, project: string, o: WriteOpts & { version: string; repos: RepoRef[]; notes?: string; now?: string; imports?: Import[] }): Promise<CommitResult<Release>> {
   if (!o.version) throw new BootMetaError("INVALID_ARGUMENT", "a release needs --version", ExitCode.InvalidArgument);
   if (o.repos.length === 0) throw new BootMetaError("INVALID_ARGUMENT", "a release needs at least one repo (--repo PATH or --commit NAME=URL@HASH)", ExitCode.InvalidArgument);
   const createdAt = o.now ?? nowIso();
@@ -99,7 +140,7 @@ export async function createRelease(repoDir: string, project: string, o: WriteOp
       });
     }
     if (await tx.read(path)) throw recordExists(`release ${id}`, path);
-    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes };
+    const release: Release = { id, project, version: o.version, repos: o.repos, createdBy: tx.author, createdAt, notes: o.notes, ...(o.imports?.length ? { imports: o.imports } : {}) };
     writeRecord(tx, "Release", path, release);
     return release;
   });

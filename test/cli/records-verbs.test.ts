@@ -39,7 +39,8 @@ describe("records through the CLI", () => {
     expect(r1.createdBy).toBe("Test Author <author@test.invalid>");
     expect(Date.parse(r1.createdAt)).toBeGreaterThan(Date.now() - 600_000);
     expect(git(meta, "log", "-1", "--format=%an <%ae>")).toBe(r1.createdBy);
-    expect(r1.repos).toEqual([{ name: "app", url: "https://example.invalid/org/app.git", commit: appHead, ref: "v1.0" }]);
+    // "v1.0" is a tag but not a semantic version (vX.Y.Z): the ref, and no version tag.
+    expect(r1.repos).toEqual([{ name: "app", url: "https://example.invalid/org/app.git", commit: appHead, ref: "v1.0", commitTime: new Date(Number(git(app, "show", "-s", "--format=%ct")) * 1000).toISOString().replace(".000Z", "Z") }]);
     expect(git(meta, "ls-tree", "-r", "--name-only", "HEAD", "shop/releases")).toBe(`shop/releases/${r1.id.slice(0, 4)}/${r1.id.slice(4, 6)}/${r1.id}.json`);
 
     // A dirty source repo is refused, and nothing is written.

@@ -129,11 +129,21 @@ describe("each command's --json output holds to its checked-in schema", () => {
   it("records: release, channel, binary, instance, buildinfo", async () => {
     const app = sourceRepo("shop");
     await succeeds("buildinfo", ["--repo", app, "--project", "shop", "--version", "2.0"]);
-    const rel = await succeeds("release:create", ["shop", "--version", "2.0", "--repo", app, "--notes", "contract"]);
+    const lib = sourceRepo("lib");
+    writeFileSync(join(lib, "go.mod"), "module example.invalid/org/lib\n");
+    git(lib, "add", "go.mod");
+    git(lib, "commit", "-q", "-m", "a Go module");
+    const rel = await succeeds("release:create", ["shop", "--version", "2.0", "--repo", app, "--repo", lib, "--notes", "contract"]);
     await succeeds("release:list", ["shop"]);
     const shown = await succeeds("release:show", ["shop", "2.0"]);
     // A record verb's --format json is --json by another name.
     expect(JSON.parse(out(await cli(["release", "show", "shop", "2.0", "--format", "json"], { cwd: demo, env })))).toEqual(shown);
+    await succeeds("imports:set", ["-p", "shop", "--channel", "beta", "example.invalid/org/lib", "--release", "shop:2.0"]);
+    await succeeds("imports:show", ["-p", "shop", "--channel", "beta"]);
+    await succeeds("imports:resolve", ["-p", "shop", "--channel", "beta"]);
+    expect((await succeeds("release:create", ["shop", "--version", "2.0-beta", "--repo", app, "--imports", "beta"])).imports).toHaveLength(1);
+    await succeeds("imports:unset", ["-p", "shop", "--channel", "beta", "example.invalid/org/lib"]);
+    await fails("imports:resolve", ["-p", "shop", "--channel", "beta"], 1, "IMPORT_NO_PINS");
     await succeeds("channel:show", ["shop", "stable", "--instance", "web-7"]);
     await succeeds("channel:promote", ["shop", "stable", "2.0", "--percent", "50"]);
     await succeeds("channel:rollback", ["shop", "stable"]);

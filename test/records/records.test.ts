@@ -49,7 +49,7 @@ describe("releases", () => {
     const app = sourceRepo("app");
     git(app, "tag", "v1.0.0");
     const ref = await repoRefOf(app);
-    expect(ref).toEqual({ name: "app", url: "https://example.invalid/org/app.git", commit: git(app, "rev-parse", "HEAD"), ref: "v1.0.0" });
+    expect(ref).toEqual({ name: "app", url: "https://example.invalid/org/app.git", commit: git(app, "rev-parse", "HEAD"), ref: "v1.0.0", versionTag: "v1.0.0", commitTime: new Date(Number(git(app, "show", "-s", "--format=%ct")) * 1000).toISOString().replace(".000Z", "Z") });
     writeFileSync(join(app, "wip.txt"), "x");
     await expect(repoRefOf(app)).rejects.toMatchObject({ code: "RELEASE_DIRTY_REPO", message: expect.stringContaining("wip.txt") });
     expect(await repoRefOf(app, { allowDirty: true })).toMatchObject({ dirty: true });

@@ -2,6 +2,7 @@ import { Args } from "@oclif/core";
 import { repoFlags, repoOf } from "../../cli/meta-flags.js";
 import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { binaryWhich } from "../../records/binaries.js";
+import { importLines } from "../../records/imports.js";
 
 export default class BinaryWhich extends RecordCommand {
   static override summary = "From a binary (file or SHA-256) back to its project, release, channels and every repo + commit.";
@@ -24,6 +25,7 @@ export default class BinaryWhich extends RecordCommand {
     if (p.sealed === "no-key") this.log("stored   (encrypted: your key does not open the storage details)");
     else for (const u of p.binary.urls ?? []) this.log(`stored   ${u}`);
     for (const r of p.release.repos) this.log(`  ${r.name.padEnd(20)} ${r.commit}  ${r.url ?? ""}`);
+    for (const line of importLines(p.release)) this.log(line);
     return p;
   }
 }

@@ -4,6 +4,7 @@ import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { getRelease } from "../../records/releases.js";
 import { recordPath, withReader } from "../../records/files.js";
 import { describeSigner, lastChange } from "../../meta/verify.js";
+import { importLines } from "../../records/imports.js";
 
 export default class ReleaseShow extends RecordCommand {
   static override summary = "Show a release (by id or version) and every repo + commit it was built from.";
@@ -21,7 +22,8 @@ export default class ReleaseShow extends RecordCommand {
     // created_by is what the writer claimed; the commit's signature says who wrote it.
     const w = await lastChange(repo, recordPath.release(rel.project, rel.id));
     if (w) this.log(`  written in ${w.commit.slice(0, 12)}, ${describeSigner(w.signer)}${w.signer.principal ? "" : ` (created_by and git's author say ${w.author})`}`);
-    for (const x of rel.repos) this.log(`  ${x.name.padEnd(20)} ${x.commit}  ${x.ref ?? ""}${x.dirty ? " (dirty)" : ""}  ${x.url ?? ""}`);
+    for (const x of rel.repos) this.log(`  ${x.name.padEnd(20)} ${x.commit}  ${x.ref ?? ""}${x.dirty ? " (dirty)" : ""}  ${x.url ?? ""}${x.module ? `  module ${x.module}` : ""}`);
+    for (const line of importLines(rel)) this.log(line);
     return rel;
   }
 }
