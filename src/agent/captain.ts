@@ -3,6 +3,8 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { configBool, Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import { withReader } from "../meta/reader.js";
+import { trustedReader } from "../meta/trusted-reader.js";
+import { trustedView } from "../meta/verify.js";
 import { channelHistory, getChannel, promoteChannel, rollbackChannel } from "../records/channels.js";
 import { fleetOf, readInstances } from "../records/fleet.js";
 import { getRelease } from "../records/releases.js";
@@ -49,6 +51,12 @@ export interface CaptainOptions {
   /** Push each promotion; default: git config `boot-meta.push`. Required when the repository has a remote. */
   push?: boolean;
   author?: string;
+  /**
+   * Act only on what allowed signers wrote (README "Signed history"): instance reports and the
+   * channel are read at their last trusted version when a commit the rules do not allow touched
+   * them, so forged reports neither push a release on nor stop it.
+   */
+  trustRoot?: string;
   clock?: CaptainClock;
   onProgress?: (p: CaptainProgress) => void;
 }
@@ -59,6 +67,7 @@ export type CaptainProgress =
   | { phase: "wait"; percent: number; healthy: number; needed: number; instances: number; waitedMs: number }
   | { phase: "soak"; percent: number; healthy: number; needed: number; instances: number; remainingMs: number }
   | { phase: "fetch-failed"; message: string }
+  | { phase: "untrusted"; path: string; message: string }
   | { phase: "rollback"; to: string };
 
 export interface CaptainWave {
@@ -141,6 +150,10 @@ function checkOptions(o: CaptainOptions): void {
 interface Repo {
   dir: string;
   push: boolean;
+  trustRoot: string | undefined;
+  onProgress: CaptainOptions["onProgress"];
+  /** Tainted paths already reported. */
+  warned: Set<string>;
   /** Fetches the remote's branch and moves the local branch up to it when it can (fast-forward only); the commit to read. */
   sync(): Promise<string | undefined>;
 }
@@ -158,6 +171,9 @@ async function openRepo(dir: string, o: CaptainOptions): Promise<Repo> {
   return {
     dir,
     push,
+    trustRoot: o.trustRoot,
+    onProgress: o.onProgress,
+    warned: new Set(),
     async sync() {
       if (!remote) return undefined;
       try {
@@ -185,7 +201,17 @@ interface Snapshot {
 
 async function snapshot(repo: Repo, project: string, channel: string): Promise<Snapshot> {
   const at = await repo.sync();
-  return withReader(repo.dir, at, async (r) => {
+  return withReader(repo.dir, at, async (r0) => {
+    let r = r0;
+    if (repo.trustRoot) {
+      const view = await trustedView(repo.dir, { root: repo.trustRoot, head: r0.commit });
+      for (const [path, t] of view.tainted) {
+        if (!path.startsWith(`${project}/`) || repo.warned.has(path)) continue;
+        repo.warned.add(path);
+        repo.onProgress?.({ phase: "untrusted", path, message: t.message });
+      }
+      r = trustedReader(r0, view.tainted, async (id) => (await r0.git.readBlobs([id]))[0]);
+    }
     const c = await getChannel(r, project, channel);
     const all = await readInstances(r, project);
     return { channel: c, instances: new Map(all.map((i) => [i.id, i])), fleet: fleetOf(all, channel) };

@@ -1,6 +1,7 @@
 import { Flags } from "@oclif/core";
 import { type CaptainProgress, type CaptainResult, humanMs, runCaptain } from "../agent/captain.js";
 import { BaseCommand } from "../cli/base.js";
+import { resolveSettings } from "../config/bootstrap.js";
 import { repoFlags, repoOf, targetOf } from "../cli/meta-flags.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { redactSecrets } from "../redact.js";
@@ -34,6 +35,8 @@ function line(p: CaptainProgress): string {
       return `warning: fetching the meta repository failed (${p.message}); reading the last fetched state`;
     case "rollback":
       return `rolling back to ${p.to}`;
+    case "untrusted":
+      return `warning: ${p.path} is read at its last trusted version, not as committed: ${p.message}`;
   }
 }
 
@@ -57,11 +60,13 @@ export default class Captain extends BaseCommand {
     poll: Flags.string({ description: "how often to read (and fetch) the meta repository, e.g. 5s", default: "5s" }),
     push: Flags.boolean({ description: "push each promotion (needed when the meta repository has a remote; default: git config boot-meta.push)", allowNo: true }),
     author: Flags.string({ description: 'commit author, "Name <email>" (default: git config)' }),
+    "trust-root": Flags.string({ description: "act only on what allowed signers wrote, verified from this commit: an instance report or channel state someone else pushed is read at its last trusted version (default: BOOT_META_TRUST_ROOT or the bootstrap file's trust-root)" }),
   };
 
   async run(): Promise<CaptainResult> {
     const { flags } = await this.parse(Captain);
     const { project } = await targetOf(flags);
+    const { trustRoot } = await resolveSettings({ trustRoot: flags["trust-root"] });
     const soakMs = flags.soak.trim() === "0" ? 0 : parseDuration(flags.soak, "--soak");
     const r = await runCaptain(await repoOf(flags), {
       project,
@@ -74,6 +79,7 @@ export default class Captain extends BaseCommand {
       pollMs: parseDuration(flags.poll, "--poll"),
       push: flags.push,
       author: flags.author,
+      trustRoot,
       // Progress is for the person watching, on stderr also under --json (stdout has only the result).
       onProgress: (p) => process.stderr.write(`${redactSecrets(line(p))}\n`),
     });

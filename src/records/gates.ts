@@ -97,7 +97,10 @@ async function soakOf(repoDir: string, commit: string | undefined, project: stri
 
 /** The gates on promoting `releaseId` to `channel`, and which of them it meets; undefined when the channel has none. */
 export async function gateState(repoDir: string, r: Reader & { base?: string; commit?: string }, project: string, channel: string, releaseId: string, now: number): Promise<GateState | undefined> {
-  const c = await metaConfigAt(r);
+  // Most repositories gate nothing: their rules are not parsed on every promotion.
+  const raw = await r.read(META_CONFIG);
+  if (!raw || !Buffer.from(raw).includes("promotion")) return undefined;
+  const c = parseMetaConfig(decodeUtf8(raw, META_CONFIG));
   const g = promotionGate(c, project, channel);
   if (!g) return undefined;
   const out: GateState = { rule: g.rule, releaseId, met: true };

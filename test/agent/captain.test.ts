@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type CaptainClock, type CaptainProgress, runCaptain } from "../../src/agent/captain.js";
@@ -10,8 +10,10 @@ import { readInstances } from "../../src/records/fleet.js";
 import { createRelease, parseCommitSpec } from "../../src/records/releases.js";
 import { rolloutOf } from "../../src/records/rollout.js";
 import type { Instance } from "../../src/records/types.js";
-import { git } from "../helpers/gitdir.js";
+import { cliWith, err, out } from "../helpers/cli.js";
+import { bareRemoteWithClones, git } from "../helpers/gitdir.js";
 import { recordsRepo } from "../helpers/records.js";
+import { sshKey } from "../helpers/ssh.js";
 
 const HASH = "3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c";
 const T0 = Date.parse("2026-03-01T00:00:00Z");
@@ -277,5 +279,97 @@ describe("boot-meta captain", () => {
     await expect(run({ to: "9.9" })).rejects.toMatchObject({ code: "RECORD_NOT_FOUND" });
     await expect(run({ channel: "nightly" })).rejects.toMatchObject({ code: "CHANNEL_NOT_FOUND" });
     expect(head(w.dir)).toBe(before);
+  });
+
+  it("with a trust root, acts only on reports the rules allow: forged healthy reports do not move it on", async () => {
+    const w = await world();
+    // From here on the rules say only admins report instances, and the admin signs every commit.
+    const admin = sshKey("admin");
+    mkdirSync(join(w.dir, "keys"), { recursive: true });
+    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
+    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\nwrite: { instances: [admins] }\n");
+    git(w.dir, "add", "-A");
+    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules: only admins report instances");
+    const root = head(w.dir);
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    // The agents never report; a stranger's unsigned commit claims every instance runs 1.1, healthy.
+    w.setBehaviour(() => undefined);
+    let forged = false;
+    w.hooks.push(async () => {
+      if (forged) return;
+      forged = true;
+      git(w.dir, "config", "commit.gpgsign", "false");
+      try {
+        await commitChanges(w.dir, { message: "forged reports" }, async (tx) => {
+          for (const id of IDS) writeRecord(tx, "Instance", recordPath.instance("shop", id), { id, project: "shop", channel: "stable", releaseId: w.r11, status: "running", health: "healthy", changedAt: iso(w.now()) });
+        });
+      } finally {
+        git(w.dir, "config", "commit.gpgsign", "true");
+      }
+    });
+    const events: CaptainProgress[] = [];
+    const err = await runCaptain(w.dir, { project: "shop", channel: "stable", to: "1.1", waves: [100], soakMs: 0, pollMs: 60_000, waveTimeoutMs: 180_000, trustRoot: root, clock: w.clock, onProgress: (p) => events.push(p) }).catch((e: unknown) => e);
+    expect(forged).toBe(true);
+    expect(err).toMatchObject({ code: "CAPTAIN_ROLLOUT_FAILED", message: expect.stringContaining(`0 of 10 instances reported ${w.r11} healthy`), data: { rolledBackTo: w.r10 } });
+    expect(events).toContainEqual(expect.objectContaining({ phase: "untrusted", path: recordPath.instance("shop", "web-1") }));
+    expect((await stable(w.dir)).releaseId).toBe(w.r10);
+  });
+
+  describe("on the command line", () => {
+    const cli = cliWith();
+
+    it("rolls out and prints one JSON object; progress goes to stderr", async () => {
+      const w = await world();
+      // A channel with no recorded instances: each wave is healthy as soon as it is promoted.
+      await promoteChannel(w.dir, "shop", "canary", w.r10);
+      const r = await cli(["captain", "-p", "shop", "--channel", "canary", "--to", "1.1", "--waves", "10,100", "--soak", "0", "--poll", "1s", "--meta", w.dir, "--json"]);
+      expect(r.exitCode, err(r)).toBe(0);
+      expect(JSON.parse(out(r))).toMatchObject({ project: "shop", channel: "canary", from: w.r10, to: w.r11, resumed: false, waves: [{ percent: 10, instances: 0 }, { percent: 100, instances: 0 }] });
+      expect(err(r)).toContain("wave 10%: promoted");
+    });
+
+    it("refuses bad arguments with a typed error and exit 2, leaving the repository as it was", async () => {
+      const w = await world();
+      const before = head(w.dir);
+      for (const [args, words] of [
+        [["--waves", "1,ten"], '--waves "1,ten" is not a list of percentages'],
+        [["--soak", "soon"], '--soak "soon" is not a duration'],
+        [["--min-healthy", "most"], '--min-healthy "most" is not a percentage'],
+      ] as const) {
+        const r = await cli(["captain", "-p", "shop", "--channel", "stable", "--to", "1.1", "--meta", w.dir, "--json", ...args]);
+        expect(r.exitCode).toBe(2);
+        expect(JSON.parse(out(r)).error).toMatchObject({ code: "INVALID_ARGUMENT", message: expect.stringContaining(words) });
+      }
+      expect(head(w.dir)).toBe(before);
+      expect(git(w.dir, "status", "--porcelain")).toBe("");
+    });
+
+    it("refuses to drive a repository with a remote without --push: the fleet would never see its promotions", async () => {
+      const w = await world();
+      const { remote } = bareRemoteWithClones(0);
+      git(w.dir, "remote", "add", "origin", remote);
+      const before = head(w.dir);
+      const r = await cli(["captain", "-p", "shop", "--channel", "stable", "--to", "1.1", "--meta", w.dir, "--no-push"]);
+      expect(r.exitCode).toBe(2);
+      expect(err(r)).toContain("a captain that does not push would wait for instances that never see its promotions. Give --push");
+      expect(head(w.dir)).toBe(before);
+    });
+
+    it("channel approve records the approval, and refuses someone the rules do not let approve", async () => {
+      const w = await world();
+      const rules = join(w.dir, ".boot-meta.yaml");
+      writeFileSync(rules, `${readFileSync(rules, "utf8")}\npromotion:\n  shop:\n    stable: { approvals: 1, approvers: [alice] }\n`);
+      git(w.dir, "commit", "-qam", "gate shop/stable");
+      const before = head(w.dir);
+      const no = await cli(["channel", "approve", "shop", "stable", "1.1", "--as", "bob", "--meta", w.dir, "--json"]);
+      expect(no.exitCode).toBe(1);
+      expect(JSON.parse(out(no)).error).toMatchObject({ code: "CHANNEL_APPROVER_NOT_ALLOWED" });
+      expect(head(w.dir)).toBe(before);
+      const yes = await cli(["channel", "approve", "shop", "stable", "1.1", "--as", "alice", "--meta", w.dir, "--json"]);
+      expect(yes.exitCode, err(yes)).toBe(0);
+      expect(JSON.parse(out(yes))).toMatchObject({ path: `shop/approvals/stable/${w.r11}/alice.json`, approvedBy: "alice", changed: true });
+      const shown = await cli(["channel", "show", "shop", "stable", "--release", "1.1", "--meta", w.dir, "--json"]);
+      expect(JSON.parse(out(shown)).gates).toMatchObject({ rule: "promotion.shop.stable", releaseId: w.r11, met: true, approvals: { needed: 1, by: ["alice"], met: true } });
+    });
   });
 });
