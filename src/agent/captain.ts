@@ -272,7 +272,7 @@ export async function runCaptain(repoDir: string, o: CaptainOptions): Promise<Ca
       if (generation !== undefined && snap.channel.generation !== generation) throw moved(project, channel, toId, snap.channel, "its generation changed since the captain last wrote or read it");
       promotedAt = clock.now();
       try {
-        const r = await promoteChannel(repoDir, project, channel, toId, { expect: snap.channel.releaseId, percent: percent === 100 ? undefined : percent, now: iso(promotedAt), ...write });
+        const r = await promoteChannel(repoDir, project, channel, toId, { expect: snap.channel.releaseId, percent: percent === 100 ? undefined : percent, now: iso(promotedAt), trustRoot: o.trustRoot, ...write });
         commit = r.commit ?? null;
         generation = r.value.channel.generation;
       } catch (e) {

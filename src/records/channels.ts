@@ -22,6 +22,11 @@ export interface PromoteOptions extends WriteOpts {
    */
   percent?: number;
   now?: string;
+  /**
+   * Judge the gates on what allowed signers wrote, verified from this commit: an approval a
+   * commit its approver did not sign is read as absent (README "Signed history").
+   */
+  trustRoot?: string;
 }
 
 function conflict(project: string, channel: string, expected: string, current: string): BootMetaError {
@@ -87,7 +92,7 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
       return { from: now, channel: cur, changed: false };
     }
     // The gates in .boot-meta.yaml (gates.ts), judged on the state this commit builds on.
-    requireGates(project, channel, await gateState(repoDir, tx, project, channel, rel.id, o.now ? Date.parse(o.now) : Date.now()));
+    requireGates(project, channel, await gateState(repoDir, tx, project, channel, rel.id, o.now ? Date.parse(o.now) : Date.now(), o.trustRoot));
     const generation = cur ? await generationOf(repoDir, tx.base, path, cur) : 0;
     const next: Channel = {
       project,

@@ -4,6 +4,8 @@ import { Git } from "../meta/git.js";
 import { META_CONFIG, validateName } from "../meta/layout.js";
 import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, promotionGate } from "../meta/model.js";
 import { channelApprovers, mayWrite } from "../meta/policy.js";
+import { trustedReader } from "../meta/trusted-reader.js";
+import { trustedView } from "../meta/verify.js";
 import { decodeUtf8 } from "../limits.js";
 import { decodeRecord } from "./codec.js";
 import { commitRecords, nowIso, type Reader, recordPath, requireProject, type WriteOpts } from "./files.js";
@@ -95,8 +97,20 @@ async function soakOf(repoDir: string, commit: string | undefined, project: stri
   return best;
 }
 
-/** The gates on promoting `releaseId` to `channel`, and which of them it meets; undefined when the channel has none. */
-export async function gateState(repoDir: string, r: Reader & { base?: string; commit?: string }, project: string, channel: string, releaseId: string, now: number): Promise<GateState | undefined> {
+/**
+ * The gates on promoting `releaseId` to `channel`, and which of them it meets; undefined when
+ * the channel has none. With `trustRoot`, judged on the trusted view of `r`'s commit.
+ */
+export async function gateState(repoDir: string, r0: Reader & { base?: string; commit?: string }, project: string, channel: string, releaseId: string, now: number, trustRoot?: string): Promise<GateState | undefined> {
+  const at = r0.base ?? r0.commit;
+  let r: Reader = r0;
+  if (trustRoot && at) {
+    // With a trust root, the rules and the approvals are what allowed signers wrote: gates a
+    // non-admin removed still hold, and an approval its approver did not sign is not there.
+    const view = await trustedView(repoDir, { root: trustRoot, head: at });
+    const git = await Git.at(repoDir);
+    r = trustedReader(r0, view.tainted, async (id) => (await git.readBlobs([id]))[0]);
+  }
   // Most repositories gate nothing: their rules are not parsed on every promotion.
   const raw = await r.read(META_CONFIG);
   if (!raw || !Buffer.from(raw).includes("promotion")) return undefined;
@@ -111,7 +125,7 @@ export async function gateState(repoDir: string, r: Reader & { base?: string; co
     out.met &&= out.approvals.met;
   }
   if (g.gate.after !== undefined && g.gate.soakSeconds !== undefined) {
-    const soaked = await soakOf(repoDir, r.base ?? r.commit, project, g.gate.after, releaseId, now);
+    const soaked = await soakOf(repoDir, at, project, g.gate.after, releaseId, now);
     out.soak = { after: g.gate.after, seconds: g.gate.soakSeconds, soaked: soaked.seconds, met: soaked.since !== undefined && soaked.seconds >= g.gate.soakSeconds, ...(soaked.since ? { since: soaked.since } : {}) };
     out.met &&= out.soak.met;
   }

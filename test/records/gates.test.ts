@@ -8,6 +8,7 @@ import { approveChannel } from "../../src/records/gates.js";
 import { createRelease, parseCommitSpec } from "../../src/records/releases.js";
 import { git } from "../helpers/gitdir.js";
 import { recordsRepo } from "../helpers/records.js";
+import { sshKey } from "../helpers/ssh.js";
 
 const HASH = "3f2c1a9d0e4b5a6c7d8e9f0a1b2c3d4e5f6a7b8c";
 const T0 = Date.parse("2026-02-01T00:00:00Z");
@@ -107,5 +108,25 @@ describe("promotion gates in .boot-meta.yaml", () => {
     await promoteChannel(dir, "shop", "beta", r11, { now: at(0) });
     await promoteChannel(dir, "shop", "beta", r10, { now: at(90) });
     expect((await promoteChannel(dir, "shop", "stable", r11, { now: at(200) })).value.channel.releaseId).toBe(r11);
+  });
+
+  it("with a trust root, an approval its approver did not sign counts for nothing; one they signed counts", async () => {
+    const { dir, r11 } = await gatedRepo("{ approvals: 1, approvers: [alice] }");
+    const alice = sshKey("alice");
+    mkdirSync(join(dir, "keys"), { recursive: true });
+    writeFileSync(join(dir, "keys/alice.txt"), `${alice.line}\n`);
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "--no-gpg-sign", "-m", "alice's key");
+    const root = head(dir);
+    // Someone else writes alice's approval, unsigned.
+    await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
+    await expect(promoteChannel(dir, "shop", "stable", r11, { trustRoot: root })).rejects.toMatchObject({ code: "CHANNEL_GATE_APPROVALS", message: expect.stringContaining("it has 0") });
+    // Alice signs it herself (the same approval, re-committed by her: removed, then written again).
+    git(dir, "rm", "-q", `shop/approvals/stable/${r11}/alice.json`);
+    git(dir, "commit", "-q", "--no-gpg-sign", "-m", "withdraw the forged approval");
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", alice.keyFile], ["commit.gpgsign", "true"]]) git(dir, "config", k as string, v as string);
+    await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
+    git(dir, "config", "commit.gpgsign", "false");
+    expect((await promoteChannel(dir, "shop", "stable", r11, { trustRoot: root })).value.channel.releaseId).toBe(r11);
   });
 });
