@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { validateName } from "../../src/meta/layout.js";
 import { parseMetaConfig, renderMetaConfig } from "../../src/meta/model.js";
 import { areaOf, writersOf } from "../../src/meta/policy.js";
 import { promoteChannel, showChannel } from "../../src/records/channels.js";
@@ -49,6 +50,10 @@ describe("promotion gates in .boot-meta.yaml", () => {
     expect(areaOf(path, ["shop"])).toEqual({ area: "channel-approval", project: "shop", channel: "eu/stable", release: "20260101T000000Z-1.0", principal: "alice" });
     expect(writersOf(c, "shop/approvals/stable/20260101T000000Z-1.0/alice.json", ["shop"]).principals).toEqual(["alice"]);
     expect(writersOf(c, "shop/approvals/stable/20260101T000000Z-1.0/ci.json", ["shop"]).principals).toEqual([]);
+  });
+
+  it("reserves approvals/ inside a project: no project is named after it", () => {
+    expect(() => validateName("project", "shop/approvals")).toThrow(expect.objectContaining({ code: "META_INVALID_NAME", message: expect.stringContaining("reserved by the layout") }));
   });
 
   it("refuses a promotion without the approvals the gate needs, writing nothing, and accepts it once approved", async () => {
