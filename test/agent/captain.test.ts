@@ -370,6 +370,8 @@ describe("boot-meta captain", () => {
       expect(JSON.parse(out(yes))).toMatchObject({ path: `shop/approvals/stable/${w.r11}/alice.json`, approvedBy: "alice", changed: true });
       const shown = await cli(["channel", "show", "shop", "stable", "--release", "1.1", "--meta", w.dir, "--json"]);
       expect(JSON.parse(out(shown)).gates).toMatchObject({ rule: "promotion.shop.stable", releaseId: w.r11, met: true, approvals: { needed: 1, by: ["alice"], met: true } });
+      const forPeople = await cli(["channel", "show", "shop", "stable", "--release", "1.1", "--meta", w.dir]);
+      expect(out(forPeople)).toContain(`gates (promotion.shop.stable) for ${w.r11}: met\n  approvals: 1 of 1 (alice) ✓`);
     });
   });
 });
