@@ -36,3 +36,5 @@ export { setFlag, setFlagState } from "./flags/write.js";
 export { accessCheck, accessMatrix, addKey, createEnv, createProject, initRepo, listKeys, removeKey, syncAccess } from "./meta/repo.js";
 export type { CommitResult } from "./meta/commit.js";
 // Releases, channels, binaries and instances: `boot-meta/records`.
+// The captain: a channel's rollout in waves, driven from the records.
+export { type CaptainClock, type CaptainOptions, type CaptainProgress, type CaptainResult, type CaptainWave, type InstanceReport, runCaptain } from "./agent/captain.js";

@@ -36,7 +36,7 @@ function invalidName(kind: string, value: string, why: string): BootMetaError {
 }
 
 /** Directories a project holds (and the top-level digest index): never part of a project name. */
-export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances", "events", "imports"];
+export const PROJECT_DIRS = ["envs", "releases", "binaries", "channels", "instances", "events", "imports", "approvals"];
 
 /**
  * Sealed records: a record with secret fields is a SOPS JSON file named `*.sops.json` in a

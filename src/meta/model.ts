@@ -15,6 +15,27 @@ export interface MetaConfig {
   access: { project: string[]; envs: Record<string, string[]> };
   /** Who may change what (policy.ts); absent parts take their defaults there. */
   write?: WriteRules;
+  /** Gates on promotions, by project (or `*`) then channel (or `*`): see {@link PromotionGate}. */
+  promotion?: Record<string, Record<string, PromotionGate>>;
+}
+
+/**
+ * `promotion:` in `.boot-meta.yaml`: what a release needs before `channel promote` (and the
+ * captain) may point a channel at it. Admin-controlled because the file is the admin area's.
+ *
+ *     promotion:
+ *       shop:                                    # a project, or "*"
+ *         stable: { after: beta, soak: 1h, approvals: 1 }
+ */
+export interface PromotionGate {
+  /** The channel a release must have run on first (with `soak`). */
+  after?: string;
+  /** How long, in seconds, the release must have had all of `after` before. */
+  soakSeconds?: number;
+  /** How many different principals must have approved the release for this channel (`channel approve`). */
+  approvals?: number;
+  /** Who may approve (principals or groups); default: those who may write the channel. */
+  approvers?: string[];
 }
 
 /**
@@ -86,7 +107,64 @@ export function parseMetaConfig(text: string): MetaConfig {
   for (const [e, readers] of Object.entries(envsIn)) envs[e] = names(readers, `access.envs.${e}`);
   const config: MetaConfig = { version: 1, groups, access: { project: names(access.project, "access.project"), envs } };
   if (o.write !== undefined && o.write !== null) config.write = parseWriteRules(o.write);
+  if (o.promotion !== undefined && o.promotion !== null) config.promotion = parsePromotion(o.promotion);
   return config;
+}
+
+/** `30s`, `5m`, `1h`, `2d` or a plain number of seconds, as seconds. */
+function parseSoak(v: unknown, where: string): number {
+  const m = typeof v === "number" ? [String(v), String(v), "s"] : typeof v === "string" ? /^(\d+)(s|m|h|d)?$/.exec(v.trim()) : null;
+  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86_400 } as const)[(m[2] ?? "s") as "s" | "m" | "h" | "d"] : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(`${where} must be a duration like 30s, 5m, 1h or 2d, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function parsePromotion(v: unknown): Record<string, Record<string, PromotionGate>> {
+  const isMap = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+  if (!isMap(v)) throw invalid("promotion must be a map of projects (or *) to channels (or *) to gates: { after, soak, approvals, approvers }");
+  const out: Record<string, Record<string, PromotionGate>> = Object.create(null) as Record<string, Record<string, PromotionGate>>;
+  for (const [project, channels] of Object.entries(v)) {
+    if (!isMap(channels)) throw invalid(`promotion.${project} must be a map of channels (or *) to gates`);
+    const byChannel: Record<string, PromotionGate> = Object.create(null) as Record<string, PromotionGate>;
+    for (const [channel, g] of Object.entries(channels)) {
+      const where = `promotion.${project}.${channel}`;
+      if (!isMap(g)) throw invalid(`${where} must be a map: { after, soak, approvals, approvers }`);
+      const unknown = Object.keys(g).filter((k) => !["after", "soak", "approvals", "approvers"].includes(k));
+      if (unknown.length) throw invalid(`${where}.${unknown[0]} is not a gate (after, soak, approvals, approvers)`);
+      const gate: PromotionGate = {};
+      if (g.after !== undefined) {
+        if (typeof g.after !== "string") throw invalid(`${where}.after must be a channel name`);
+        gate.after = validateName("env", g.after);
+      }
+      if (g.soak !== undefined) {
+        if (gate.after === undefined) throw invalid(`${where}.soak needs after: the channel the release soaks on first`);
+        gate.soakSeconds = parseSoak(g.soak, `${where}.soak`);
+      }
+      if (g.approvals !== undefined) {
+        if (!Number.isInteger(g.approvals) || (g.approvals as number) < 0 || (g.approvals as number) > 100) throw invalid(`${where}.approvals must be a whole number of approvals from 0 to 100`);
+        gate.approvals = g.approvals as number;
+      }
+      if (g.approvers !== undefined) gate.approvers = names(g.approvers, `${where}.approvers`);
+      byChannel[channel] = gate;
+    }
+    out[project] = byChannel;
+  }
+  return out;
+}
+
+/** The gate on promotions to `channel` of `project`: its own rule, else `*`'s (project first, then channel); undefined when none. */
+export function promotionGate(c: MetaConfig, project: string, channel: string): { gate: PromotionGate; rule: string } | undefined {
+  const p = c.promotion;
+  if (!p) return undefined;
+  for (const pk of [project, "*"]) {
+    const chans = own(p, pk);
+    if (!chans) continue;
+    for (const ck of [channel, "*"]) {
+      const gate = own(chans, ck);
+      if (gate) return { gate, rule: `promotion.${pk}.${ck}` };
+    }
+  }
+  return undefined;
 }
 
 function parseWriteRules(v: unknown): WriteRules {
@@ -120,7 +198,17 @@ export function renderMetaConfig(c: MetaConfig): string {
   return `# boot-meta repository settings: groups of principals (keys/<name>.txt) and who reads what.
 # Readers are principals or groups; $owner is the developer a dev/<name> folder belongs to.
 # After editing, commit, then run \`boot-meta access sync\` to regenerate .sops.yaml and re-key files.
-${yamlLib().stringify(c, { indent: 2, lineWidth: 0 })}`;
+${yamlLib().stringify(c.promotion ? { ...c, promotion: renderPromotion(c.promotion) } : c, { indent: 2, lineWidth: 0 })}`;
+}
+
+/** The gates as `.boot-meta.yaml` says them (`soak: 3600s`), so a rendered file parses back. */
+function renderPromotion(p: Record<string, Record<string, PromotionGate>>): Record<string, Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [project, chans] of Object.entries(p)) {
+    out[project] = {};
+    for (const [channel, { soakSeconds, ...g }] of Object.entries(chans)) (out[project] as Record<string, Record<string, unknown>>)[channel] = { ...g, ...(soakSeconds === undefined ? {} : { soak: `${soakSeconds}s` }) };
+  }
+  return out;
 }
 
 /** The reader names (before group expansion) for an env. */

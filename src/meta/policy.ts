@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { developerOf } from "./layout.js";
-import { envReaders, expandReaders, type MetaConfig, own } from "./model.js";
+import { envReaders, expandReaders, type MetaConfig, own, promotionGate } from "./model.js";
 
 /** The part of the repository a path is in, for the write rules. */
 export type WriteArea =
@@ -11,7 +11,9 @@ export type WriteArea =
   | { area: "releases"; project?: string }
   | { area: "instances"; project: string }
   /** An admin's signed approval of one admin-area change: `approvals/admin/<change>/<principal>.json`. */
-  | { area: "approval"; change: string; principal: string };
+  | { area: "approval"; change: string; principal: string }
+  /** A principal's approval of a release for a channel: `<project>/approvals/<channel>/<release-id>/<principal>.json`. */
+  | { area: "channel-approval"; project: string; channel: string; release: string; principal: string };
 
 /** Who may write a path: the rule that decides it (for messages) and the principals it names. */
 export interface Writers {
@@ -39,6 +41,9 @@ export function areaOf(path: string, projects: readonly string[]): WriteArea {
   const [dir] = rest;
   if (dir === "envs" && rest.length >= 3) return { area: "env", project, env: rest.slice(1, -1).join("/") };
   if (dir === "channels" && rest.length === 2) return { area: "channel", project, channel: (rest[1] as string).replace(/\.json$/, "") };
+  if (dir === "approvals" && rest.length >= 4 && (rest.at(-1) as string).endsWith(".json")) {
+    return { area: "channel-approval", project, channel: rest.slice(1, -2).join("/"), release: rest.at(-2) as string, principal: (rest.at(-1) as string).slice(0, -".json".length) };
+  }
   if (dir === "approvals" && rest.length >= 3) return { area: "channel", project, channel: rest[1] as string };
   if (dir === "releases" || dir === "binaries" || dir === "imports") return { area: "releases", project };
   if (dir === "instances" || dir === "events") return { area: "instances", project };
@@ -104,7 +109,23 @@ export function writersOfArea(c: MetaConfig, where: WriteArea): Writers {
       const admin = writersOfArea(c, { area: "admin" });
       return { where, rule: `approvals/admin: ${where.principal}'s own approval, if ${where.principal} may write the admin area`, principals: mayWrite(admin, where.principal) ? [where.principal] : [], anyone: false };
     }
+    case "channel-approval": {
+      // Like an admin's approval: the approver's own word, so only they write (or withdraw) it.
+      const approvers = channelApprovers(c, where.project, where.channel);
+      return { where, rule: `approvals of ${where.project}/${where.channel}: ${where.principal}'s own approval, if ${where.principal} may approve (${approvers.rule})`, principals: mayWrite(approvers, where.principal) ? [where.principal] : [], anyone: false };
+    }
   }
+}
+
+/**
+ * Who may approve a release for a channel (`channel approve`): the gate's `approvers` when
+ * `.boot-meta.yaml` names them, else those who may write the channel.
+ */
+export function channelApprovers(c: MetaConfig, project: string, channel: string): Writers {
+  const g = promotionGate(c, project, channel);
+  const where: WriteArea = { area: "channel", project, channel };
+  if (g?.gate.approvers) return { where, rule: `${g.rule}.approvers`, principals: expandReaders(c, g.gate.approvers.filter((n) => n !== "*")), anyone: g.gate.approvers.includes("*") };
+  return writersOfArea(c, where);
 }
 
 /** How many different admins an admin-area change needs (write.quorum.admin; 1: its signer alone). */

@@ -5,6 +5,8 @@ import { Git } from "../meta/git.js";
 import { commitSigners } from "../meta/verify.js";
 import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
+import { gateState, type GateState, metaConfigAt, requireGates } from "./gates.js";
+import { promotionGate } from "../meta/model.js";
 import { getRelease } from "./releases.js";
 import { type Rollout as RolloutDecision, rolloutOf } from "./rollout.js";
 import { channelsDir, commitRecords, decodeAt, nowIso, type Reader, readRecord, recordNotFound, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
@@ -20,6 +22,11 @@ export interface PromoteOptions extends WriteOpts {
    */
   percent?: number;
   now?: string;
+  /**
+   * Judge the gates on what allowed signers wrote, verified from this commit: an approval a
+   * commit its approver did not sign is read as absent (README "Signed history").
+   */
+  trustRoot?: string;
 }
 
 function conflict(project: string, channel: string, expected: string, current: string): BootMetaError {
@@ -66,7 +73,9 @@ const positionOf = (c: Channel, generation: number) => c.restores || generation;
  * Points a channel at a release. With `expect`, a compare-and-swap: the check runs inside
  * the commit (and again after a rebase), so when another promotion got there first this
  * fails with CHANNEL_CONFLICT naming what the channel points at now. Promoting what the
- * channel has already (same release, same rollout) writes nothing.
+ * channel has already (same release, same rollout) writes nothing. A promotion the gates of
+ * `.boot-meta.yaml` refuse (gates.ts) throws CHANNEL_GATE_APPROVALS or CHANNEL_GATE_SOAK and
+ * writes nothing; `now` is also the clock the soak is measured against.
  */
 export async function promoteChannel(repoDir: string, project: string, channel: string, release: string, o: PromoteOptions = {}): Promise<CommitResult<{ from: string | null; channel: Channel; changed: boolean }>> {
   validateName("env", channel);
@@ -82,6 +91,8 @@ export async function promoteChannel(repoDir: string, project: string, channel: 
     if (cur && cur.releaseId === rel.id && cur.rollout?.percent === rollout?.percent && cur.rollout?.previousReleaseId === rollout?.previousReleaseId) {
       return { from: now, channel: cur, changed: false };
     }
+    // The gates in .boot-meta.yaml (gates.ts), judged on the state this commit builds on.
+    requireGates(project, channel, await gateState(repoDir, tx, project, channel, rel.id, o.now ? Date.parse(o.now) : Date.now(), o.trustRoot));
     const generation = cur ? await generationOf(repoDir, tx.base, path, cur) : 0;
     const next: Channel = {
       project,
@@ -123,10 +134,16 @@ export interface ShowChannelResult {
   fleet: { instances: number; onRelease: number };
   /** With `instance`: the release that instance is to run, and whether it has a record on this channel. */
   instance?: { id: string; releaseId: string; recorded: boolean };
+  /**
+   * The gates on promotions to the channel (`promotion:` in .boot-meta.yaml) and whether a
+   * release meets them: `release`, or by default the one the gate's `after` channel runs (the
+   * next to come), else the channel's own.
+   */
+  gates?: GateState;
 }
 
 /** `boot-meta channel show`: the channel, its rollout over its fleet, and optionally what one instance gets. */
-export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string } = {}): Promise<ShowChannelResult> {
+export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string; release?: string; now?: string } = {}): Promise<ShowChannelResult> {
   validateName("project", project);
   validateName("env", channel);
   if (o.instance !== undefined) validateName("principal", o.instance);
@@ -135,7 +152,11 @@ export async function showChannel(repoDir: string, project: string, channel: str
     const fleet = fleetOf(await readInstances(r, project), channel);
     const rollout: RolloutDecision = rolloutOf(c, fleet);
     const instance = o.instance === undefined ? undefined : { id: o.instance, releaseId: rollout.releaseFor(o.instance), recorded: fleet.includes(o.instance) };
-    return { commit: r.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}) };
+    const gate = promotionGate(await metaConfigAt(r), project, channel);
+    let candidate = o.release === undefined ? undefined : (await getRelease(r, project, o.release)).id;
+    if (gate && candidate === undefined && gate.gate.after !== undefined) candidate = (await readRecord<Channel>(r, "Channel", recordPath.channel(project, gate.gate.after), { project, name: gate.gate.after }))?.value.releaseId;
+    const gates = gate ? await gateState(repoDir, r, project, channel, candidate ?? c.releaseId, o.now ? Date.parse(o.now) : Date.now()) : undefined;
+    return { commit: r.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}), ...(gates ? { gates } : {}) };
   });
 }
 

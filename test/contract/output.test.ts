@@ -148,6 +148,10 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("channel:promote", ["shop", "stable", "2.0", "--percent", "50"]);
     await succeeds("channel:rollback", ["shop", "stable"]);
     await succeeds("channel:history", ["shop", "stable"]);
+    await succeeds("channel:approve", ["shop", "stable", "2.0", "--as", "admin"]);
+    // A channel with no recorded instances: each wave is healthy as soon as it is promoted.
+    await succeeds("channel:promote", ["shop", "captain-contract", (await succeeds("channel:show", ["shop", "stable"])).channel.releaseId]);
+    await succeeds("captain", ["-p", "shop", "--channel", "captain-contract", "--to", "2.0", "--waves", "50,100", "--soak", "0", "--poll", "1s"]);
     await succeeds("instance:report", ["shop", "web-1", "--channel", "stable", "--release", rel.id, "--status", "running"]);
     await succeeds("instance:list", ["shop"]);
 

@@ -20,6 +20,8 @@ function areaLabel(w: WriteArea): string {
       return `${w.project}: instances, events`;
     case "approval":
       return `${w.principal}'s approval of admin change ${w.change.slice(0, 12)}`;
+    case "channel-approval":
+      return `${w.project}: ${w.principal}'s approval of ${w.release} for channel ${w.channel}`;
   }
 }
 

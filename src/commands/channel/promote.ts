@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { resolveSettings } from "../../config/bootstrap.js";
 import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
 import { promoteChannel } from "../../records/channels.js";
 
@@ -13,11 +14,14 @@ export default class ChannelPromote extends RecordCommand {
     "<%= config.bin %> channel promote shop canary 1.4.0 --percent 50 --push   # widen the same rollout",
   ];
   static override args = { project: Args.string({ required: true, description: "project" }), channel: Args.string({ required: true, description: "channel name" }), release: Args.string({ required: true, description: "release id or version" }) };
-  static override flags = { ...repoFlags, ...writeFlags, ...recordFormatFlag, expect: Flags.string({ description: 'the release id the channel must point at now ("" for a new channel)' }), percent: Flags.integer({ description: "roll out to this % of the channel's instances (1-100)" }) };
+  static override flags = { ...repoFlags, ...writeFlags, ...recordFormatFlag, expect: Flags.string({ description: 'the release id the channel must point at now ("" for a new channel)' }), percent: Flags.integer({ description: "roll out to this % of the channel's instances (1-100)" }),
+    "trust-root": Flags.string({ description: "judge the promotion gates of .boot-meta.yaml on what allowed signers wrote, verified from this commit: an approval its approver did not sign counts for nothing (default: BOOT_META_TRUST_ROOT or the bootstrap file's trust-root)" }),
+  };
 
   async run() {
     const { args, flags } = await this.parse(ChannelPromote);
-    const r = await promoteChannel(await repoOf(flags), args.project, args.channel, args.release, { expect: flags.expect, percent: flags.percent, author: flags.author, push: flags.push });
+    const { trustRoot } = await resolveSettings({ trustRoot: flags["trust-root"] });
+    const r = await promoteChannel(await repoOf(flags), args.project, args.channel, args.release, { expect: flags.expect, percent: flags.percent, author: flags.author, push: flags.push, trustRoot });
     const ro = r.value.channel.rollout;
     if (!r.value.changed) this.note(`${args.project}/${args.channel} already has ${r.value.channel.releaseId}${ro ? ` at ${ro.percent}%` : ""}; nothing written`);
     else this.note(`${args.project}/${args.channel}: ${r.value.from ?? "(new)"} → ${r.value.channel.releaseId}${ro ? ` at ${ro.percent}% (the others on ${ro.previousReleaseId})` : ""}`);
