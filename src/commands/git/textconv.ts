@@ -1,0 +1,32 @@
+import { Args } from "@oclif/core";
+import { BaseCommand } from "../../cli/base.js";
+import { identitiesOf } from "../../cli/meta-flags.js";
+import { readFileCapped } from "../../io.js";
+import { textconv } from "../../meta/git-drivers.js";
+import type { IdentitySet } from "../../sops/identities.js";
+
+export default class GitTextconv extends BaseCommand {
+  static override hidden = true;
+  static override enableJsonFlag = false;
+  static override summary = "git's textconv for SOPS files (diff.boot-meta.textconv): the decrypted document, or whom it is encrypted to.";
+  static override description = "Run by git, once per file version in a diff. Prints the decrypted document when your identity opens it; otherwise one line naming its recipients and you, then its structure with the values masked. A file that is not a SOPS file is printed as it is. Never fails.";
+  static override examples = ["<%= config.bin %> git textconv prod/config.sops.yaml"];
+  static override args = { file: Args.string({ description: "the file git hands over", required: true }) };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(GitTextconv);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFileCapped(args.file);
+    } catch {
+      return; // git gave a file it cannot read back: nothing to show, and no failure of git diff
+    }
+    let identities: IdentitySet;
+    try {
+      identities = await identitiesOf({});
+    } catch {
+      identities = { identities: [], recipients: [], searched: [] };
+    }
+    process.stdout.write(await textconv(bytes, args.file, { identities }));
+  }
+}
