@@ -57,6 +57,9 @@ export async function gitSetup(repoDir: string, o: SetupOptions): Promise<SetupR
   const cmd = o.command.map(shQuote).join(" ");
   const wanted: [string, string][] = [
     [`diff.${DRIVER}.textconv`, `${cmd} git textconv`],
+    // A hunk's header names the nearest line above it that matches: for a non-reader, the
+    // "# encrypted to …; you are …" line textconv puts first, so every hunk says it.
+    [`diff.${DRIVER}.xfuncname`, "^# encrypted to .*$"],
     [`merge.${DRIVER}.name`, "boot-meta: value-wise merge of SOPS files"],
     // git expands %O %A %B %P itself and runs the line with sh; %A receives the result.
     [`merge.${DRIVER}.driver`, `${cmd} git merge-file %O %A %B %P`],
