@@ -11,7 +11,7 @@ import { yamlStore } from "../../src/sops/formats/yaml.js";
 import { type IdentitySet, identitySetFrom } from "../../src/sops/identities.js";
 import { conflictValue } from "../../src/meta/git-drivers.js";
 import { Branch } from "../../src/sops/tree.js";
-import { out, spawnCliWith } from "../helpers/cli.js";
+import { BIN, out, spawnCliWith } from "../helpers/cli.js";
 import { gitEnv, tempDir } from "../helpers/gitdir.js";
 
 /**
@@ -213,5 +213,23 @@ describe("the pre-commit hook", () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("shop/envs/prod/extra.yaml is governed by the access rules");
     expect(r.stderr).not.toContain("hunter2");
+  });
+});
+
+describe("the drivers start without oclif (bin/run.js's fast path)", () => {
+  it("prints what the oclif command prints, for a reader, a non-reader and a file that is not SOPS", async () => {
+    const dir = await setUpRepo();
+    const plainFile = join(dir, "shop/envs/prod/notes.txt");
+    writeFileSync(plainFile, "not sops\n");
+    for (const who of [admin, alice]) {
+      for (const file of [join(dir, PROD), plainFile]) {
+        const run = (extra: NodeJS.ProcessEnv) =>
+          spawnSync(process.execPath, [BIN, "git", "textconv", file], { cwd: dir, env: gitEnv({ HOME: home, SOPS_AGE_KEY_FILE: who.file, ...extra }), encoding: "utf8" });
+        const [fast, oclif] = [run({}), run({ BOOT_META_NO_FAST_PATH: "1" })];
+        expect(fast.status).toBe(0);
+        expect(fast.stdout).toBe(oclif.stdout);
+        expect(fast.stderr).toBe(oclif.stderr);
+      }
+    }
   });
 });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
+import { parseFastGitDriver } from "../../src/cli/fast-path.js";
 import { checkRepo } from "../../src/meta/commit-check.js";
 import { conflictValue, mergeFile, mergeTrees, textconv } from "../../src/meta/git-drivers.js";
 import { ATTRIBUTE_LINES, CHAINED_HOOK, gitSetup, HOOK_MARKER } from "../../src/meta/git-setup.js";
@@ -336,5 +337,18 @@ describe("check --staged (the pre-commit check)", () => {
     const ok = await cli(["check", "--staged", "--json"], { cwd: dir });
     expect(ok.exitCode).toBe(0);
     expect(JSON.parse(out(ok))).toMatchObject({ mode: "staged", findings: [] });
+  });
+});
+
+describe("the drivers' fast path", () => {
+  it("takes exactly the argument lists git setup writes, and hands anything else to oclif", () => {
+    expect(parseFastGitDriver(["git", "textconv", "/tmp/x_config.sops.yaml"], {})).toEqual({ verb: "textconv", file: "/tmp/x_config.sops.yaml" });
+    expect(parseFastGitDriver(["git", "merge-file", "o", "a", "b", "p/c.yaml"], {})).toEqual({ verb: "merge-file", files: ["o", "a", "b", "p/c.yaml"] });
+    for (const argv of [["git", "textconv"], ["git", "textconv", "a", "b"], ["git", "textconv", "--help"], ["git", "textconv", ""], ["git", "merge-file", "o", "a", "b"], ["git", "setup"], ["decrypt", "x"]]) {
+      expect(parseFastGitDriver(argv, {}), argv.join(" ")).toBeUndefined();
+    }
+    for (const env of [{ BOOT_META_NO_FAST_PATH: "1" }, { DEBUG: "*" }, { OCLIF_TS_NODE: "0" }, { BOOT_META_DEBUG: "1" }]) {
+      expect(parseFastGitDriver(["git", "textconv", "f.yaml"], env), JSON.stringify(env)).toBeUndefined();
+    }
   });
 });

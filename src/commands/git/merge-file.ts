@@ -1,8 +1,6 @@
 import { Args } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
-import { identitiesOf } from "../../cli/meta-flags.js";
-import { mergeFile } from "../../meta/git-drivers.js";
-import type { IdentitySet } from "../../sops/identities.js";
+import { mergeFileVerb } from "../../cli/git-driver-verbs.js";
 
 export default class GitMergeFile extends BaseCommand {
   static override hidden = true;
@@ -19,15 +17,7 @@ export default class GitMergeFile extends BaseCommand {
 
   async run(): Promise<void> {
     const { args } = await this.parse(GitMergeFile);
-    let identities: IdentitySet;
-    try {
-      identities = await identitiesOf({});
-    } catch {
-      identities = { identities: [], recipients: [], searched: [] };
-    }
-    const r = await mergeFile(args.base, args.ours, args.theirs, args.path, { identities });
-    if (r.how === "value-wise" && r.conflicts.length) process.stderr.write(`boot-meta: ${args.path}: both sides changed ${r.conflicts.join(", ")}; the conflict is inside the value(s): \`boot-meta edit ${args.path}\` to resolve\n`);
-    if (r.how === "git" && r.reason) process.stderr.write(`boot-meta: ${args.path}: merged by git's line merge (${r.reason})\n`);
-    if (r.exitCode !== 0) this.exit(r.exitCode);
+    const code = await mergeFileVerb(args.base, args.ours, args.theirs, args.path, (line) => process.stderr.write(`${line}\n`));
+    if (code !== 0) this.exit(code);
   }
 }

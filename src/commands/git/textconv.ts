@@ -1,9 +1,6 @@
 import { Args } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
-import { identitiesOf } from "../../cli/meta-flags.js";
-import { readFileCapped } from "../../io.js";
-import { textconv } from "../../meta/git-drivers.js";
-import type { IdentitySet } from "../../sops/identities.js";
+import { textconvVerb } from "../../cli/git-driver-verbs.js";
 
 export default class GitTextconv extends BaseCommand {
   static override hidden = true;
@@ -15,18 +12,6 @@ export default class GitTextconv extends BaseCommand {
 
   async run(): Promise<void> {
     const { args } = await this.parse(GitTextconv);
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFileCapped(args.file);
-    } catch {
-      return; // git gave a file it cannot read back: nothing to show, and no failure of git diff
-    }
-    let identities: IdentitySet;
-    try {
-      identities = await identitiesOf({});
-    } catch {
-      identities = { identities: [], recipients: [], searched: [] };
-    }
-    process.stdout.write(await textconv(bytes, args.file, { identities }));
+    await textconvVerb(args.file, (b) => process.stdout.write(b));
   }
 }
