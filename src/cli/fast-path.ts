@@ -114,7 +114,7 @@ export async function gitDriverFastPath(argv: readonly string[], root: string): 
   const p = parseFastGitDriver(argv, process.env);
   if (p === undefined || !oclifRunsNothingElse(root)) return false;
   if (p.verb === "textconv") await textconvVerb(p.file, (b) => process.stdout.write(b));
-  else process.exitCode = await mergeFileVerb(...p.files, (line) => process.stderr.write(`${redactSecrets(line)}\n`));
+  else process.exitCode = (await mergeFileVerb(...p.files, (line) => process.stderr.write(`${redactSecrets(line)}\n`))).exitCode;
   return true;
 }
 

@@ -1,6 +1,6 @@
 import { resolveSettings } from "../config/bootstrap.js";
 import { readFileCapped } from "../io.js";
-import { mergeFile, textconv } from "../meta/git-drivers.js";
+import { mergeFile, type MergeFileResult, textconv } from "../meta/git-drivers.js";
 import { type IdentitySet, loadIdentities } from "../sops/identities.js";
 
 /**
@@ -31,10 +31,10 @@ export async function textconvVerb(file: string, stdout: (b: Uint8Array) => void
   stdout(await textconv(bytes, file, { identities: await readerIdentities() }));
 }
 
-/** `git merge-file BASE OURS THEIRS PATH`: the merge driver; returns the exit code git expects. */
-export async function mergeFileVerb(base: string, ours: string, theirs: string, path: string, stderr: (line: string) => void): Promise<number> {
+/** `git merge-file BASE OURS THEIRS PATH`: the merge driver; its result's `exitCode` is the one git expects. */
+export async function mergeFileVerb(base: string, ours: string, theirs: string, path: string, stderr: (line: string) => void): Promise<MergeFileResult> {
   const r = await mergeFile(base, ours, theirs, path, { identities: await readerIdentities() });
   if (r.how === "value-wise" && r.conflicts.length) stderr(`boot-meta: ${path}: both sides changed ${r.conflicts.join(", ")}; the conflict is inside the value(s): \`boot-meta edit ${path}\` to resolve`);
   if (r.how === "git" && r.reason) stderr(`boot-meta: ${path}: merged by git's line merge (${r.reason})`);
-  return r.exitCode;
+  return r;
 }
