@@ -5,10 +5,13 @@ import type { IdentitySet } from "../sops/identities.js";
 import { type Format, formatForPath, storeFor } from "../sops/formats/index.js";
 import { recipientsOf as fileRecipients } from "../sops/metadata.js";
 import { Branch, Comment, SopsTime, type Tree, type Value } from "../sops/tree.js";
+import { bindingMismatch, openedBinding } from "./binding.js";
 import { execa } from "./git.js";
+import { KEYS_DIR, META_CONFIG } from "./layout.js";
 import { expectedAccess, principalsOf, type RepoState } from "./model.js";
 import { withReader } from "./reader.js";
 import { readState } from "./state.js";
+import { trustedView } from "./verify.js";
 
 /**
  * Git drivers for SOPS files (issue 14): a textconv that shows a reader the decrypted document
@@ -174,6 +177,12 @@ export function mergeTrees(base: Tree, ours: Tree, theirs: Tree, format: Format)
 export interface MergeFileOptions {
   identities: IdentitySet;
   repoDir?: string;
+  /**
+   * The commit signed history is verified from (BOOT_META_TRUST_ROOT, the bootstrap file's
+   * trust-root): a merge that must re-key refuses when the rules or keys/ carry a change no
+   * allowed signer made.
+   */
+  trustRoot?: string;
   /** For the fallback: the conflict labels git would use. */
   labels?: [ours: string, base: string, theirs: string];
 }
@@ -231,6 +240,17 @@ export async function mergeFile(baseFile: string, oursFile: string, theirsFile: 
   const want = state ? expectedAccess(state, path)?.recipients : undefined;
   const now = fileRecipients(fo.metadata);
   const same = want === undefined || want.length === 0 || (now.length === 1 && sameSet(now[0] ?? [], want));
+  if (!same) {
+    // A re-key acts on the rules, so it must not be a hostile writer's deputy (access.ts): not for
+    // a ciphertext written for another path, nor on rules or keys no allowed signer wrote.
+    const bound = openedBinding(fo);
+    if (bound !== undefined && bound !== path) return fallback(bindingMismatch(path, bound).message);
+    if (o.trustRoot) {
+      const view = await trustedView(o.repoDir ?? process.cwd(), { root: o.trustRoot });
+      const untrusted = [...view.tainted.keys()].filter((p) => p === META_CONFIG || p.startsWith(`${KEYS_DIR}/`));
+      if (untrusted.length) return fallback(`its recipients would change, and ${untrusted.join(", ")} carry changes no allowed signer made`);
+    }
+  }
   // Recipients from the rules: ours' data key only when ours is already exactly theirs to read;
   // otherwise a fresh data key, so nobody the rules dropped can open what the merge writes.
   const bytes = same ? sealBytes(fo, merged.tree) : await resealBytes(fo, { tree: merged.tree, keyGroups: [want ?? []], newDataKey: true });

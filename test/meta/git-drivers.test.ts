@@ -9,7 +9,7 @@ import { ATTRIBUTE_LINES, CHAINED_HOOK, gitSetup, HOOK_MARKER } from "../../src/
 import { TEST_ONLY_KEY_MARKER } from "../../src/meta/layout.js";
 import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
 import { generateAgeKey } from "../../src/sops/age.js";
-import { encryptBytes, openBytes, sealBytes } from "../../src/sops/engine.js";
+import { encryptBytes, openBytes, readRecipients, resealBytes, sealBytes } from "../../src/sops/engine.js";
 import { parseDottedPath, setPath } from "../../src/sops/tree-path.js";
 import { type IdentitySet, identitySetFrom } from "../../src/sops/identities.js";
 import { yamlStore } from "../../src/sops/formats/yaml.js";
@@ -163,6 +163,28 @@ describe("mergeFile (the merge driver, on the files git hands it)", () => {
     expect(merged).not.toMatch(/<<<<<<<|postgres/);
     const opened = await openBytes(Buffer.from(merged), { format: "yaml", identities: adminIds, path: PROD });
     expect(((opened.tree[0]?.get("db") as Branch).get("url"))).toBe(conflictValue("postgres://ours", "postgres://theirs"));
+  });
+
+  it("seals to the rules' recipients with a new data key when ours is encrypted to someone else", async () => {
+    const f = await sides(["db.url", "postgres://ours"], ["api.token", "theirs-token"]);
+    const opened = await openBytes(readFileSync(f.ours), { format: "yaml", identities: adminIds, path: PROD });
+    writeFileSync(f.ours, await resealBytes(opened, { keyGroups: [[admin.recipient, server.recipient, alice.recipient]] }));
+    const r = await mergeFile(f.base, f.ours, f.theirs, PROD, { identities: adminIds, repoDir: dir });
+    expect(r).toMatchObject({ how: "value-wise", exitCode: 0 });
+    const merged = readFileSync(f.ours);
+    expect(readRecipients(merged, "yaml", PROD).flat().sort()).toEqual([admin.recipient, server.recipient].sort());
+    await expect(openBytes(merged, { format: "yaml", identities: aliceIds, path: PROD })).rejects.toMatchObject({ code: "SOPS_DATA_KEY_UNAVAILABLE" });
+    const root = (await openBytes(merged, { format: "yaml", identities: adminIds, path: PROD })).tree[0] as Branch;
+    expect([(root.get("db") as Branch).get("url"), (root.get("api") as Branch).get("token")]).toEqual(["postgres://ours", "theirs-token"]);
+  });
+
+  it("never re-keys a ciphertext written for another path: git's line merge instead", async () => {
+    const f = await sides(["db.url", "postgres://ours"], ["api.token", "theirs-token"]);
+    const other = "shop/envs/stage/config.sops.yaml"; // the rules give it admin only: a re-key
+    const r = await mergeFile(f.base, f.ours, f.theirs, other, { identities: adminIds, repoDir: dir });
+    expect(r.how).toBe("git");
+    expect(r.reason).toContain(PROD);
+    expect(readFileSync(f.ours, "utf8")).not.toMatch(/postgres|theirs-token/);
   });
 
   it("hands a non-reader's merge to git merge-file: a normal conflict of ciphertext lines, no plaintext", async () => {
