@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
+import { isBootMetaError } from "../errors.js";
 import { inspectBytes, openBytes, type OpenedFile, resealBytes, sealBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { type Format, formatForPath, storeFor } from "../sops/formats/index.js";
@@ -85,7 +86,7 @@ export async function textconv(bytes: Uint8Array, path: string, o: TextconvOptio
   } catch (e) {
     const state = await stateAt(o.repoDir ?? process.cwd());
     const recipients = loaded.groups.flatMap((g) => g.age.map((a) => a.recipient));
-    const why = isCode(e, "SOPS_DATA_KEY_UNAVAILABLE") ? "no key opens it" : `it did not open: ${isCode(e, "SOPS_MAC_MISMATCH") ? "its MAC does not match" : "it is damaged"}`;
+    const why = isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE") ? "no key opens it" : `it did not open: ${isBootMetaError(e, "SOPS_MAC_MISMATCH") ? "its MAC does not match" : "it is damaged"}`;
     const head = `# encrypted to ${names(state, recipients).join(", ") || "nobody"}; ${whoAmI(state, o.identities)} (${why})\n`;
     let body: Uint8Array;
     try {
@@ -95,10 +96,6 @@ export async function textconv(bytes: Uint8Array, path: string, o: TextconvOptio
     }
     return Buffer.concat([Buffer.from(head, "utf8"), body]);
   }
-}
-
-function isCode(e: unknown, code: string): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
 }
 
 /** A value's identity for comparison: type and text, so `1` (int) and `"1"` differ as sops' `type:` tags do. */
@@ -219,22 +216,18 @@ export async function mergeFile(baseFile: string, oursFile: string, theirsFile: 
   const format = formatForPath(path);
   if (format === "binary") return fallback("not a YAML, JSON, dotenv or INI file");
   const [base, ours, theirs] = await Promise.all([baseFile, oursFile, theirsFile].map((f) => readFile(f)));
-  const open = async (bytes: Buffer | undefined, empty: boolean): Promise<OpenedFile | undefined | "empty"> => {
-    if (empty && bytes?.length === 0) return "empty";
-    return openBytes(new Uint8Array(bytes ?? []), { format, identities: o.identities, path, pgp: false });
-  };
+  const open = (bytes: Buffer) => openBytes(new Uint8Array(bytes), { format, identities: o.identities, path, pgp: false });
   let fo: OpenedFile;
-  let fb: OpenedFile | "empty";
   let ft: OpenedFile;
+  let baseTree: Tree;
   try {
-    fo = (await open(ours, false)) as OpenedFile;
-    ft = (await open(theirs, false)) as OpenedFile;
+    [fo, ft] = [await open(ours as Buffer), await open(theirs as Buffer)];
     // An empty base: both sides added the file.
-    fb = (await open(base, true)) as OpenedFile | "empty";
+    baseTree = base?.length ? (await open(base)).tree : [];
   } catch (e) {
-    return fallback(isCode(e, "SOPS_DATA_KEY_UNAVAILABLE") ? "no identity of yours opens it" : isCode(e, "SOPS_NOT_ENCRYPTED") ? "not a SOPS file" : "a side did not open");
+    return fallback(isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE") ? "no identity of yours opens it" : isBootMetaError(e, "SOPS_NOT_ENCRYPTED") ? "not a SOPS file" : "a side did not open");
   }
-  const merged = mergeTrees(fb === "empty" ? [] : fb.tree, fo.tree, ft.tree, format);
+  const merged = mergeTrees(baseTree, fo.tree, ft.tree, format);
   if (!merged) return fallback("the sides have different numbers of documents");
   const state = await stateAt(o.repoDir ?? process.cwd());
   const want = state ? expectedAccess(state, path)?.recipients : undefined;
