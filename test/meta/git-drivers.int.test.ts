@@ -232,4 +232,15 @@ describe("the drivers start without oclif (bin/run.js's fast path)", () => {
       }
     }
   });
+
+  it("never fails: an identity file that is not there, or a file git cannot hand back, exits 0 with no stack trace", async () => {
+    const dir = await setUpRepo();
+    for (const [file, keyFile] of [[join(dir, PROD), join(home, "missing-key.txt")], [join(dir, "no-such-file.yaml"), admin.file]] as const) {
+      const r = spawnSync(process.execPath, [BIN, "git", "textconv", file], { cwd: dir, env: gitEnv({ HOME: home, SOPS_AGE_KEY_FILE: keyFile }), encoding: "utf8" });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe("");
+      if (file.endsWith(PROD)) expect(r.stdout.split("\n")[0]).toBe("# encrypted to admin, prod-server; you have no age identity (no key opens it)");
+      else expect(r.stdout).toBe("");
+    }
+  });
 });
