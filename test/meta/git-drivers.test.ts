@@ -251,6 +251,13 @@ describe("git setup", () => {
     expect(readFileSync(join(hooks, CHAINED_HOOK), "utf8")).toBe("#!/bin/sh\necho mine\n");
   });
 
+  it("refuses a directory that is not a git repository, writing nothing there", async () => {
+    const dir = tempDir("not-a-repo-");
+    await expect(gitSetup(dir, { command })).rejects.toMatchObject({ code: "META_NOT_A_REPO" });
+    await expect(checkRepo(dir, { staged: true })).rejects.toMatchObject({ code: "META_NOT_A_REPO" });
+    expect(existsSync(join(dir, ".gitattributes"))).toBe(false);
+  });
+
   it("refuses, changing no hook, when a foreign hook and a chained one both exist", async () => {
     const dir = await metaRepo();
     const hooks = join(dir, ".git", "hooks");
