@@ -2,7 +2,7 @@
 "use strict";
 // Start-up (README "Start-up"). This file is CommonJS (bin/package.json) so that what needs no
 // oclif starts without Node's ES module loader: `--version`, answered when nothing could change
-// oclif's answer, and the common forms of `decrypt` (src/cli/fast-path.ts: it hands back anything
+// oclif's answer, the common forms of `decrypt` and the git drivers (src/cli/fast-path.ts: it hands back anything
 // it does not understand exactly; BOOT_META_NO_FAST_PATH=1 turns it off), both from
 // dist/bundle/fast/. Everything else runs from the bundle (dist/bundle/cli.js), which holds
 // oclif, the commands and their dependencies in a few files.
@@ -15,6 +15,7 @@ async function main() {
   const version = require("../dist/bundle/fast/version.cjs").versionLine(argv, root);
   if (version !== undefined) return void process.stdout.write(`${version}\n`);
   if (argv[0] === "decrypt" && (await require("../dist/bundle/fast/fast.cjs").fastPath(argv, root))) return;
+  if (argv[0] === "git" && (await require("../dist/bundle/fast/fast.cjs").gitDriverFastPath(argv, root))) return;
   const { flush, handle, redactError, run } = await import("../dist/bundle/cli.js");
   // execute() without its catch-all: errors oclif raises before a command runs ("command X not
   // found") quote argv, so they are redacted like every other error (dist/redact.js).

@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   META_UNCOMMITTED_ACCESS_EDITS: { exit: E.General, meaning: "the rules, keys/ or a governed file have uncommitted edits the command would not see" },
   META_UNSAFE_TO_WRITE: { exit: E.General, meaning: "a value written there would be readable by someone the rules do not give that path" },
   // the meta repository and git
+  CHECK_FINDINGS: { exit: E.General, meaning: "check found plaintext where the rules want ciphertext, a private key, or a file encrypted to the wrong people" },
+  GIT_SETUP_HOOK_CONFLICT: { exit: E.General, meaning: "git setup found a foreign pre-commit hook and an earlier chained one: it overwrites neither" },
   META_ALREADY_INITIALISED: { exit: E.General, meaning: "the directory already is a meta repository" },
   META_CONCURRENT_WRITE: { exit: E.Conflict, meaning: "another boot-meta write holds this clone's lock" },
   META_DETACHED_HEAD: { exit: E.General, meaning: "the meta repository is not on a branch" },

@@ -4,6 +4,9 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { LIMIT_SPECS } from "../limits.js";
 import { redactSecrets } from "../redact.js";
 import { type DecryptFlags, decryptVerb } from "./decrypt-verb.js";
+// Imported statically: a dynamic import would split decrypt's own modules out of fast.cjs into
+// shared chunks (three files read instead of one); the drivers add ~60 KB that V8 only pre-parses.
+import { mergeFileVerb, textconvVerb } from "./git-driver-verbs.js";
 import { applyLimitFlags, reportFailure } from "./report.js";
 
 /**
@@ -54,9 +57,7 @@ export interface FastDecrypt {
  * oclif would; `undefined` when it must go to oclif.
  */
 export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv, o: { stdoutIsTTY: () => boolean }): FastDecrypt | undefined {
-  if (argv[0] !== "decrypt") return undefined;
-  if (env.BOOT_META_NO_FAST_PATH || "DEBUG" in env) return undefined;
-  for (const k of Object.keys(env)) if ((k.startsWith("BOOT_META_") && !OWN_VARIABLES.has(k)) || k.startsWith("OCLIF_")) return undefined;
+  if (argv[0] !== "decrypt" || oclifReadsEnvironment(env)) return undefined;
   let parsed;
   try {
     parsed = parseArgs({ args: argv.slice(1), options: FAST_DECRYPT_OPTIONS, allowPositionals: true, strict: true, tokens: true });
@@ -85,6 +86,36 @@ export function parseFastDecrypt(argv: readonly string[], env: NodeJS.ProcessEnv
   for (const [k, val] of Object.entries(rest)) if (val !== undefined) flags[k] = val;
   if (indent !== undefined) flags.indent = Number.parseInt(indent as string, 10);
   return { file: parsed.positionals[0] as string, flags, json: json === true };
+}
+
+/** Whether the environment changes what oclif does (or turns the fast path off): then oclif runs the command. */
+function oclifReadsEnvironment(env: NodeJS.ProcessEnv): boolean {
+  if (env.BOOT_META_NO_FAST_PATH || "DEBUG" in env) return true;
+  return Object.keys(env).some((k) => (k.startsWith("BOOT_META_") && !OWN_VARIABLES.has(k)) || k.startsWith("OCLIF_"));
+}
+
+/**
+ * The git drivers as git runs them (`git textconv FILE`, `git merge-file %O %A %B %P`, written
+ * by `boot-meta git setup`): once per file of a diff or merge, so oclif's start-up would be most
+ * of their time. Exactly those argument counts, no flag, no empty argument; anything else goes
+ * to oclif (commands/git/), which runs the same verbs (git-driver-verbs.ts).
+ */
+export function parseFastGitDriver(argv: readonly string[], env: NodeJS.ProcessEnv): { verb: "textconv"; file: string } | { verb: "merge-file"; files: [string, string, string, string] } | undefined {
+  if (argv[0] !== "git" || oclifReadsEnvironment(env)) return undefined;
+  const rest = argv.slice(2);
+  if (rest.some((a) => a === "" || a.startsWith("-"))) return undefined;
+  if (argv[1] === "textconv" && rest.length === 1) return { verb: "textconv", file: rest[0] as string };
+  if (argv[1] === "merge-file" && rest.length === 4) return { verb: "merge-file", files: rest as [string, string, string, string] };
+  return undefined;
+}
+
+/** bin/run.js's entry for the git drivers: runs `argv` and returns true, or returns false for oclif to run it. */
+export async function gitDriverFastPath(argv: readonly string[], root: string): Promise<boolean> {
+  const p = parseFastGitDriver(argv, process.env);
+  if (p === undefined || !oclifRunsNothingElse(root)) return false;
+  if (p.verb === "textconv") await textconvVerb(p.file, (b) => process.stdout.write(b));
+  else process.exitCode = (await mergeFileVerb(...p.files, (line) => process.stderr.write(`${redactSecrets(line)}\n`))).exitCode;
+  return true;
 }
 
 /** Runs a decrypt that {@link parseFastDecrypt} accepted, as the oclif command would; the exit code of a failure, else undefined. */

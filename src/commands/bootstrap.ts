@@ -21,6 +21,8 @@ export default class Bootstrap extends BaseCommand {
     validateName("env", flags.env);
     const r = await writeBootstrap(flags.dir, { repo: flags.meta, project: flags.project, env: flags.env, identity: flags.identity });
     this.note(`wrote ${r.file}${r.added ? ` and added it to ${r.gitignore}` : ""}`);
+    // A hint, not an action: git setup changes the meta clone's git config and hooks.
+    this.note(`in your clone of the meta repo, \`boot-meta git setup\` makes git diff show decrypted changes, merges encrypted files value by value and checks each commit`);
     return r;
   }
 }

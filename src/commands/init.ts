@@ -34,7 +34,9 @@ export default class Init extends BaseCommand {
     const trust = v.trustRoot
       ? `trust root: ${v.trustRoot}\n  give it to readers (trust-root: in the bootstrap file, BOOT_META_TRUST_ROOT, or loadConfig's trustRoot); \`boot-meta verify --from ${v.trustRoot.slice(0, 12)}\` checks every commit after it`
       : `no trust root yet: readers verify history from a commit whose keys/ holds an admin's signing key. Add one (${v.admin ? `boot-meta keys add ${v.admin.name} --key age1… --key "ssh-ed25519 …" (all of ${v.admin.name}'s keys: the file is replaced)` : 'boot-meta keys add NAME --key age1… --key "ssh-ed25519 …" --group admins'}) and use that commit (git rev-parse HEAD), or run init with --admin NAME --key "ssh-ed25519 …"`;
-    this.note(`initialised ${v.dir} (${r.commit?.slice(0, 12)})${v.admin ? ` with ${v.admin.name} in ${v.admin.group}` : ""}\n${trust}\n${next}`);
+    // Offered, not done: git setup writes this clone's git config and hooks, which a person chooses.
+    const drivers = `then, in each clone: boot-meta git setup${args.dir ? ` --meta ${args.dir}` : ""} (decrypted git diffs, value-wise merges of encrypted files, a pre-commit check)`;
+    this.note(`initialised ${v.dir} (${r.commit?.slice(0, 12)})${v.admin ? ` with ${v.admin.name} in ${v.admin.group}` : ""}\n${trust}\n${next}\n${drivers}`);
     return { dir: v.dir, commit: r.commit ?? null, admin: v.admin, trustRoot: v.trustRoot };
   }
 }

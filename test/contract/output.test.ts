@@ -230,6 +230,25 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await fails("help", ["confg", "sett"], 2, "COMMAND_NOT_FOUND");
   });
 
+  it("git drivers and check: in a clone of the demo, so the demo's own git config stays as it was", async () => {
+    const clone = join(tempDir(), "clone");
+    execFileSync("git", ["clone", "-q", demo, clone]);
+    await succeeds("git:setup", ["--meta", clone], { cwd: clone });
+    await succeeds("check", ["--meta", clone], { cwd: clone });
+    await succeeds("check", ["--staged", "--meta", clone], { cwd: clone });
+    writeFileSync(join(clone, "shop/envs/prod/plain.yaml"), "k: v\n");
+    git(clone, "add", "shop/envs/prod/plain.yaml");
+    await fails("check", ["--staged", "--meta", clone], 1, "CHECK_FINDINGS", { cwd: clone });
+    const file = join(clone, "shop/envs/prod/config.sops.yaml");
+    await succeeds("git:textconv", [file], { cwd: clone });
+    const side = (name: string) => {
+      const p = join(tempDir(), name);
+      writeFileSync(p, readFileSync(file));
+      return p;
+    };
+    await succeeds("git:merge-file", [side("base"), side("ours"), side("theirs"), "shop/envs/prod/config.sops.yaml"], { cwd: clone });
+  });
+
   it("serve: a line when it listens, one when it stops", async () => {
     const p = spawnCliProcess(env)(["serve", "--meta", demo, "--listen", "127.0.0.1:0", "--cache-dir", tempDir(), "--log-level", "silent", "--json"]);
     const first = await new Promise<string>((resolve, reject) => {
