@@ -84,6 +84,7 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("access:show", []);
     await succeeds("access:check", ["--verify"]);
     await succeeds("access:sync", []);
+    await succeeds("access:history", ["alice", "--plan"]);
     await succeeds("keys:list", []);
     await succeeds("keys:allowed-signers", []);
     await succeeds("keys:allowed-signers", ["--write"]);
