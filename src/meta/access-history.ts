@@ -87,7 +87,10 @@ function encryptedLeaves(v: Value, prefix: string, out: string[]): void {
 /** Objects by id: from the object files when they can be read here, else from `git cat-file`. */
 function objectSource(git: Git, format: ObjectFormat): { get(id: string): Promise<{ type: string; body: Uint8Array } | undefined>; close(): Promise<void> } {
   let cat: CatFile | undefined;
-  const files = ObjectFiles.open(git.objectsDir, git.commonDir, format).catch(() => undefined);
+  // As Git.readFiles does: where a variable moves or replaces objects, only git answers.
+  const env = process.env;
+  const moved = ["GIT_DIR", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_REPLACE_REF_BASE"].some((k) => env[k]);
+  const files = moved ? Promise.resolve(undefined) : ObjectFiles.open(git.objectsDir, git.commonDir, format).catch(() => undefined);
   const max = limits().maxFileBytes;
   return {
     async get(id) {
@@ -191,7 +194,9 @@ export async function accessHistory(repoDir: string, name: string, o: { since?: 
     // Pass 2: what those keys open, by blob (parsed once) and by subtree (walked once).
     const blobs = new Map<string, Promise<BlobInfo>>();
     const blobInfo = (id: string, path: string): Promise<BlobInfo> => {
-      let p = blobs.get(id);
+      // The format comes from the name: the same bytes under a .json and a .yaml name are two readings.
+      const cacheKey = `${id}:${formatForPath(path)}`;
+      let p = blobs.get(cacheKey);
       if (!p) {
         p = (async () => {
           const body = await text(id);
@@ -211,7 +216,7 @@ export async function accessHistory(repoDir: string, name: string, o: { since?: 
             return NO_ACCESS;
           }
         })();
-        blobs.set(id, p);
+        blobs.set(cacheKey, p);
       }
       return p;
     };
