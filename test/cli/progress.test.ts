@@ -1,6 +1,9 @@
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { progressLine } from "../../src/cli/progress.js";
+import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { tempDir } from "../helpers/gitdir.js";
 
 /** A real stream standing in for standard error, told whether it is a terminal (as a tty.WriteStream says). */
 function stderrLike(isTTY: boolean, columns = 40) {
@@ -56,5 +59,31 @@ describe("the progress line", () => {
       await new Promise((r) => setImmediate(r));
       expect(t.written()).toBe("");
     }
+  });
+});
+
+describe("long commands off a terminal", () => {
+  it("keys remove and access sync print their result and no progress to a pipe, nothing on stderr under --json", async () => {
+    const cli = cliWith();
+    const meta = join(tempDir(), "meta");
+    const admin = await ageKeyFile();
+    const alice = await ageKeyFile();
+    const env = { SOPS_AGE_KEY_FILE: admin.file };
+    const ok = async (args: string[]) => {
+      const r = await cli([...args, "--meta", meta], { env });
+      expect(r.exitCode, err(r)).toBe(0);
+      return r;
+    };
+    expect((await cli(["init", meta])).exitCode).toBe(0);
+    await ok(["keys", "add", "admin", "--key", admin.recipient, "--group", "admins"]);
+    await ok(["keys", "add", "alice", "--key", alice.recipient, "--group", "developers"]);
+    await ok(["project", "create", "shop"]);
+    await ok(["env", "create", "shop", "dev"]);
+    const removed = await ok(["keys", "remove", "alice"]);
+    expect(err(removed)).toBe("removed alice; 1 file(s) rotated\n");
+    expect(out(removed)).toBe("");
+    const json = await ok(["access", "sync", "--json"]);
+    expect(err(json)).toBe("");
+    expect(JSON.parse(out(json))).toMatchObject({ rotated: [] });
   });
 });
