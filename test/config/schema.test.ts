@@ -5,6 +5,7 @@ import { checkProjectSchema } from "../../src/config/schema.js";
 import { loadConfig } from "../../src/config/loader.js";
 import { isBootMetaError } from "../../src/errors.js";
 import { ageKeyFile, cliWith, err, out } from "../helpers/cli.js";
+import { configAnswers, metaFixture, serve } from "../helpers/config-server.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 
 const SCHEMA = {
@@ -124,6 +125,32 @@ describe("a project's schema.json", () => {
       commitSchema(JSON.stringify(SCHEMA, null, 2));
     }
   });
+});
+
+describe("a project's schema.json, loaded through the config service", () => {
+  it("is served beside the layers and checked by the client; the ETag still confirms a held copy", async () => {
+    const f = await metaFixture();
+    writeFileSync(join(f.work, "shop/schema.json"), JSON.stringify({ type: "object", properties: { database: { type: "object", properties: { password: { type: "string", maxLength: 5 } } } } }));
+    git(f.work, "add", "shop/schema.json");
+    git(f.work, "commit", "-q", "-m", "shop: schema");
+    const server = await serve(f.work);
+    try {
+      const body = await (await fetch(`${server.url}/v1/projects/shop/config?env=prod`)).json();
+      expect(body.schema).toMatchObject({ path: "shop/schema.json", blob: git(f.work, "rev-parse", "HEAD:shop/schema.json") });
+      const cacheDir = tempDir();
+      const load = (env: string, identity: string) => loadConfig({ server: server.url, project: "shop", env, identities: [identity], cacheDir, environment: {} });
+      const e = await load("prod", f.keys.prodServer.identity).catch((x: unknown) => x);
+      expect(isBootMetaError(e, "CONFIG_SCHEMA_INVALID")).toBe(true);
+      expect((e as Error).message).toContain("database.password must NOT have more than 5 characters (set in the env layer, shop/envs/prod/config.sops.yaml)");
+      expect((e as Error).message).not.toContain("prod-password");
+      await expect(load("dev", f.keys.alice.identity)).resolves.toMatchObject({ env: "dev" });
+      const before = await configAnswers(server, 304);
+      await expect(load("dev", f.keys.alice.identity)).resolves.toMatchObject({ env: "dev" });
+      expect(await configAnswers(server, 304)).toBe(before + 1);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
 });
 
 describe("checkProjectSchema (what the pre-commit check calls)", () => {
