@@ -135,7 +135,7 @@ describe("a project's schema.json, loaded through the config service", () => {
     git(f.work, "commit", "-q", "-m", "shop: schema");
     const server = await serve(f.work);
     try {
-      const body = await (await fetch(`${server.url}/v1/projects/shop/config?env=prod`)).json();
+      const body = (await (await fetch(`${server.url}/v1/projects/shop/config?env=prod`)).json()) as { schema?: unknown };
       expect(body.schema).toMatchObject({ path: "shop/schema.json", blob: git(f.work, "rev-parse", "HEAD:shop/schema.json") });
       const cacheDir = tempDir();
       const load = (env: string, identity: string) => loadConfig({ server: server.url, project: "shop", env, identities: [identity], cacheDir, environment: {} });
