@@ -78,6 +78,9 @@ export const ERROR_CODES = {
   CONFIG_KEY_NOT_FOUND: { exit: E.General, meaning: "no value at that key" },
   CONFIG_NOT_CONFIGURED: { exit: E.InvalidArgument, meaning: "no project, env or repository was given or found" },
   CONFIG_NOT_FOUND: { exit: E.General, meaning: "the env has no config at that commit" },
+  CONFIG_SCHEMA_BAD: { exit: E.InvalidFormat, meaning: "a project's schema.json is not JSON, or not a JSON Schema ajv can compile" },
+  CONFIG_SCHEMA_INVALID: { exit: E.General, meaning: "the merged config of an env does not satisfy its project's schema.json (nothing was written)" },
+  CONFIG_DIFF_SAME_ENV: { exit: E.InvalidArgument, meaning: "config diff was given the same env twice" },
   // flags
   FLAGS_INVALID: { exit: E.InvalidFormat, meaning: "a flag definition that flagd's schema (or flagd-core) refuses; nothing was written" },
   FLAGS_BAD_KEY: { exit: E.InvalidArgument, meaning: "not a flag key: empty, or one of the reserved $evaluators and $metadata" },

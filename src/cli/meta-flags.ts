@@ -1,7 +1,6 @@
 import { Flags } from "@oclif/core";
 import { resolveSettings } from "../config/bootstrap.js";
 import { BootMetaError, ExitCode } from "../errors.js";
-import { redactSecrets } from "../redact.js";
 import type { IdentitySet } from "../sops/identities.js";
 
 /** Flags of every command that works on the meta repository. */
@@ -56,8 +55,3 @@ export async function targetOf(flags: { project?: string; env?: string }, opts: 
   return { project: s.project, env: s.env };
 }
 
-export function progress(cmd: { jsonEnabled(): boolean }): (line: string) => void {
-  return (line) => {
-    if (!cmd.jsonEnabled()) process.stderr.write(`${redactSecrets(line)}\n`);
-  };
-}

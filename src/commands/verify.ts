@@ -1,6 +1,7 @@
 import { Flags } from "@oclif/core";
 import { BaseCommand } from "../cli/base.js";
 import { repoFlags, repoOf } from "../cli/meta-flags.js";
+import { withProgress } from "../cli/progress.js";
 import { resolveSettings } from "../config/bootstrap.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { verifyHistory } from "../meta/verify.js";
@@ -28,7 +29,9 @@ export default class Verify extends BaseCommand {
         suggestions: ["pass --from COMMIT (`boot-meta init` printed the first), set BOOT_META_TRUST_ROOT, or add trust-root: to the bootstrap file"],
       });
     }
-    const r = await verifyHistory(await repoOf(flags), { root: s.trustRoot, head: flags.to, cache: !flags["no-cache"] });
+    const repo = await repoOf(flags);
+    const root = s.trustRoot;
+    const r = await withProgress(this, (update) => verifyHistory(repo, { root, head: flags.to, cache: !flags["no-cache"], onProgress: (done, total) => update(`verify: commit ${done + 1} of ${total}`) }));
     if (r.failure) {
       const f = r.failure;
       throw new BootMetaError("VERIFY_FAILED", f.message, ExitCode.General, {

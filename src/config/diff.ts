@@ -16,6 +16,28 @@ export function changedKeys(before: Plain, after: Plain): string[] {
   return out.sort();
 }
 
+/** How one leaf compares between two merged configs. */
+export interface LeafComparison {
+  key: string;
+  /** Where the key is: in both, or only in the first (`a`) or second (`b`). */
+  in: "both" | "a" | "b";
+  /** In both and equal. */
+  same: boolean;
+}
+
+/**
+ * Every leaf of two merged configs (a list or an empty map is one leaf, as in
+ * {@link changedKeys}), sorted by key, and whether it is in both and equal. Pure.
+ */
+export function compareConfigs(a: Plain, b: Plain): LeafComparison[] {
+  const la = leaves(a);
+  const lb = leaves(b);
+  const out: LeafComparison[] = [];
+  for (const [k, v] of la) out.push(lb.has(k) ? { key: k, in: "both", same: same(v, lb.get(k)) } : { key: k, in: "a", same: false });
+  for (const k of lb.keys()) if (!la.has(k)) out.push({ key: k, in: "b", same: false });
+  return out.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+}
+
 function leaves(v: Plain, prefix = "", out = new Map<string, unknown>()): Map<string, unknown> {
   for (const [k, x] of Object.entries(v)) {
     const path = prefix ? `${prefix}.${k}` : k;

@@ -1,5 +1,5 @@
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
-import { defaultsFile, envFile, validateName } from "../meta/layout.js";
+import { defaultsFile, envFile, layersFor, schemaFile, validateName } from "../meta/layout.js";
 import { checkWritable } from "../meta/access.js";
 import { BINDING_KEY, withBinding, withoutBinding } from "../meta/binding.js";
 import { newConfigFile, readState, type WriteOptions } from "../meta/repo.js";
@@ -9,7 +9,9 @@ import { openBytes, sealBytes } from "../sops/engine.js";
 import { editInEditor } from "../sops/files.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { yamlStore } from "../sops/formats/yaml.js";
-import { Branch, type Value } from "../sops/tree.js";
+import { Branch, toPlain, type Value } from "../sops/tree.js";
+import type { Tx } from "../meta/commit.js";
+import type { Plain } from "./merge.js";
 import { getPath, parseDottedPath, setPath, unsetPath } from "../sops/tree-path.js";
 
 export interface ConfigTarget {
@@ -59,11 +61,51 @@ export async function change(
     const root = tree[0] ?? new Branch();
     if (tree.length === 0) tree.push(root);
     const changed = await mutate(root);
+    if (changed) await checkSchemaAfter(tx, t.project, path, toPlain(root) as Plain, o.identities);
     const rebound = typeof bound === "string" ? withBinding(tree, bound) : bind ? withBinding(tree, path) : tree;
     // Re-sealing keeps the ciphertext of every value that did not change: a one-line diff.
     if (changed || bind) tx.write(path, sealBytes(f, rebound));
     return { path, changed };
   });
+}
+
+/**
+ * Before a layer is written: the merged config of every env that layer feeds (one env; the
+ * dev env's developers too; every env for the defaults) must still satisfy the project's
+ * schema, if it has one. An env the writer cannot open a layer of is not checked here (the
+ * loader checks it for whoever reads it). Throws `CONFIG_SCHEMA_INVALID`; nothing is written.
+ */
+async function checkSchemaAfter(tx: Tx, project: string, path: string, value: Plain, identities: IdentitySet): Promise<void> {
+  const schema = await tx.read(schemaFile(project));
+  if (schema === undefined) return;
+  const { assertProjectSchema } = await import("./schema.js");
+  const prefix = `${project}/envs/`;
+  const envs = (await tx.list(`${project}/envs`)).filter((f) => f.endsWith("/config.sops.yaml")).map((f) => f.slice(prefix.length, -"/config.sops.yaml".length));
+  const written = /^(.*)\/envs\/(.+)\/config\.sops\.yaml$/.exec(path)?.[2];
+  if (written !== undefined && !envs.includes(written)) envs.push(written);
+  for (const env of envs.sort()) {
+    const specs = layersFor(project, env);
+    if (!specs.some((l) => l.path === path)) continue;
+    const layers: { name: string; path: string; value: Plain }[] = [];
+    let readable = true;
+    for (const l of specs) {
+      if (l.path === path) {
+        layers.push({ ...l, value });
+        continue;
+      }
+      const bytes = await tx.read(l.path);
+      if (!bytes) continue;
+      try {
+        const f = await openBytes(bytes, { format: "yaml", identities, path: l.path, pgp: false });
+        layers.push({ ...l, value: toPlain(withoutBinding(f.tree)[0] ?? new Branch()) as Plain });
+      } catch (e) {
+        if (!isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")) throw e;
+        readable = false;
+        break;
+      }
+    }
+    if (readable) assertProjectSchema({ project, env, schema, layers, outcome: `Nothing was written to ${path}` });
+  }
 }
 
 /** `boot-meta config set KEY VALUE`: one value in the target layer, committed. */

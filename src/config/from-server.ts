@@ -1,7 +1,7 @@
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import type { IdentitySet } from "../sops/identities.js";
 import type { ConfigWarning } from "./clone.js";
-import { openLayers, withLayerValues } from "./layers.js";
+import { layerValuesOf, openLayers, withLayerValues } from "./layers.js";
 import { badResponse, type ConfigAnswer, contentEtag, requestConfig, type ServedConfig } from "./remote.js";
 import { readCachedAnswer, writeCachedAnswer } from "./server-cache.js";
 import type { LoadedConfig } from "./types.js";
@@ -33,6 +33,11 @@ const shown = (s: ServerSource) => s.base.href.replace(/\/$/, "");
 export async function openAnswer(s: ServerSource, answer: ServedConfig, commit: string, stale: boolean): Promise<LoadedConfig> {
   const sources = answer.layers.map((l) => ({ name: l.name, path: l.path, bytes: l.found && l.content !== undefined ? Buffer.from(l.content, "utf8") : undefined }));
   const opened = await openLayers(s.project, s.env, commit, sources, s.identities, (path, data) => denied(s, path, data));
+  if (answer.schema) {
+    // The schema is plain JSON under no MAC: it is as trustworthy as the service that sends it, and only ever refuses.
+    const { assertProjectSchema } = await import("./schema.js");
+    assertProjectSchema({ project: s.project, env: s.env, schema: Buffer.from(answer.schema.content, "utf8"), layers: layerValuesOf(opened) ?? [], outcome: `Nothing was loaded (commit ${commit.slice(0, 12)}, from ${shown(s)})` });
+  }
   return withLayerValues(opened, { ...opened, commit, repo: shown(s), server: shown(s), project: s.project, env: s.env, stale });
 }
 
@@ -51,7 +56,7 @@ export async function loadFromServer(s: ServerSource): Promise<ServerLoad> {
   if (refused !== undefined) cacheRefused(s, refused);
   let r: ConfigAnswer;
   try {
-    r = await requestConfig(s.base, s.project, s.env, { etag: held && contentEtag(held.layers), timeoutMs: s.timeoutMs });
+    r = await requestConfig(s.base, s.project, s.env, { etag: held && contentEtag(held), timeoutMs: s.timeoutMs });
     if (!r.changed && held) {
       const answer = { ...held, commit: r.commit };
       const loaded = await openAnswer(s, answer, r.commit, false).catch((e: unknown) => {

@@ -2,14 +2,14 @@ import { withReader } from "../meta/reader.js";
 import { existsSync } from "node:fs";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { Git } from "../meta/git.js";
-import { layersFor, validateName } from "../meta/layout.js";
+import { layersFor, schemaFile, validateName } from "../meta/layout.js";
 import { principalsOf } from "../meta/model.js";
 import { readState } from "../meta/repo.js";
 import { combineIdentitySets, type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
 import { isUrl, resolveSettings } from "./bootstrap.js";
 import { cachedClone, type ConfigWarning } from "./clone.js";
 import { loadFromServer, type ServerSource } from "./from-server.js";
-import { openLayers, withLayerValues } from "./layers.js";
+import { layerValuesOf, openLayers, withLayerValues } from "./layers.js";
 
 export { type LayerValue, layerValuesOf } from "./layers.js";
 import { DEFAULT_TIMEOUT_MS, serverBase } from "./remote.js";
@@ -31,6 +31,8 @@ function missing(what: string, flag: string, variable: string): BootMetaError {
  * service (`server`, BOOT_META_SERVER), which sends ciphertext that is decrypted here. Throws
  * `CONFIG_ACCESS_DENIED` naming who can read a layer the reader cannot, `META_BINDING_MISMATCH`
  * for a layer copied from another path, `CONFIG_NOT_FOUND` for an env with no config,
+ * `CONFIG_SCHEMA_INVALID` for a merged config that breaks `<project>/schema.json` (naming the key
+ * and the layer it came from; `CONFIG_SCHEMA_BAD` when that file is not a usable schema),
  * `META_REMOTE_UNAVAILABLE` / `CONFIG_SERVER_UNAVAILABLE` when the source cannot be reached and
  * nothing was kept from it (with a kept copy, that copy is served with `stale: true`).
  */
@@ -101,13 +103,15 @@ export async function loadFromRepo(p: Extract<LoadPlan, { kind: "repo" }>): Prom
   } else git = await Git.at(p.repo);
   const commit = await git.resolve(at);
   const specs = layersFor(project, env);
-  const files = await git.readFiles(specs.map((l) => l.path), commit);
+  const schemaPath = schemaFile(project);
+  const files = await git.readFiles([...specs.map((l) => l.path), schemaPath], commit);
   let untrusted: LoadedConfig["untrusted"];
   if (p.trustRoot) {
     const { trustedView } = await import("../meta/verify.js");
     const view = await trustedView(git.dir, { root: p.trustRoot, head: commit });
     untrusted = [];
-    for (const l of specs) {
+    // The schema decides what loads, so it too is read at its last trusted version.
+    for (const l of [...specs, { path: schemaPath }]) {
       const t = view.tainted.get(l.path);
       if (!t) continue;
       untrusted.push({ path: l.path, commit: t.commit, reason: t.reason, message: t.message });
@@ -116,6 +120,11 @@ export async function loadFromRepo(p: Extract<LoadPlan, { kind: "repo" }>): Prom
     }
   }
   const opened = await openLayers(project, env, commit, specs.map((l) => ({ ...l, bytes: files.get(l.path) })), identities, (path, data) => accessDenied(git, commit, path, data, identities));
+  const schema = files.get(schemaPath);
+  if (schema !== undefined) {
+    const { assertProjectSchema } = await import("./schema.js");
+    assertProjectSchema({ project, env, schema, layers: layerValuesOf(opened) ?? [], outcome: `Nothing was loaded (commit ${commit.slice(0, 12)})` });
+  }
   return withLayerValues(opened, { ...opened, commit, repo: git.dir, project, env, stale, ...(untrusted ? { untrusted } : {}) });
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { BootMetaError, ERROR_CODES, type ErrorCode, ExitCode } from "../errors.js";
 import { limits } from "../limits.js";
-import { layersFor } from "../meta/layout.js";
+import { layersFor, schemaFile } from "../meta/layout.js";
 
 /**
  * The HTTP client of the config service (`boot-meta serve`, README "Config service"): it asks
@@ -33,6 +33,15 @@ export interface ServedConfig {
   commit: string;
   etag: string;
   layers: ServedLayer[];
+  /** The project's `schema.json` as committed (absent when it has none): plain JSON, no secret. */
+  schema?: ServedSchema;
+}
+
+/** `<project>/schema.json` as served: its path, git blob id and text. */
+export interface ServedSchema {
+  path: string;
+  blob: string;
+  content: string;
 }
 
 /** A 200 with the layers, or a 304: the layers the caller holds are still the served ones, at `commit`. */
@@ -89,9 +98,12 @@ export function eventsUrl(base: URL, paths: string[]): URL {
  * taken from what was stored beside it, so an ETag sent from a cached copy always names that
  * copy's bytes: a 304 can only confirm what is really held.
  */
-export function contentEtag(layers: ServedLayer[]): string {
-  const sha256Repo = layers.some((l) => l.blob?.length === 64);
+export function contentEtag(answer: Pick<ServedConfig, "layers" | "schema">): string {
+  const { layers, schema } = answer;
+  const sha256Repo = layers.some((l) => l.blob?.length === 64) || schema?.blob.length === 64;
   const ids = layers.map((l) => `${l.path}\0${l.found && l.content !== undefined ? blobId(l.content, sha256Repo) : "-"}`);
+  // A project without a schema keeps the ETag it had before schemas were served.
+  if (schema) ids.push(`${schema.path}\0${blobId(schema.content, sha256Repo)}`);
   return `"${createHash("sha256").update(ids.join("\n")).digest("hex").slice(0, 32)}"`;
 }
 
@@ -297,5 +309,11 @@ export function servedFrom(v: unknown, project: string, env: string): ServedConf
     if (typeof l.content !== "string" || typeof l.blob !== "string" || !COMMIT.test(l.blob)) return { invalid: `${w.path} is found but has no content or blob id` };
     layers.push({ name: w.name, path: w.path, found: true, blob: l.blob, content: l.content });
   }
-  return { project, env, commit: o.commit, etag: o.etag, layers };
+  let schema: ServedSchema | undefined;
+  if (o.schema !== undefined) {
+    const x = o.schema as Record<string, unknown>;
+    if (typeof x !== "object" || x === null || x.path !== schemaFile(project) || typeof x.content !== "string" || typeof x.blob !== "string" || !COMMIT.test(x.blob)) return { invalid: `a schema that is not ${schemaFile(project)} with its content and blob id` };
+    schema = { path: x.path, blob: x.blob, content: x.content };
+  }
+  return { project, env, commit: o.commit, etag: o.etag, layers, ...(schema ? { schema } : {}) };
 }

@@ -199,7 +199,7 @@ class ServerWatcher extends Watcher {
   async load(): Promise<LoadedConfig> {
     const { loaded, answer } = await loadFromServer(this.s);
     this.current = loaded;
-    this.etag = contentEtag(answer.layers);
+    this.etag = contentEtag(answer);
     this.lastEventId = loaded.commit;
     return loaded;
   }

@@ -4,7 +4,8 @@ import { BootMetaError, ExitCode } from "../errors.js";
  * The meta repository layout (DESIGN.md, a contract other tools read):
  *   .boot-meta.yaml, .sops.yaml, keys/<principal>.txt,
  *   <project>/project.yaml, <project>/config.sops.yaml,
- *   <project>/envs/<env>/config.sops.yaml, <project>/envs/dev/<developer>/config.sops.yaml
+ *   <project>/envs/<env>/config.sops.yaml, <project>/envs/dev/<developer>/config.sops.yaml,
+ *   <project>/schema.json (optional)
  */
 export const META_CONFIG = ".boot-meta.yaml";
 export const SOPS_CONFIG = ".sops.yaml";
@@ -19,6 +20,8 @@ export const APPROVALS_DIR = "approvals";
 export const TOP_DIRS = [KEYS_DIR, TOKENS_DIR, SUBSCRIPTIONS_DIR, APPROVALS_DIR];
 export const PROJECT_FILE = "project.yaml";
 export const CONFIG_FILE = "config.sops.yaml";
+/** A project's optional JSON Schema (plain JSON): the merged config of each of its envs must satisfy it (config/schema.ts). */
+export const SCHEMA_FILE = "schema.json";
 
 /**
  * The first line of a private key file that is a test fixture and protects nothing real
@@ -84,6 +87,10 @@ export function developerOf(env: string): string | undefined {
 
 export function projectFile(project: string): string {
   return `${project}/${PROJECT_FILE}`;
+}
+
+export function schemaFile(project: string): string {
+  return `${project}/${SCHEMA_FILE}`;
 }
 
 export function defaultsFile(project: string): string {

@@ -84,6 +84,7 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("access:show", []);
     await succeeds("access:check", ["--verify"]);
     await succeeds("access:sync", []);
+    await succeeds("access:history", ["alice", "--plan"]);
     await succeeds("keys:list", []);
     await succeeds("keys:allowed-signers", []);
     await succeeds("keys:allowed-signers", ["--write"]);
@@ -97,6 +98,7 @@ describe("each command's --json output holds to its checked-in schema", () => {
   it("config", async () => {
     const t = ["-p", "shop", "-e", "dev/alice"];
     await succeeds("config:show", [...t, "--origin"]);
+    await succeeds("config:diff", ["-p", "shop", "dev", "dev/alice", "--values"]);
     await succeeds("config:get", ["database.url", ...t]);
     await succeeds("config:set", ["app.port", "8080", ...t]);
     await succeeds("config:unset", ["app.port", ...t]);

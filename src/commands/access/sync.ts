@@ -1,6 +1,7 @@
 import { Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
-import { identitiesOf, identityFlag, progress, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { identitiesOf, identityFlag, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { withProgress } from "../../cli/progress.js";
 import { reportRefused } from "../../cli/rekey-report.js";
 import { syncAccess } from "../../meta/repo.js";
 
@@ -19,7 +20,9 @@ Every file it would change is opened first (its MAC checked) and must be bound t
 
   async run() {
     const { flags } = await this.parse(AccessSync);
-    const r = await syncAccess(await repoOf(flags), { identities: await identitiesOf(flags), accept: flags.accept, author: flags.author, push: flags.push, onProgress: progress(this) });
+    const repo = await repoOf(flags);
+    const identities = await identitiesOf(flags);
+    const r = await withProgress(this, (onProgress) => syncAccess(repo, { identities, accept: flags.accept, author: flags.author, push: flags.push, onProgress }));
     const summary = `${r.value.rotated.length} rotated, ${r.value.rewrapped.length} re-wrapped, ${r.value.bound.length} bound`;
     reportRefused(`access sync: ${summary}`, r.value, r.commit);
     this.note(`${summary}${r.commit ? ` (${r.commit.slice(0, 12)})` : ": nothing to do"}`);

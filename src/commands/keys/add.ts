@@ -1,7 +1,8 @@
 import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
 import { canAsk, confirm } from "../../cli/confirm.js";
-import { identitiesOf, identityFlag, progress, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { identitiesOf, identityFlag, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { withProgress } from "../../cli/progress.js";
 import { reportRefused } from "../../cli/rekey-report.js";
 import { BootMetaError, ExitCode } from "../../errors.js";
 import { checkKeyAdd, concernId, notConfirmed } from "../../meta/key-checks.js";
@@ -33,14 +34,17 @@ export default class KeysAdd extends BaseCommand {
     }
     // The write checks again, against the state it builds on: what was confirmed is exactly
     // what was shown.
-    const r = await addKey(repo, args.name, flags.key, {
-      group: flags.group,
-      identities: await identitiesOf(flags),
-      author: flags.author,
-      push: flags.push,
-      onProgress: progress(this),
-      confirm: flags.yes ? "all" : concerns.map(concernId),
-    });
+    const identities = await identitiesOf(flags);
+    const r = await withProgress(this, (onProgress) =>
+      addKey(repo, args.name, flags.key, {
+        group: flags.group,
+        identities,
+        author: flags.author,
+        push: flags.push,
+        onProgress,
+        confirm: flags.yes ? "all" : concerns.map(concernId),
+      }),
+    );
     reportRefused(`added ${args.name}`, r.value, r.commit);
     this.note(`added ${args.name}${flags.group ? ` to ${flags.group}` : ""}; ${r.value.rewrapped.length} file(s) re-wrapped${r.value.bound.length ? `, ${r.value.bound.length} bound to their path` : ""}`);
     return { ...r.value, commit: r.commit ?? null, pushed: r.pushed };

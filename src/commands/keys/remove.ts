@@ -1,6 +1,7 @@
 import { Args } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
-import { identitiesOf, identityFlag, progress, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { identitiesOf, identityFlag, repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { withProgress } from "../../cli/progress.js";
 import { reportRefused } from "../../cli/rekey-report.js";
 import { removeKey } from "../../meta/repo.js";
 
@@ -13,7 +14,9 @@ export default class KeysRemove extends BaseCommand {
 
   async run() {
     const { args, flags } = await this.parse(KeysRemove);
-    const r = await removeKey(await repoOf(flags), args.name, { identities: await identitiesOf(flags), author: flags.author, push: flags.push, onProgress: progress(this) });
+    const repo = await repoOf(flags);
+    const identities = await identitiesOf(flags);
+    const r = await withProgress(this, (onProgress) => removeKey(repo, args.name, { identities, author: flags.author, push: flags.push, onProgress }));
     reportRefused(`removed ${args.name} and rotated ${r.value.rotated.length} file(s)`, r.value, r.commit);
     this.note(`removed ${args.name}; ${r.value.rotated.length} file(s) rotated`);
     return { ...r.value, commit: r.commit ?? null, pushed: r.pushed };

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BootMetaError, ExitCode } from "../../errors.js";
-import type { ServedConfig, ServedLayer } from "../../config/remote.js";
-import { layersFor, validateName } from "../../meta/layout.js";
+import type { ServedConfig, ServedLayer, ServedSchema } from "../../config/remote.js";
+import { layersFor, schemaFile, validateName } from "../../meta/layout.js";
 import type { RouteContext } from "../app.js";
 import { badRequest, sendError } from "../http-errors.js";
 import { etagMatches } from "../negotiate.js";
@@ -56,6 +56,23 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   const build = async (project: string, env: string, commit: string): Promise<Cached> => {
     const r = mirror.reader(commit);
+    /** `<project>/schema.json` (config/schema.ts), which the client checks the merged config against: at its last trusted version, as the layers are. */
+    const servedSchema = async (): Promise<ServedSchema | undefined> => {
+      const path = schemaFile(project);
+      const taint = mirror.tainted.get(path);
+      let blob: string | undefined;
+      let bytes: Uint8Array | undefined;
+      if (taint) {
+        blob = taint.trusted;
+        bytes = blob === undefined ? undefined : await mirror.blob(blob);
+      } else {
+        const e = await r.entry(path);
+        if (!e || e.mode === "40000" || e.mode === "160000") return undefined;
+        blob = e.id;
+        bytes = await r.read(path);
+      }
+      return blob === undefined || bytes === undefined ? undefined : { path, blob, content: Buffer.from(bytes).toString("utf8") };
+    };
     const layers: ServedLayer[] = await Promise.all(
       layersFor(project, env).map(async (l) => {
         const taint = mirror.tainted.get(l.path);
@@ -77,11 +94,15 @@ export function configRoutes(app: FastifyInstance, ctx: RouteContext): void {
         suggestions: [`check the project and env names; an admin creates an env with \`boot-meta env create ${project} ${env}\``],
       });
     }
+    const schema = await servedSchema();
+    const ids = layers.map((l) => `${l.path}\0${l.blob ?? "-"}`);
+    // As remote.ts contentEtag: a project without a schema keeps the ETag it had.
+    if (schema) ids.push(`${schema.path}\0${schema.blob}`);
     const etag = `"${createHash("sha256")
-      .update(layers.map((l) => `${l.path}\0${l.blob ?? "-"}`).join("\n"))
+      .update(ids.join("\n"))
       .digest("hex")
       .slice(0, 32)}"`;
-    const body: ServedConfig = { project, env, commit, etag, layers };
+    const body: ServedConfig = { project, env, commit, etag, layers, ...(schema ? { schema } : {}) };
     return { etag, commit, body: Buffer.from(JSON.stringify(body)) };
   };
 
