@@ -64,18 +64,28 @@ await build({
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
 });
 
-// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own: with the
-// CLI's commands beside it, its modules were spread over two dozen shared chunks, and a service's
-// `import("boot-meta")` opened them all; alone, what it imports statically is one file, and what
-// loads on first use (simple-git, execa, age-encryption, yaml) a chunk each in dist/bundle/lib/.
-// No comments: the types and their documentation are in dist/*.d.ts.
+// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own, from
+// src/entry.ts: index.ts's names, with what loadConfig needs imported statically and the rest of
+// the API on first call. Everything the import loads goes in one chunk, lib/initial-*.js (split
+// as rolldown would split it, it was a dozen files, each a module load); what loads on first
+// use (the writers, access checks, flags, simple-git, execa, age-encryption, yaml) is in chunks
+// of its own in dist/bundle/lib/. With the CLI's commands beside it, it was spread over two
+// dozen chunks shared with them: hence a build of its own. No comments: the types and their
+// documentation are in dist/*.d.ts.
 await build({
-  input: { index: join(dist, "index.js") },
+  input: { index: join(dist, "entry.js") },
   platform: "node",
   plugins: [ownUrls],
   external,
   logLevel: "warn",
-  output: { dir: out, format: "esm", entryFileNames: "[name].js", chunkFileNames: "lib/[name]-[hash].js", comments: false },
+  output: {
+    dir: out,
+    format: "esm",
+    entryFileNames: "[name].js",
+    chunkFileNames: "lib/[name]-[hash].js",
+    comments: false,
+    codeSplitting: { groups: [{ name: "initial", tags: ["$initial"] }] },
+  },
 });
 
 // bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)
