@@ -1,10 +1,15 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type * as entry from "../src/entry.js";
 import type * as api from "../src/index.js";
+import { setConfigValue } from "../src/config/edit.js";
+import { addKey, createEnv, createProject, initRepo } from "../src/meta/repo.js";
+import { generateAgeKey } from "../src/sops/age.js";
+import { identitySetFrom } from "../src/sops/identities.js";
 import { ensureBuilt } from "./helpers/build.js";
+import { tempDir } from "./helpers/gitdir.js";
 
 /** The package as a user imports it: by name, through package.json's exports, from dist/. */
 const ROOT = join(import.meta.dirname, "..");
@@ -47,6 +52,37 @@ describe("the public API", () => {
       const failed = await m.listKeys("/nonexistent/boot-meta-api-test").then(() => "resolved", (e) => e instanceof m.BootMetaError ? e.code : String(e));
       console.log(JSON.stringify({ back, failed }));`);
     expect(JSON.parse(out)).toEqual({ back: "a: 1\n", failed: "META_NOT_A_REPO" });
+  });
+
+  it("import(\"boot-meta\") and a first loadConfig load one chunk of the bundle, and no package, no writer, no flags", async () => {
+    ensureBuilt();
+    const dir = tempDir("boot-meta-entry-");
+    const meta = join(dir, "meta");
+    const key = await generateAgeKey();
+    const ids = await identitySetFrom([key.identity]);
+    await initRepo(meta);
+    await addKey(meta, "svc", [key.recipient], { group: "admins", identities: ids });
+    await createProject(meta, "shop");
+    await createEnv(meta, "shop", "prod");
+    await setConfigValue(meta, { project: "shop", env: "prod" }, "port", 8080n, { identities: ids });
+    // Every module the ES loader resolves, logged by a resolve hook; the CommonJS ones are in require.cache.
+    const log = join(dir, "resolved.txt");
+    writeFileSync(join(dir, "hooks.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + "\\n"); return r; }\n`);
+    writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module";\nregister(${JSON.stringify(`file://${join(dir, "hooks.mjs")}`)});\n`);
+    writeFileSync(log, "");
+    const out = execFileSync(process.execPath, ["--import", join(dir, "register.mjs"), "--input-type=module", "-e", `
+      import { createRequire } from "node:module";
+      const { loadConfig } = await import("boot-meta");
+      const c = await loadConfig({ repo: ${JSON.stringify(meta)}, project: "shop", env: "prod", identities: [${JSON.stringify(key.identity)}] });
+      console.log(JSON.stringify({ config: c.config, required: Object.keys(createRequire(import.meta.url).cache) }));`], { cwd: ROOT, encoding: "utf8" });
+    const { config, required } = JSON.parse(out) as { config: unknown; required: string[] };
+    expect(config).toEqual({ port: 8080 });
+    const ours = readFileSync(log, "utf8").split("\n").filter((u) => u.startsWith("file:") && !u.startsWith(`file://${dir}`)).map((u) => u.slice(`file://${ROOT}/`.length));
+    expect(new Set(ours)).toEqual(new Set(["dist/bundle/index.js", expect.stringMatching(/^dist\/bundle\/lib\/initial-[\w-]+\.js$/), expect.stringMatching(/^dist\/bundle\/lib\/rolldown-runtime-[\w-]+\.js$/)]));
+    expect(required).toEqual([]);
+    // What the import compiles: none of the code that only writers, access checks, flags or the service's client run.
+    const initial = readFileSync(join(ROOT, ours.find((f) => f.includes("/initial-")) as string), "utf8");
+    for (const fn of ["setConfigValue", "accessCheck", "addKey", "watchConfig", "loadFlags", "flagsFromConfig", "loadFromServer", "cachedClone", "commitChanges"]) expect(initial).not.toMatch(new RegExp(`function ${fn}\\b`));
   });
 
   it("an opened file's data key is not in the published types", () => {
