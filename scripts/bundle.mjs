@@ -48,6 +48,23 @@ const ownUrls = {
   },
 };
 
+// Node's built-in modules as the library's chunks take them: from process.getBuiltinModule
+// (Node >= 20.16; @noble/curves already needs 20.19), not through `import … from "node:fs"`. An
+// ES import of a built-in makes Node build its ES facade, which reads every export once —
+// node:fs's ReadStream and node:crypto's webcrypto included, which load fs/streams, internal/file
+// and internal/crypto/webcrypto for nothing: ~3 ms of a service's first loadConfig here (README
+// "Start-up"). Only the chunk's leading import lines are rewritten, named imports only.
+const builtinsAtRuntime = {
+  name: "boot-meta-builtins-at-runtime",
+  renderChunk(code) {
+    const lines = code.split("\n");
+    for (let i = 0; i < lines.length && /^(import |\/\/|$)/.test(lines[i]); i++) {
+      lines[i] = lines[i].replace(/^import \{([^}]*)\} from "(node:[^"]+)";$/, (_, names, mod) => `const {${names.replaceAll(" as ", ": ")}} = globalThis.process.getBuiltinModule(${JSON.stringify(mod)});`);
+    }
+    return lines.join("\n");
+  },
+};
+
 // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
 // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
 // that follow it, where start-up is paid once: it is loaded from node_modules as published
@@ -75,7 +92,7 @@ await build({
 await build({
   input: { index: join(dist, "entry.js") },
   platform: "node",
-  plugins: [ownUrls],
+  plugins: [ownUrls, builtinsAtRuntime],
   external,
   logLevel: "warn",
   output: {
