@@ -48,6 +48,23 @@ const ownUrls = {
   },
 };
 
+// Node's built-in modules as the library's chunks take them: from process.getBuiltinModule
+// (Node >= 20.16; @noble/curves already needs 20.19), not through `import … from "node:fs"`. An
+// ES import of a built-in makes Node build its ES facade, which reads every export once —
+// node:fs's ReadStream and node:crypto's webcrypto included, which load fs/streams, internal/file
+// and internal/crypto/webcrypto for nothing: ~3 ms of a service's first loadConfig here (README
+// "Start-up"). Only the chunk's leading import lines are rewritten, named imports only.
+const builtinsAtRuntime = {
+  name: "boot-meta-builtins-at-runtime",
+  renderChunk(code) {
+    const lines = code.split("\n");
+    for (let i = 0; i < lines.length && /^(import |\/\/|$)/.test(lines[i]); i++) {
+      lines[i] = lines[i].replace(/^import \{([^}]*)\} from "(node:[^"]+)";$/, (_, names, mod) => `const {${names.replaceAll(" as ", ": ")}} = globalThis.process.getBuiltinModule(${JSON.stringify(mod)});`);
+    }
+    return lines.join("\n");
+  },
+};
+
 // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
 // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
 // that follow it, where start-up is paid once: it is loaded from node_modules as published
@@ -64,18 +81,28 @@ await build({
   output: { dir: out, format: "esm", chunkFileNames: "chunks/[name]-[hash].js" },
 });
 
-// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own: with the
-// CLI's commands beside it, its modules were spread over two dozen shared chunks, and a service's
-// `import("boot-meta")` opened them all; alone, what it imports statically is one file, and what
-// loads on first use (simple-git, execa, age-encryption, yaml) a chunk each in dist/bundle/lib/.
-// No comments: the types and their documentation are in dist/*.d.ts.
+// The library's entry (package.json's exports: dist/bundle/index.js), a build of its own, from
+// src/entry.ts: index.ts's names, with what loadConfig needs imported statically and the rest of
+// the API on first call. Everything the import loads goes in one chunk, lib/initial-*.js (split
+// as rolldown would split it, it was a dozen files, each a module load); what loads on first
+// use (the writers, access checks, flags, simple-git, execa, age-encryption, yaml) is in chunks
+// of its own in dist/bundle/lib/. With the CLI's commands beside it, it was spread over two
+// dozen chunks shared with them: hence a build of its own. No comments: the types and their
+// documentation are in dist/*.d.ts.
 await build({
-  input: { index: join(dist, "index.js") },
+  input: { index: join(dist, "entry.js") },
   platform: "node",
-  plugins: [ownUrls],
+  plugins: [ownUrls, builtinsAtRuntime],
   external,
   logLevel: "warn",
-  output: { dir: out, format: "esm", entryFileNames: "[name].js", chunkFileNames: "lib/[name]-[hash].js", comments: false },
+  output: {
+    dir: out,
+    format: "esm",
+    entryFileNames: "[name].js",
+    chunkFileNames: "lib/[name]-[hash].js",
+    comments: false,
+    codeSplitting: { groups: [{ name: "initial", tags: ["$initial"] }] },
+  },
 });
 
 // bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)

@@ -1,12 +1,24 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type * as entry from "../src/entry.js";
+import type * as api from "../src/index.js";
+import { setConfigValue } from "../src/config/edit.js";
+import { addKey, createEnv, createProject, initRepo } from "../src/meta/repo.js";
+import { generateAgeKey } from "../src/sops/age.js";
+import { identitySetFrom } from "../src/sops/identities.js";
 import { ensureBuilt } from "./helpers/build.js";
+import { tempDir } from "./helpers/gitdir.js";
 
 /** The package as a user imports it: by name, through package.json's exports, from dist/. */
 const ROOT = join(import.meta.dirname, "..");
 const importByName = (code: string) => execFileSync(process.execPath, ["--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8" });
+
+/** true only if A and B are the same type (not merely assignable either way). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** true only if modules A and B export the same names, each with the same type (a `const` and a `function` of one type are alike). */
+type SameExports<A, B> = Same<keyof A, keyof B> extends true ? (false extends { [K in keyof A & keyof B]: Same<A[K], B[K]> }[keyof A & keyof B] ? false : true) : false;
 
 describe("the public API", () => {
   it("boot-meta, boot-meta/records and boot-meta/openfeature resolve by name, and export what the README shows", () => {
@@ -22,6 +34,55 @@ describe("the public API", () => {
     const openfeature = JSON.parse(importByName('const m = await import("boot-meta/openfeature"); console.log(JSON.stringify(Object.keys(m).sort()))')) as string[];
     expect(openfeature).toEqual(["BootMetaProvider"]);
     expect(main).not.toContain("BootMetaProvider");
+  });
+
+  it("the package runs src/entry.ts: index.ts's names, with index.ts's types, its functions working through the bundle", async () => {
+    // Checked by the compiler (npm run typecheck): the entry exports every value index.ts does, each with the same type.
+    const sameTypes: SameExports<typeof entry, typeof api> = true;
+    expect(sameTypes).toBe(true);
+    ensureBuilt();
+    const names = (file: string) => JSON.parse(importByName(`console.log(JSON.stringify(Object.keys(await import(${JSON.stringify(file)})).sort()))`)) as string[];
+    expect(names("boot-meta")).toEqual(names(join(ROOT, "dist/index.js")));
+    // A function whose module loads on its first call works, and fails, as the module's own does.
+    const out = importByName(`
+      const m = await import("boot-meta");
+      const { identity, recipient } = await m.generateAgeKey();
+      const text = await m.encrypt("a: 1\\n", { format: "yaml", recipients: [recipient] });
+      const back = await m.decrypt(text, { format: "yaml", identities: [identity] });
+      const failed = await m.listKeys("/nonexistent/boot-meta-api-test").then(() => "resolved", (e) => e instanceof m.BootMetaError ? e.code : String(e));
+      console.log(JSON.stringify({ back, failed }));`);
+    expect(JSON.parse(out)).toEqual({ back: "a: 1\n", failed: "META_NOT_A_REPO" });
+  });
+
+  it("import(\"boot-meta\") and a first loadConfig load one chunk of the bundle, and no package, no writer, no flags", async () => {
+    ensureBuilt();
+    const dir = tempDir("boot-meta-entry-");
+    const meta = join(dir, "meta");
+    const key = await generateAgeKey();
+    const ids = await identitySetFrom([key.identity]);
+    await initRepo(meta);
+    await addKey(meta, "svc", [key.recipient], { group: "admins", identities: ids });
+    await createProject(meta, "shop");
+    await createEnv(meta, "shop", "prod");
+    await setConfigValue(meta, { project: "shop", env: "prod" }, "port", 8080n, { identities: ids });
+    // Every module the ES loader resolves, logged by a resolve hook; the CommonJS ones are in require.cache.
+    const log = join(dir, "resolved.txt");
+    writeFileSync(join(dir, "hooks.mjs"), `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + "\\n"); return r; }\n`);
+    writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module";\nregister(${JSON.stringify(`file://${join(dir, "hooks.mjs")}`)});\n`);
+    writeFileSync(log, "");
+    const out = execFileSync(process.execPath, ["--import", join(dir, "register.mjs"), "--input-type=module", "-e", `
+      import { createRequire } from "node:module";
+      const { loadConfig } = await import("boot-meta");
+      const c = await loadConfig({ repo: ${JSON.stringify(meta)}, project: "shop", env: "prod", identities: [${JSON.stringify(key.identity)}] });
+      console.log(JSON.stringify({ config: c.config, required: Object.keys(createRequire(import.meta.url).cache) }));`], { cwd: ROOT, encoding: "utf8" });
+    const { config, required } = JSON.parse(out) as { config: unknown; required: string[] };
+    expect(config).toEqual({ port: 8080 });
+    const ours = readFileSync(log, "utf8").split("\n").filter((u) => u.startsWith("file:") && !u.startsWith(`file://${dir}`)).map((u) => u.slice(`file://${ROOT}/`.length));
+    expect(new Set(ours)).toEqual(new Set(["dist/bundle/index.js", expect.stringMatching(/^dist\/bundle\/lib\/initial-[\w-]+\.js$/), expect.stringMatching(/^dist\/bundle\/lib\/rolldown-runtime-[\w-]+\.js$/)]));
+    expect(required).toEqual([]);
+    // What the import compiles: none of the code that only writers, access checks, flags or the service's client run.
+    const initial = readFileSync(join(ROOT, ours.find((f) => f.includes("/initial-")) as string), "utf8");
+    for (const fn of ["setConfigValue", "accessCheck", "addKey", "watchConfig", "loadFlags", "flagsFromConfig", "loadFromServer", "cachedClone", "commitChanges"]) expect(initial).not.toMatch(new RegExp(`function ${fn}\\b`));
   });
 
   it("an opened file's data key is not in the published types", () => {

@@ -13,8 +13,8 @@ const RANK: Record<string, number> = { index: 7, commands: 6, cli: 6, demo: 5, s
 
 function folderOf(file: string): string {
   const rel = relative(SRC, file);
-  // src/index.ts is the public API: it re-exports from every folder.
-  if (rel === "index.ts") return "index";
+  // src/index.ts is the public API: it re-exports from every folder, as entry.ts (what the package runs) does.
+  if (rel === "index.ts" || rel === "entry.ts") return "index";
   return rel.includes("/") ? (rel.split("/")[0] as string) : "";
 }
 

@@ -1,19 +1,14 @@
-import { withReader } from "../meta/reader.js";
 import { existsSync } from "node:fs";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { layersFor, schemaFile, validateName } from "../meta/layout.js";
-import { principalsOf } from "../meta/model.js";
-import { readState } from "../meta/repo.js";
 import { combineIdentitySets, type IdentitySet, identitySetFrom, loadIdentities } from "../sops/identities.js";
 import { isUrl, resolveSettings } from "./bootstrap.js";
-import { cachedClone, type ConfigWarning } from "./clone.js";
-import { loadFromServer, type ServerSource } from "./from-server.js";
+import type { ConfigWarning } from "./clone.js";
+import type { ServerSource } from "./from-server.js";
 import { layerValuesOf, openLayers, withLayerValues } from "./layers.js";
 
 export { type LayerValue, layerValuesOf } from "./layers.js";
-import { DEFAULT_TIMEOUT_MS, serverBase } from "./remote.js";
-import { cacheFileFor } from "./server-cache.js";
 import type { LoadConfigOptions, LoadedConfig } from "./types.js";
 
 export type { ConfigLayer, ConfigWarning, LoadConfigOptions, LoadedConfig } from "./types.js";
@@ -38,7 +33,7 @@ function missing(what: string, flag: string, variable: string): BootMetaError {
  */
 export async function loadConfig(o: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const plan = await resolveLoad(o);
-  if (plan.kind === "server") return (await loadFromServer(plan.source)).loaded;
+  if (plan.kind === "server") return (await (await import("./from-server.js")).loadFromServer(plan.source)).loaded;
   return loadFromRepo(plan);
 }
 
@@ -69,6 +64,9 @@ export async function resolveLoad(o: LoadConfigOptions): Promise<LoadPlan> {
     for (const [name, v] of [["at", o.at], ["ref", o.ref]] as const) {
       if (v !== undefined) throw new BootMetaError("INVALID_ARGUMENT", `the ${name} option cannot be used with a config server: it serves its newest commit of the branch it follows`, ExitCode.InvalidArgument, { data: { option: name }, suggestions: [`to read at ${JSON.stringify(v)}, load from the meta repository (the repo option) instead`] });
     }
+    // The service's client, a git URL's clone and the error path's reading of the rules load only
+    // when used: a service loading from a clone on disk starts without them (README "Start-up").
+    const [{ DEFAULT_TIMEOUT_MS, serverBase }, { cacheFileFor }] = await Promise.all([import("./remote.js"), import("./server-cache.js")]);
     const base = serverBase(server);
     const identities = await readerIdentities(o, environment, s.identity);
     const cacheFile = cacheFileFor({ cacheDir: o.cacheDir, environment }, base.href, project, env);
@@ -96,7 +94,7 @@ export async function loadFromRepo(p: Extract<LoadPlan, { kind: "repo" }>): Prom
   let stale = false;
   let git: Git;
   if (p.url) {
-    const c = await cachedClone(p.repo, { cacheDir: o.cacheDir, env: p.environment, ref: o.ref ?? (p.environment.BOOT_META_REF || undefined), warn: p.warn });
+    const c = await (await import("./clone.js")).cachedClone(p.repo, { cacheDir: o.cacheDir, env: p.environment, ref: o.ref ?? (p.environment.BOOT_META_REF || undefined), warn: p.warn });
     at = o.at ?? c.at;
     stale = c.stale;
     git = await Git.open(c.dir, { isolated: true });
@@ -142,6 +140,7 @@ async function accessDenied(git: Git, commit: string, path: string, data: Record
   let readers = recipients;
   let mine: string[] = [...ids.recipients];
   try {
+    const [{ withReader }, { readState }, { principalsOf }] = await Promise.all([import("../meta/reader.js"), import("../meta/repo.js"), import("../meta/model.js")]);
     const state = await withReader(git.dir, commit, readState);
     readers = principalsOf(state, recipients);
     mine = ids.recipients.length ? principalsOf(state, [...ids.recipients]) : [];

@@ -3,8 +3,6 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
-  createPrivateKey,
-  createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   hkdfSync,
@@ -18,7 +16,7 @@ import type { Decrypter, Identity, Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
 import { isSshPrivateKey, parsePrivateKey, parsePublicKeyLine, publicKeyLine, publicKeyObject, SshKeyError, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
-import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity } from "./age-x25519.js";
+import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
 // The age side of sops' data-key wrapping (age/keysource.go): recipients, one armored age
@@ -316,8 +314,6 @@ export async function unwrapDataKey(enc: string, identities: IdentitySet, recipi
 
 const ED25519_LABEL = Buffer.from("age-encryption.org/v1/ssh-ed25519");
 const RSA_LABEL = Buffer.from("age-encryption.org/v1/ssh-rsa");
-const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
-const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
 
 const b64raw = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
 
@@ -354,12 +350,6 @@ function montgomeryOf(pub: Uint8Array): Uint8Array | string {
   return ed25519().utils.toMontgomery(point.toBytes());
 }
 
-const x25519Private = (scalar: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([PKCS8_X25519, scalar]), format: "der", type: "pkcs8" });
-const x25519Public = (u: Uint8Array): KeyObject => createPublicKey({ key: Buffer.concat([SPKI_X25519, u]), format: "der", type: "spki" });
-const rawX25519Public = (k: KeyObject): Buffer => {
-  const spki = k.export({ format: "der", type: "spki" });
-  return Buffer.from(spki.subarray(spki.length - 32));
-};
 
 function chacha(key: Uint8Array, plaintext: Uint8Array): Buffer {
   const c = createCipheriv("chacha20-poly1305", key, Buffer.alloc(12), { authTagLength: 16 });
@@ -379,9 +369,9 @@ function unchacha(key: Uint8Array, sealed: Uint8Array): Buffer | undefined {
 
 /** The shared secret of ssh-ed25519, tweaked by the key itself (agessh.go Wrap/unwrap). */
 function ed25519Secret(scalar: KeyObject, peer: Uint8Array, wire: Uint8Array): Buffer {
-  const shared = diffieHellman({ privateKey: scalar, publicKey: x25519Public(peer) });
+  const shared = diffieHellman({ privateKey: scalar, publicKey: x25519PublicKey(peer) });
   const tweak = Buffer.from(hkdfSync("sha256", Buffer.alloc(0), wire, ED25519_LABEL, 32));
-  return diffieHellman({ privateKey: x25519Private(tweak), publicKey: x25519Public(shared) });
+  return diffieHellman({ privateKey: x25519PrivateKey(tweak), publicKey: x25519PublicKey(shared) });
 }
 
 function sshRecipient(line: string): Recipient {
@@ -401,7 +391,7 @@ function sshRecipient(line: string): Recipient {
     return {
       wrapFileKey(fileKey: Uint8Array): Stanza[] {
         const eph = generateKeyPairSync("x25519");
-        const ours = rawX25519Public(eph.publicKey);
+        const ours = x25519RawPublic(eph.publicKey);
         const secret = ed25519Secret(eph.privateKey, their, wire);
         const k = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([ours, their]), ED25519_LABEL, 32));
         return [{ args: ["ssh-ed25519", tag, b64raw(ours)], body: chacha(k, fileKey) }];
@@ -474,8 +464,8 @@ export function parseSshIdentity(text: string, where: string): SshIdentity {
 function ed25519Identity(seed: Uint8Array, wire: Buffer): (s: Stanza) => Uint8Array | null {
   // The X25519 scalar of an Ed25519 key is the first half of SHA-512(seed), clamped
   // (agessh.go ed25519PrivateKeyToCurve25519).
-  const scalar = x25519Private(ed25519().utils.toMontgomerySecret(seed));
-  const ours = rawX25519Public(createPublicKey(scalar));
+  const scalar = x25519PrivateKey(ed25519().utils.toMontgomerySecret(seed));
+  const ours = x25519RawPublic(scalar);
   return (s: Stanza) => {
     if (s.args.length !== 3) throw new Error("invalid ssh-ed25519 stanza");
     const peer = Buffer.from(s.args[2] as string, "base64");

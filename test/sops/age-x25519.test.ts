@@ -1,9 +1,10 @@
 import { execFileSync } from "node:child_process";
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { fc, test } from "@fast-check/vitest";
 import { armor, Decrypter, Encrypter } from "age-encryption";
 import { describe, expect, it } from "vitest";
 import { generateAgeKey } from "../../src/sops/age.js";
-import { decryptAgeX25519, nativeIdentity } from "../../src/sops/age-x25519.js";
+import { decryptAgeX25519, nativeIdentity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "../../src/sops/age-x25519.js";
 
 const runs = process.env.SLOW ? 200 : 20;
 
@@ -44,5 +45,15 @@ describe("native X25519 age decryption", () => {
     e.addRecipient(pq.recipient);
     expect(decryptAgeX25519(await e.encrypt(new Uint8Array(32)), [id])).toEqual({ kind: "unknown" });
     expect(nativeIdentity(pq.identity)).toBeUndefined();
+  });
+
+  test.prop([fc.uint8Array({ minLength: 32, maxLength: 32 })], { numRuns: runs })("keys read as JWK are the keys PKCS#8 and SPKI give", (scalar) => {
+    // The JWK reading relies on Node taking a private key from `d` alone; this holds it to OpenSSL's own reading.
+    const der = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), scalar]), format: "der", type: "pkcs8" });
+    const spki = createPublicKey(der).export({ format: "der", type: "spki" });
+    const ours = x25519PrivateKey(scalar);
+    expect(ours.export({ format: "der", type: "pkcs8" })).toEqual(der.export({ format: "der", type: "pkcs8" }));
+    expect(x25519RawPublic(ours)).toEqual(Buffer.from(spki.subarray(spki.length - 32)));
+    expect(x25519PublicKey(x25519RawPublic(ours)).export({ format: "der", type: "spki" })).toEqual(spki);
   });
 });
