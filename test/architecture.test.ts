@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
  * the evaluation context), while the service's OFREP routes and the demo will evaluate flags.
  */
 const SRC = join(import.meta.dirname, "../src");
-const RANK: Record<string, number> = { index: 7, commands: 6, cli: 6, demo: 5, server: 5, flags: 4.5, config: 4, records: 4, meta: 3, sops: 2, ssh: 1, "": 0 };
+const RANK: Record<string, number> = { index: 7, commands: 6, cli: 6, demo: 5, server: 5, agent: 4.6, flags: 4.5, config: 4, records: 4, meta: 3, sops: 2, ssh: 1, "": 0 };
 
 function folderOf(file: string): string {
   const rel = relative(SRC, file);

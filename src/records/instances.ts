@@ -1,5 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
-import type { CommitResult } from "../meta/commit.js";
+import { commitOnto, type CommitResult, type Tx } from "../meta/commit.js";
 import { validateName } from "../meta/layout.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { getRelease } from "./releases.js";
@@ -12,10 +12,13 @@ import type { Instance } from "./types.js";
  * must exist: an instance on a misspelt channel would follow nothing, and would count in no
  * channel's rollout.
  */
-export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; health?: string; lastError?: string; labels?: Record<string, string>; now?: string }): Promise<CommitResult<{ instance: Instance; changed: boolean }>> {
+export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; health?: string; lastError?: string; labels?: Record<string, string>; now?: string; onto?: { remote: string; branch: string; base: string | undefined } }): Promise<CommitResult<{ instance: Instance; changed: boolean }>> {
   validateName("principal", id);
   if (o.channel !== undefined) validateName("env", o.channel);
-  return commitRecords(repoDir, o, `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`, async (tx) => {
+  const message = `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`;
+  // `onto`: a clone without a work tree (the agent's cached clone) writes straight to the remote's branch.
+  const commit = (fn: (tx: Tx) => Promise<{ instance: Instance; changed: boolean }>) => (o.onto ? commitOnto(repoDir, { message, author: o.author, ...o.onto }, fn) : commitRecords(repoDir, o, message, fn));
+  return commit(async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
     if (o.channel !== undefined && !(await tx.read(recordPath.channel(project, o.channel)))) {
