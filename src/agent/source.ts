@@ -129,10 +129,14 @@ async function openSealed(bytes: Uint8Array, path: string, rec: BinaryRecord, id
   return urls;
 }
 
-/** The paths the decision read that a trust root made the agent read at an older version. */
+/**
+ * The paths that decide what is installed that a trust root made the agent read at an older
+ * version. Instance records are read the same way, but not warned about: agents report
+ * through unsigned commits, so most of them are tainted, and they only weigh in a rollout.
+ */
 function taintWarnings(view: TrustedView | undefined, t: Target): string[] {
   if (!view) return [];
-  const watched = [`${t.project}/channels/${t.channel}.json`, `${t.project}/releases/`, `${t.project}/binaries/`, `${t.project}/instances/`, "keys/signers/", `${t.project}/project.yaml`];
+  const watched = [`${t.project}/channels/${t.channel}.json`, `${t.project}/releases/`, `${t.project}/binaries/`, "keys/signers/", `${t.project}/project.yaml`];
   return [...view.tainted]
     .filter(([p]) => watched.some((w) => (w.endsWith("/") ? p.startsWith(w) : p === w)))
     .map(([p, x]) => `${p} is read at its last trusted version, not as committed: ${x.message}`);
