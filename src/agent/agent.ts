@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import { BootMetaError, ERROR_CODES, type ErrorCode, isBootMetaError } from "../errors.js";
 import { RELEASE_ID } from "../records/files.js";
+import { digestFile } from "../records/binaries.js";
 import { checkDownloaded, discard, download, type Downloaded, installFile, restorePrevious, shownUrl } from "./install.js";
 import { shell, Supervisor, waitHealthy } from "./process.js";
 import type { Report, Source, Wanted } from "./source.js";
-import { type AgentState, failedBefore, readAgentState, writeAgentState } from "./state.js";
+import { type AgentState, failedBefore, previousPath, readAgentState, writeAgentState } from "./state.js";
 
 /** What one step did, as `agent --json` prints it (one object a step). */
 export interface StepResult {
@@ -76,7 +77,15 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
   const failed = state.failed.filter((f) => f.release === w.release);
   const sha256 = w.binary.sha256;
 
-  if (state.release === w.release && state.sha256 === sha256 && existsSync(o.install)) {
+  // What PATH holds, by its digest: the state file is written after the rename, so a kill
+  // between the two leaves the new binary at PATH with the old state (adopted below).
+  const actual = existsSync(o.install) ? (await digestFile(o.install)).sha256 : undefined;
+  if (actual === sha256 && state.sha256 !== sha256 && !failedBefore({ ...state, failed }, w.release, sha256)) {
+    const prev = state.release && state.sha256 && existsSync(previousPath(o.install)) && (await digestFile(previousPath(o.install))).sha256 === state.sha256 ? { release: state.release, sha256: state.sha256 } : undefined;
+    o.say(`${o.install} already holds ${versionOf(w.release)} (an install was cut short): checking it`);
+    return settle(o, { release: w.release, sha256, previous: prev, failed }, base, w.release);
+  }
+  if (state.release === w.release && state.sha256 === sha256 && actual === sha256) {
     if (failed.length !== state.failed.length) await writeAgentState(o.install, { ...state, failed });
     const health = o.health ? ((await waitHealthy(o.health, Math.min(o.healthTimeoutMs, 2000), o.env)).ok ? "healthy" : "unhealthy") : "unknown";
     await tell(o, { release: w.release, status: "running", health });
@@ -102,36 +111,44 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
     return here({ ...base, action: e.code === "AGENT_DOWNLOAD_FAILED" ? "unreachable" : "refused", reason: e.message, code: e.code });
   }
   o.say(`downloaded ${versionOf(w.release)} from ${shownUrl(d.from, w.sealed)} (sha256 ${short(sha256)}, signature checked)`);
-  const { hadPrevious } = await installFile(d, o.install, o.env);
-  const installed: AgentState = { release: w.release, sha256, previous: state.release && state.sha256 && hadPrevious ? { release: state.release, sha256: state.sha256 } : undefined, failed };
+  await installFile(d, o.install, o.env);
+  // PATH.previous is what PATH held: a release only when that was the one the state names.
+  const installed: AgentState = { release: w.release, sha256, previous: state.release && state.sha256 && actual === state.sha256 ? { release: state.release, sha256: state.sha256 } : undefined, failed };
+  return settle(o, installed, base, w.release);
+}
+
+/** After PATH holds the new release: record it, restart, check health, and roll back when it is not healthy. */
+async function settle(o: AgentOptions, installed: AgentState, base: Pick<StepResult, "wanted" | "commit" | "warnings">, release: string): Promise<StepResult> {
+  const sha256 = installed.sha256 as string;
+  const failed = installed.failed;
   await writeAgentState(o.install, installed);
 
   const started = Date.now();
-  const problem = await restartAndCheck(o, w.release);
+  const problem = await restartAndCheck(o, release);
   if (problem === undefined || problem.health === "unknown") {
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     const health = problem === undefined && o.health ? "healthy" : "unknown";
-    o.say(`installed ${versionOf(w.release)} (sha256 ${short(sha256)})${health === "healthy" ? `, healthy in ${secs} s` : ""}`);
-    await tell(o, { release: w.release, status: "running", health });
-    return { ...base, action: "installed", release: w.release, previous: installed.previous?.release ?? null, sha256, health };
+    o.say(`installed ${versionOf(release)} (sha256 ${short(sha256)})${health === "healthy" ? `, healthy in ${secs} s` : ""}`);
+    await tell(o, { release: release, status: "running", health });
+    return { ...base, action: "installed", release: release, previous: installed.previous?.release ?? null, sha256, health };
   }
 
   // Not healthy: the previous binary goes back, restarted; this release is not tried again while the channel gives it.
   const why = problem.why;
   const at = new Date().toISOString();
-  const nextFailed = [...failed, { release: w.release, sha256, reason: why, at }];
+  const nextFailed = [...failed, { release: release, sha256, reason: why, at }];
   if (installed.previous && (await restorePrevious(o.install))) {
     await writeAgentState(o.install, { release: installed.previous.release, sha256: installed.previous.sha256, failed: nextFailed });
     const again = await restartAndCheck(o, installed.previous.release);
-    o.say(`rolled back ${versionOf(w.release)} → ${versionOf(installed.previous.release)}: ${why}${again ? ` (and the previous release is not healthy either: ${again.why})` : ""}`);
+    o.say(`rolled back ${versionOf(release)} → ${versionOf(installed.previous.release)}: ${why}${again?.health === "unhealthy" ? ` (and the previous release is not healthy either: ${again.why})` : ""}`);
     await tell(o, { release: installed.previous.release, status: "failed", health: "unhealthy", lastError: why });
     return { ...base, action: "rolled-back", release: installed.previous.release, previous: null, sha256: installed.previous.sha256, health: "unhealthy", reason: why, code: "AGENT_HEALTH_FAILED" };
   }
   // A first install has nothing to go back to: it stays, marked failed.
   await writeAgentState(o.install, { ...installed, failed: nextFailed });
-  o.say(`${versionOf(w.release)} is not healthy and there is no previous binary to go back to: ${why}`);
-  await tell(o, { release: w.release, status: "failed", health: "unhealthy", lastError: why });
-  return { ...base, action: "rolled-back", release: w.release, previous: null, sha256, health: "unhealthy", reason: `${why}; there was no previous binary to go back to`, code: "AGENT_HEALTH_FAILED" };
+  o.say(`${versionOf(release)} is not healthy and there is no previous binary to go back to: ${why}`);
+  await tell(o, { release: release, status: "failed", health: "unhealthy", lastError: why });
+  return { ...base, action: "rolled-back", release: release, previous: null, sha256, health: "unhealthy", reason: `${why}; there was no previous binary to go back to`, code: "AGENT_HEALTH_FAILED" };
 }
 
 /** Restarts (command or supervised child) and checks health; undefined when healthy, `unknown` health when there is no check. */

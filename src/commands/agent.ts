@@ -74,6 +74,11 @@ From a meta repository (--meta DIR|URL, or BOOT_META_REPO / the bootstrap file) 
     });
   }
 
+  /** JSON Lines: the loop's steps and its last line ("stopped") are one line each, whatever reads them. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json)}\n`);
+  }
+
   /** The words after the first --, as given. */
   private commandLine(): string[] {
     const at = this.argv.indexOf("--");
