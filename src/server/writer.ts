@@ -25,11 +25,14 @@ export interface InstanceState {
 }
 
 /** The part of an instance's state that is committed: a report that changes none of it writes nothing. */
-export const sameState = (a: Pick<InstanceState, "status" | "releaseId" | "health" | "channel" | "lastError">, b: Pick<Instance, "status" | "releaseId" | "health" | "channel" | "lastError">): boolean =>
+/**
+ * The last error alone is liveness, not state (a flapping message would be a commit a report):
+ * it is written with a change of state — a rollback's status — and goes with the next one.
+ */
+export const sameState = (a: Pick<InstanceState, "status" | "releaseId" | "health" | "channel">, b: Pick<Instance, "status" | "releaseId" | "health" | "channel">): boolean =>
   a.releaseId === b.releaseId &&
   a.status === (b.status ?? "") &&
   (a.health ?? "") === (b.health ?? "") &&
-  (a.lastError ?? "") === (b.lastError ?? "") &&
   // A report that names no channel leaves the recorded one as it is.
   (a.channel === undefined || a.channel === (b.channel ?? ""));
 

@@ -46,8 +46,8 @@ const idTime = (iso: string) => iso.replace(/[-:]/g, "");
  * The fleet's endpoints, each behind a bearer token (auth.ts) bound to the project:
  * - `POST /v1/projects/:project/instances/:id/report` (`instances:report`): an instance says
  *   what it runs (status, release, health, lastError, and the channel it follows). Its liveness
- *   is updated at once; only a change of its state (status, release, health, last error,
- *   channel) is queued for the next batch commit.
+ *   is updated at once; only a change of its state (status, release, health, channel) is
+ *   queued for the next batch commit, with the last error as it was then.
  * - `GET /v1/projects/:project/instances` (`instances:read`): the records at the served commit
  *   beside what each instance last reported.
  * - `POST /v1/projects/:project/events` (`events:write`): appends an immutable event, committed
