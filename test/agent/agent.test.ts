@@ -206,6 +206,24 @@ describe("boot-meta agent --once", () => {
     expect(got.size).toBe(2);
   });
 
+  it("keeps what it runs when its source cannot be reached, and says so", async () => {
+    const f = await fleetRepo();
+    await f.release("1.0");
+    await f.promote("1.0");
+    const install = join(tempDir(), "shop");
+    expect((await once(f, install)).exitCode).toBe(0);
+    const before = { bin: readFileSync(install), state: readFileSync(statePath(install)) };
+    // A port nothing listens on (the discard port), and a remote that is gone.
+    const dead = await cli([...agentArgs(f, install, ["--server", "http://127.0.0.1:9", "--token", "bmt_x"]), "--once", "--json"]);
+    expect(dead.exitCode).not.toBe(0);
+    expect(JSON.parse(out(dead)).error).toMatchObject({ code: "AGENT_UNREACHABLE", message: expect.stringContaining("cannot reach the service at http://127.0.0.1:9"), data: { action: "unreachable", release: expect.stringMatching(/-1\.0$/) } });
+    expect(JSON.stringify(JSON.parse(out(dead))) + err(dead)).not.toContain("bmt_x");
+    const gone = await cli([...agentArgs(f, install, ["--meta", `file://${join(tempDir(), "no-such-remote.git")}`]), "--once", "--json"]);
+    expect(JSON.parse(out(gone)).error).toMatchObject({ code: "AGENT_UNREACHABLE", data: { action: "unreachable" } });
+    expect(readFileSync(install)).toEqual(before.bin);
+    expect(readFileSync(statePath(install))).toEqual(before.state);
+  });
+
   it("refuses bad input with typed errors before it touches anything", async () => {
     const f = await fleetRepo();
     const install = join(tempDir(), "shop");
