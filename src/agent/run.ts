@@ -94,6 +94,7 @@ export async function runAgent(o: AgentRunOptions): Promise<AgentRunResult> {
     throw stepError(step);
   }
 
+  const nats = o.nats ? await import("./nats.js").then((m) => ({ follow: m.followNats, target: m.parseNats(o.nats as string) })) : undefined;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGTERM", onSignal);
@@ -104,10 +105,7 @@ export async function runAgent(o: AgentRunOptions): Promise<AgentRunResult> {
   if (source instanceof ServerSource && o.server) {
     streams.push(followStream(new URL(o.server), [`${project}/channels/${channel}.json`, `${project}/binaries/`], { token: o.token, waker, signal: stop.signal, say: o.say }));
   }
-  if (o.nats) {
-    const { followNats } = await import("./nats.js");
-    streams.push(followNats(o.nats, project, channel, { waker, signal: stop.signal, say: o.say }));
-  }
+  if (nats) streams.push(nats.follow(nats.target, project, channel, { waker, signal: stop.signal, say: o.say }));
   let last: StepResult | undefined;
   try {
     // What PATH holds runs while the first step decides (a restart of the agent is no outage).

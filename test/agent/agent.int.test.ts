@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn as spawnProcess } from "node:child_process";
 import { cpSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -18,9 +18,27 @@ const cli = cliWith();
 const spawn = spawnCliProcess();
 const AUTHOR = "Test Author <author@test.invalid>";
 const servers: RunningServer[] = [];
+const natsServers: ChildProcess[] = [];
 afterAll(async () => {
   for (const s of servers) await s.close();
+  for (const n of natsServers) n.kill("SIGTERM");
 });
+
+/** A real nats-server on a free port of 127.0.0.1, with a user and password. */
+async function natsServer(): Promise<string> {
+  const port = await freePort();
+  const p = spawnProcess("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", tempDir("nats-store-"), "--user", "agent", "--pass", "n4ts-pass"], { stdio: ["ignore", "ignore", "pipe"] });
+  natsServers.push(p);
+  let log = "";
+  await new Promise<void>((resolve, reject) => {
+    p.stderr?.on("data", (d: Buffer) => {
+      log += String(d);
+      if (log.includes("Server is ready")) resolve();
+    });
+    p.once("exit", (code) => reject(new Error(`nats-server exited (${code}) before it was ready:\n${log}`)));
+  });
+  return `nats://agent:n4ts-pass@127.0.0.1:${port}`;
+}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -167,5 +185,28 @@ describe("boot-meta agent, as a process", () => {
       a.p.kill("SIGTERM");
     }
     expect((await a.p).exitCode, a.stderr()).toBe(0);
+  });
+
+  it("--nats: a promotion the service publishes wakes an agent that follows the meta repository", async () => {
+    const f = await fleetRepo();
+    await f.release("1.0");
+    await f.promote("1.0");
+    const nats = await natsServer();
+    const s = await startServer({ meta: f.remote, port: 0, cacheDir: tempDir(), environment: {}, pollMs: 300, author: AUTHOR, nats });
+    servers.push(s);
+    const install = join(tempDir(), "shop");
+    // A poll period no test waits for: only NATS can bring the promotion in time.
+    const a = runAgent(agentArgs(f, install, ["--meta", f.remote, "--nats", nats, "--health", `${install} health`, "--interval", "3600", "--json"]));
+    try {
+      await a.next((l) => l.action === "installed");
+      await f.release("1.1");
+      await f.promote("1.1");
+      const up = await a.next((l) => l.action === "installed" && /-1\.1$/.test(l.release));
+      expect(up.previous).toMatch(/-1\.0$/);
+    } finally {
+      a.p.kill("SIGTERM");
+    }
+    expect((await a.p).exitCode, a.stderr()).toBe(0);
+    expect(a.stderr()).not.toContain("n4ts-pass");
   });
 });
