@@ -102,6 +102,17 @@ describe("boot-meta agent, as a process", () => {
       expect(up).toMatchObject({ previous: first.release, health: "healthy" });
       expect(await version(port)).toBe("1.1");
 
+      // The binary dies: the agent starts it again.
+      const pid = Number(await (await fetch(`http://127.0.0.1:${port}/pid`)).text());
+      process.kill(pid, "SIGKILL");
+      let again: number | undefined;
+      for (let i = 0; i < 600 && (again === undefined || again === pid); i++) {
+        again = await fetch(`http://127.0.0.1:${port}/pid`).then(async (r) => Number(await r.text()), () => undefined);
+        await sleep(100);
+      }
+      expect(again).not.toBe(pid);
+      expect(a.stderr()).toMatch(/exited \(SIGKILL\); starting it again in 1 s/);
+
       const n = a.lines().length;
       await f.release("1.2", { healthy: false });
       await f.promote("1.2");

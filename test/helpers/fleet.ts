@@ -18,7 +18,7 @@ import { sshKey } from "./ssh.js";
  *
  * - `serverScript(version, healthy)`: the text of a tiny real "server" binary (a node script
  *   with a shebang): run with PORT set it listens on 127.0.0.1:PORT and answers `/health`
- *   with 200 (or 500 when built broken) and `/` with its version; run as `PATH health` it
+ *   with 200 (or 500 when built broken), `/pid` with its pid and `/` with its version; run as `PATH health` it
  *   exits 0 or 1 the same way (a health check without a port). SIGTERM stops it.
  * - `fleetRepo()`: a bare remote (`remote`) holding a meta repo with project `shop`, an admin
  *   age key and an `agent` age key (`agentKey`, a reader of the project: it opens sealed
@@ -44,6 +44,7 @@ if (process.argv[2] === "health") process.exit(healthy ? 0 : 1);
 const http = require("node:http");
 const server = http.createServer((req, res) => {
   if (req.url === "/health") { res.writeHead(healthy ? 200 : 500); res.end(healthy ? "ok" : "broken"); return; }
+  if (req.url === "/pid") { res.end(String(process.pid)); return; }
   res.end(version);
 });
 server.listen(Number(process.env.PORT), "127.0.0.1");
