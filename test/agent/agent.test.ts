@@ -20,7 +20,8 @@ const AUTHOR = "Test Author <author@test.invalid>";
 
 /** One `agent --once --json` step; the parsed object (the step, or the error with the step as its data). */
 async function once(f: Fleet, install: string, extra: string[] = []) {
-  const r = await cli([...agentArgs(f, install, ["--meta", f.remote, "--health", `${install} health`, "--health-timeout", "5", ...extra]), "--once", "--json"]);
+  const timeout = extra.includes("--health-timeout") ? [] : ["--health-timeout", "5"];
+  const r = await cli([...agentArgs(f, install, ["--meta", f.remote, "--health", `${install} health`, ...timeout, ...extra]), "--once", "--json"]);
   const text = out(r);
   let json: any;
   try {
