@@ -163,6 +163,8 @@ export interface ServerSourceOptions {
 export class RepoSource implements Source {
   readonly kind = "repo";
   private branch: string | undefined;
+  /** What this step's `wanted` fetched, for its report. */
+  private opened: { dir: string; commit: string } | undefined;
 
   private readonly repo: string;
   private readonly t: Target;
@@ -196,7 +198,7 @@ export class RepoSource implements Source {
   }
 
   async wanted(): Promise<Wanted> {
-    const { dir, commit } = await this.open();
+    const { dir, commit } = (this.opened = await this.open());
     let view: TrustedView | undefined;
     if (this.o.trustRoot) {
       const { trustedView } = await import("../meta/verify.js");
@@ -216,7 +218,9 @@ export class RepoSource implements Source {
       await reportInstance(this.repo, t.project, t.instance, { ...what, push: undefined });
       return;
     }
-    const { dir, commit } = await this.open();
+    // The step's own fetch: a report right after the decision needs no second one.
+    const { dir, commit } = this.opened ?? (await this.open());
+    this.opened = undefined;
     const git = await Git.open(dir, { isolated: true });
     this.branch ??= /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec((await git.run(["ls-remote", "--symref", "origin", "HEAD"])).stdout)?.[1] ?? "main";
     await reportInstance(dir, t.project, t.instance, { ...what, onto: { remote: "origin", branch: this.branch, base: commit } });

@@ -47,6 +47,7 @@ From a meta repository (--meta DIR|URL, or BOOT_META_REPO / the bootstrap file) 
     if (flags.supervise && flags.restart !== undefined) throw bad("--supervise restarts the binary itself: give --restart or --supervise, not both");
     if (flags.supervise && flags.once) throw bad("--supervise keeps the binary running, so it cannot exit after one step: leave out --once");
     if (flags.server !== undefined && flags.meta !== undefined) throw bad("follow the service (--server) or a meta repository (--meta), not both");
+    if (flags.server !== undefined && flags["trust-root"] !== undefined) throw bad("--trust-root applies to a meta repository the agent reads itself; the service applies its own (`serve --trust-root`)");
     const say = (line: string) => process.stderr.write(`boot-meta agent: ${redactSecrets(line)}\n`);
     const json = this.jsonEnabled();
     return runAgent({

@@ -235,6 +235,8 @@ describe("boot-meta agent --once", () => {
       [[...m, "--os", "Linux"], "INVALID_ARGUMENT", /--os "Linux" is not a platform name/],
       [["--server", "ftp://x"], "INVALID_ARGUMENT", /is not an http\(s\) URL/],
       [[...m, "--server", "http://127.0.0.1:9"], "INVALID_ARGUMENT", /--server\) or a meta repository \(--meta\), not both/],
+      [["--server", "http://127.0.0.1:9", "--trust-root", "HEAD"], "INVALID_ARGUMENT", /the service applies its own/],
+      [[...m, "--supervise", "--once"], "INVALID_ARGUMENT", /cannot exit after one step/],
     ];
     for (const [extra, code, message] of cases) {
       const r = await cli([...agentArgs(f, install), ...extra, "--once", "--json"]);
