@@ -146,6 +146,13 @@ export const ERROR_CODES = {
   SERVER_UNAUTHORIZED: { exit: E.General, meaning: "a request without a valid signature or token" },
   SERVER_WEBHOOKS_DISABLED: { exit: E.General, meaning: "inbound webhooks are off: no secret was configured" },
   SERVER_WEBHOOK_SECRET_UNAVAILABLE: { exit: E.CouldNotRetrieveKey, meaning: "the service cannot open the signing secret a subscription names" },
+  // the agent
+  AGENT_DOWNLOAD_FAILED: { exit: E.General, meaning: "the agent could not fetch a binary from any of its storage URLs" },
+  AGENT_HEALTH_FAILED: { exit: E.General, meaning: "a new release did not become healthy in time (or its restart failed) and was rolled back" },
+  AGENT_RELEASE_FAILED_BEFORE: { exit: E.General, meaning: "the channel gives a release (and binary) that failed on this instance before; it stays on what it runs until the channel moves" },
+  AGENT_UNREACHABLE: { exit: E.General, meaning: "the agent cannot reach the meta repository or the service; it keeps running what it runs" },
+  BINARY_DIGEST_MISMATCH: { exit: E.General, meaning: "a downloaded binary's size or SHA-256 is not the one its record gives" },
+  BINARY_SIGNATURE_INVALID: { exit: E.General, meaning: "a downloaded binary has no valid signature by a key in keys/signers/" },
   // signed history
   VERIFY_FAILED: { exit: E.General, meaning: "a commit after the trust root is unsigned, signed by an unknown key, or changes what its signer may not" },
   VERIFY_NO_ROOT: { exit: E.InvalidArgument, meaning: "no trust root was given or configured" },

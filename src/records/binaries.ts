@@ -37,7 +37,7 @@ async function signerKeys(r: Reader, name: string): Promise<Buffer[] | undefined
 }
 
 /** Every trusted signing key (hex) with the names of the signers that hold it. */
-async function trustedSigners(r: Reader): Promise<Map<string, string[]>> {
+export async function trustedSigners(r: Reader): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const n of (await namesIn(r, SIGNERS_DIR)).filter((x) => x.endsWith(".pub"))) {
     const name = n.slice(0, -".pub".length);
@@ -229,7 +229,7 @@ async function binaryByDigest(r: Reader, sha256: string): Promise<{ record: Bina
  * The URLs of a sealed record, when this reader's identities open it; undefined when they do
  * not (the record is still shown, without its storage details). Tampering is an error.
  */
-async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Promise<string[] | undefined> {
+export async function unsealUrls(bytes: Uint8Array, path: string, o: ReadOptions): Promise<string[] | undefined> {
   const [{ loadIdentities }, { openBytes }, { bindingMismatch, openedBinding }, { storeFor }] = await Promise.all([
     import("../sops/identities.js"),
     import("../sops/engine.js"),

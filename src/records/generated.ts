@@ -191,6 +191,8 @@ export interface Instance {
   labels?: Record<string, string>;
   /** as it reports it: healthy, unhealthy, unknown */
   health?: string;
+  /** why its last upgrade failed (a rollback), as the agent said it */
+  lastError?: string;
 }
 
 /**
@@ -376,6 +378,7 @@ export const SCHEMA: { readonly [K in MessageName]: readonly FieldSchema[] } = {
     { json: "changedAt", proto: "changed_at", id: 6, type: "string", kind: "scalar", repeated: false, required: true },
     { json: "labels", proto: "labels", id: 7, type: "string", kind: "scalar", repeated: false, map: "string", required: false },
     { json: "health", proto: "health", id: 8, type: "string", kind: "scalar", repeated: false, required: false },
+    { json: "lastError", proto: "last_error", id: 9, type: "string", kind: "scalar", repeated: false, required: false },
   ],
   Token: [
     { json: "id", proto: "id", id: 1, type: "string", kind: "scalar", repeated: false, required: true },

@@ -1,5 +1,5 @@
 import { BootMetaError, ExitCode } from "../errors.js";
-import type { CommitResult } from "../meta/commit.js";
+import { commitOnto, type CommitResult, type Tx } from "../meta/commit.js";
 import { validateName } from "../meta/layout.js";
 import { readChannels, readInstances, rollouts } from "./fleet.js";
 import { getRelease } from "./releases.js";
@@ -7,15 +7,18 @@ import { channelsDir, commitRecords, instancesDir, nowIso, readRecord, recordPat
 import type { Instance } from "./types.js";
 
 /**
- * `boot-meta instance report`: what an instance runs. Only a change of channel, release or
- * status writes (and commits); a heartbeat that says the same thing is a no-op. The channel
+ * `boot-meta instance report`: what an instance runs. Only a change of channel, release,
+ * status, health or last error writes (and commits); a heartbeat that says the same thing is a no-op. The channel
  * must exist: an instance on a misspelt channel would follow nothing, and would count in no
  * channel's rollout.
  */
-export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; labels?: Record<string, string>; now?: string }): Promise<CommitResult<{ instance: Instance; changed: boolean }>> {
+export async function reportInstance(repoDir: string, project: string, id: string, o: WriteOpts & { channel?: string; release: string; status?: string; health?: string; lastError?: string; labels?: Record<string, string>; now?: string; onto?: { remote: string; branch: string; base: string | undefined } }): Promise<CommitResult<{ instance: Instance; changed: boolean }>> {
   validateName("principal", id);
   if (o.channel !== undefined) validateName("env", o.channel);
-  return commitRecords(repoDir, o, `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`, async (tx) => {
+  const message = `instance: ${project}/${id} runs ${o.release}${o.status ? ` (${o.status})` : ""}`;
+  // `onto`: a clone without a work tree (the agent's cached clone) writes straight to the remote's branch.
+  const commit = (fn: (tx: Tx) => Promise<{ instance: Instance; changed: boolean }>) => (o.onto ? commitOnto(repoDir, { message, author: o.author, ...o.onto }, fn) : commitRecords(repoDir, o, message, fn));
+  return commit(async (tx) => {
     await requireProject(tx, project);
     const release = await getRelease(tx, project, o.release);
     if (o.channel !== undefined && !(await tx.read(recordPath.channel(project, o.channel)))) {
@@ -34,9 +37,11 @@ export async function reportInstance(repoDir: string, project: string, id: strin
       current.value.releaseId === release.id &&
       (current.value.channel ?? "") === (o.channel ?? "") &&
       (current.value.status ?? "") === (o.status ?? "") &&
+      (current.value.health ?? "") === (o.health ?? "") &&
+      (current.value.lastError ?? "") === (o.lastError ?? "") &&
       JSON.stringify(current.value.labels ?? {}) === JSON.stringify(o.labels ?? {});
     if (same) return { instance: current.value, changed: false };
-    const next: Instance = { id, project, channel: o.channel, releaseId: release.id, status: o.status, changedAt: o.now ?? nowIso(), labels: o.labels };
+    const next: Instance = { id, project, channel: o.channel, releaseId: release.id, status: o.status, health: o.health || undefined, lastError: o.lastError || undefined, changedAt: o.now ?? nowIso(), labels: o.labels };
     writeRecord(tx, "Instance", path, next, current?.unknown);
     if (await tx.read(flat)) tx.remove(flat);
     return { instance: next, changed: true };

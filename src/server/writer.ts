@@ -16,13 +16,25 @@ export interface InstanceState {
   /** The release id (resolved from what the instance reported). */
   releaseId: string;
   health?: string;
+  /** The channel it follows, when the report names one (rollouts count the records that name a channel). */
+  channel?: string;
+  /** Why its last upgrade failed, as the agent said it. */
+  lastError?: string;
   /** When the state was reported (its record's changedAt). */
   at: string;
 }
 
 /** The part of an instance's state that is committed: a report that changes none of it writes nothing. */
-export const sameState = (a: Pick<InstanceState, "status" | "releaseId" | "health">, b: Pick<Instance, "status" | "releaseId" | "health">): boolean =>
-  a.releaseId === b.releaseId && a.status === (b.status ?? "") && (a.health ?? "") === (b.health ?? "");
+/**
+ * The last error alone is liveness, not state (a flapping message would be a commit a report):
+ * it is written with a change of state — a rollback's status — and goes with the next one.
+ */
+export const sameState = (a: Pick<InstanceState, "status" | "releaseId" | "health" | "channel">, b: Pick<Instance, "status" | "releaseId" | "health" | "channel">): boolean =>
+  a.releaseId === b.releaseId &&
+  a.status === (b.status ?? "") &&
+  (a.health ?? "") === (b.health ?? "") &&
+  // A report that names no channel leaves the recorded one as it is.
+  (a.channel === undefined || a.channel === (b.channel ?? ""));
 
 export const eventPath = (project: string, id: string): string => `${project}/events/${id.slice(0, 4)}/${id.slice(4, 6)}/${id.slice(6, 8)}/${id}.json`;
 
@@ -211,7 +223,7 @@ async function plan(tx: Tx, instances: InstanceState[], events: { project: strin
     }
     if (current && sameState(s, current.value)) continue;
     if (!(await tx.read(recordPath.release(s.project, s.releaseId)))) continue;
-    const next: Instance = { ...current?.value, id: s.id, project: s.project, releaseId: s.releaseId, status: s.status, health: s.health || undefined, changedAt: s.at };
+    const next: Instance = { ...current?.value, id: s.id, project: s.project, releaseId: s.releaseId, status: s.status, health: s.health || undefined, lastError: s.lastError || undefined, channel: s.channel ?? current?.value.channel, changedAt: s.at };
     const path = recordPath.instance(s.project, s.id);
     const bytes = encodeRecord("Instance", next, current?.unknown, path);
     tx.write(path, bytes);

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../helpers/build.js";
 import { ageKeyFile, cliWith, err, out, spawnCliProcess } from "../helpers/cli.js";
 import { git, tempDir } from "../helpers/gitdir.js";
+import { agentArgs, fleetRepo } from "../helpers/fleet.js";
 import { sourceRepo } from "../helpers/records.js";
 
 // STYLE.md "The CLI contract is checked in": every command's --json success output has a JSON
@@ -171,6 +172,18 @@ describe("each command's --json output holds to its checked-in schema", () => {
     await succeeds("binary:verify", [file]);
     writeFileSync(file, "altered");
     await fails("binary:verify", [file], 1, "BINARY_UNVERIFIED");
+  });
+
+  it("agent: one step with --once, and a refusal", async () => {
+    const f = await fleetRepo();
+    await f.release("1.0");
+    await f.promote("1.0");
+    const install = join(tempDir(), "shop");
+    const args = agentArgs(f, install, ["--meta", f.remote, "--once"]).slice(1);
+    expect(await succeeds("agent", args)).toMatchObject({ action: "installed" });
+    await f.release("1.1", { sign: "none" });
+    await f.promote("1.1");
+    await fails("agent", args, 1, "BINARY_SIGNATURE_INVALID");
   });
 
   it("token", async () => {

@@ -5,6 +5,7 @@ import { validateName } from "../../meta/layout.js";
 import { dirsIn, namesIn, readRecord, recordPath, requireProject } from "../../records/files.js";
 import { readInstances } from "../../records/fleet.js";
 import type { Event, Instance } from "../../records/generated.js";
+import { getChannel } from "../../records/channels.js";
 import { getRelease } from "../../records/releases.js";
 import type { RouteContext } from "../app.js";
 import { requireToken } from "../auth.js";
@@ -44,8 +45,9 @@ const idTime = (iso: string) => iso.replace(/[-:]/g, "");
 /**
  * The fleet's endpoints, each behind a bearer token (auth.ts) bound to the project:
  * - `POST /v1/projects/:project/instances/:id/report` (`instances:report`): an instance says
- *   what it runs (status, release, health, lastError). Its liveness is updated at once; only a
- *   change of its state (status, release, health) is queued for the next batch commit.
+ *   what it runs (status, release, health, lastError, and the channel it follows). Its liveness
+ *   is updated at once; only a change of its state (status, release, health, channel) is
+ *   queued for the next batch commit, with the last error as it was then.
  * - `GET /v1/projects/:project/instances` (`instances:read`): the records at the served commit
  *   beside what each instance last reported.
  * - `POST /v1/projects/:project/events` (`events:write`): appends an immutable event, committed
@@ -103,10 +105,11 @@ export function fleetRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const project = validateName("project", req.params.project);
       await requireToken(req, ctx, { scope: "instances:report", project });
       const id = validateName("principal", req.params.id as string);
-      if (!isObject(req.body)) throw badRequest("the report must be a JSON object: { status, release, health?, lastError? }");
+      if (!isObject(req.body)) throw badRequest("the report must be a JSON object: { status, release, health?, lastError?, channel? }");
       const status = word(req.body, "status", true) as string;
       const health = word(req.body, "health", false);
       const lastError = text(req.body, "lastError", 2000);
+      const channel = req.body.channel === undefined ? undefined : validateName("env", String(req.body.channel));
       if (typeof req.body.release !== "string" || req.body.release === "") throw badRequest("release must be the release id or version the instance runs", { field: "release" });
       // Writes go where the service can push: refused here, not later in a batch that cannot land.
       await writer.target();
@@ -115,9 +118,11 @@ export function fleetRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await cached(projectsKnown, project, () => requireProject(r, project));
       const ref = req.body.release;
       const release = await cached(releases, `${project}\0${ref}`, () => getRelease(r, project, ref));
+      // The channel must exist: an instance on a misspelt channel would count in no rollout.
+      if (channel !== undefined) await cached(projectsKnown, `${project}\0channel\0${channel}`, () => getChannel(r, project, channel).then(() => undefined));
       const now = new Date().toISOString();
       await liveness.put({ project, id, status, release: release.id, health, lastError, lastSeen: now });
-      const state = { project, id, status, releaseId: release.id, health, at: now.replace(/\.\d{3}Z$/, "Z") };
+      const state = { project, id, status, releaseId: release.id, health, lastError, channel, at: now.replace(/\.\d{3}Z$/, "Z") };
       const before = writer.pending(project, id) ?? (await recordedState(r, project, id));
       const changed = !before || !sameState(state, before);
       if (changed) writer.queueInstance(state);

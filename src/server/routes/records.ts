@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BootMetaError, ExitCode } from "../../errors.js";
 import { validateName } from "../../meta/layout.js";
 import type { TreeReader } from "../../meta/reader.js";
-import { binaryFor, readBinaries, readBinary, type StoredBinary } from "../../records/binaries.js";
+import { binaryFor, readBinaries, readBinary, SIGNERS_DIR, type StoredBinary } from "../../records/binaries.js";
 import { getChannel } from "../../records/channels.js";
 import { encodeRecordBinary, type RecordKind } from "../../records/codec.js";
-import { recordNotFound, recordPath, requireProject } from "../../records/files.js";
+import { namesIn, recordNotFound, recordPath, requireProject } from "../../records/files.js";
 import { fleetOf, readInstances } from "../../records/fleet.js";
 import { getRelease } from "../../records/releases.js";
 import { type Rollout, rolloutOf } from "../../records/rollout.js";
@@ -166,6 +166,26 @@ export function recordRoutes(app: FastifyInstance, ctx: RouteContext): void {
           return binaryServed(r, b);
         });
         return send(req, reply, commit, s, media);
+      });
+    } catch (e) {
+      return sendError(reply, e);
+    }
+  });
+
+  /**
+   * `GET /v1/signers`: the release-signing keys (keys/signers/<name>.pub) at the served commit,
+   * `{ commit, signers: [{ name, keys: ["ssh-ed25519 AAAA…"] }] }`: what an agent without git
+   * access checks a binary's signature against. Public keys only; a line that is not a key is left out.
+   */
+  app.get("/v1/signers", async (_req, reply) => {
+    try {
+      return await atHead(async (commit, r) => {
+        const signers = await cache.get(commit, "signers", async () => {
+          const names = (await namesIn(r, SIGNERS_DIR)).filter((n) => n.endsWith(".pub")).sort();
+          const files = await Promise.all(names.map((n) => r.read(`${SIGNERS_DIR}/${n}`)));
+          return names.map((n, i) => ({ name: n.slice(0, -".pub".length), keys: Buffer.from(files[i] ?? new Uint8Array()).toString("utf8").split("\n").map((l) => l.trim()).filter((l) => /^ssh-[a-z0-9-]+ [A-Za-z0-9+/=]+/.test(l)) }));
+        });
+        return reply.header("boot-meta-commit", commit).header("cache-control", "no-cache").send({ commit, signers });
       });
     } catch (e) {
       return sendError(reply, e);
