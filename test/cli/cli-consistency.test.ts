@@ -143,7 +143,7 @@ describe("shell completion", () => {
     expect(r.exitCode, err(r)).toBe(0);
     const script = out(r);
     expect(complete(script, ["boot-meta", "con"])).toEqual(["config"]);
-    expect(complete(script, ["boot-meta", "config", ""])).toEqual(["edit", "get", "set", "show", "unset"]);
+    expect(complete(script, ["boot-meta", "config", ""])).toEqual(["diff", "edit", "get", "set", "show", "unset"]);
     expect(complete(script, ["boot-meta", "config", "set", "--val"])).toEqual(["--value-file"]);
     expect(complete(script, ["boot-meta", "decrypt", "--output-type", "j"])).toEqual(["json"]);
     expect(complete(script, ["boot-meta", "release", "show", "shop", "--format", ""])).toEqual(["json", "proto"]);
