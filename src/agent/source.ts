@@ -5,6 +5,7 @@ import { isUrl } from "../config/bootstrap.js";
 import { BootMetaError, ERROR_CODES, type ErrorCode, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { type CommitReader, withReader } from "../meta/reader.js";
+import { trustedReader } from "../meta/trusted-reader.js";
 import type { TrustedView } from "../meta/verify.js";
 import { binaryFor, readBinaries, trustedSigners, unsealUrls } from "../records/binaries.js";
 import { getChannel } from "../records/channels.js";
@@ -66,38 +67,6 @@ function unreachable(what: string, cause: unknown): BootMetaError {
     suggestions: ["the agent keeps running what it runs and tries again with a backoff"],
     cause,
   });
-}
-
-/**
- * A reader that answers every tainted path (meta/verify.ts trustedView) with its last trusted
- * version: a path a non-signer added is not there, one they changed or removed reads as it was.
- */
-function trustedReader(r: CommitReader, view: TrustedView): Reader {
-  const { tainted } = view;
-  const list = async (dir: string): Promise<string[]> => {
-    const prefix = dir.replace(/\/$/, "") === "" ? "" : `${dir.replace(/\/$/, "")}/`;
-    const out = new Set((await r.list(dir)).filter((p) => !(tainted.has(p) && tainted.get(p)?.trusted === undefined)));
-    for (const [p, t] of tainted) if (t.trusted !== undefined && p.startsWith(prefix)) out.add(p);
-    return [...out].sort();
-  };
-  return {
-    async read(p) {
-      const t = tainted.get(p);
-      if (!t) return r.read(p);
-      return t.trusted === undefined ? undefined : (await r.git.readBlobs([t.trusted]))[0];
-    },
-    list,
-    async children(dir) {
-      const prefix = dir.replace(/\/$/, "") === "" ? "" : `${dir.replace(/\/$/, "")}/`;
-      const seen = new Map<string, boolean>();
-      for (const p of await list(dir)) {
-        const rest = p.slice(prefix.length);
-        const i = rest.indexOf("/");
-        seen.set(i < 0 ? rest : rest.slice(0, i), i >= 0 || seen.get(rest) === true);
-      }
-      return [...seen].map(([name, isDir]) => ({ name, dir: isDir })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    },
-  };
 }
 
 /** The decision, from one reader: channel → rollout over its fleet → release → binary for this platform. */
@@ -205,7 +174,7 @@ export class RepoSource implements Source {
       view = await trustedView(dir, { root: this.o.trustRoot, head: commit });
     }
     return withReader(dir, commit, async (r) => {
-      const d = await decide(view ? trustedReader(r, view) : r, this.t, this.o.identities);
+      const d = await decide(view ? trustedReader(r, view.tainted, async (id) => (await r.git.readBlobs([id]))[0]) : r, this.t, this.o.identities);
       return { ...d, commit, warnings: taintWarnings(view, this.t) };
     });
   }

@@ -1,24 +1,29 @@
+import type { TreeEntry } from "./objects.js";
 import { byName, type Reader } from "./reader.js";
 import type { Taint } from "./verify.js";
 
 /**
  * A reader that sees what allowed signers wrote (DESIGN.md "Signing keys for commits"): each
  * tainted path (verify.ts trustedView) is read at its last trusted version, or is absent when it
- * had none, in `read`, `children` and `list` alike. `blob` reads a trusted version by its id.
+ * had none — in `read`, `children`, `list`, and `entry`/`readMany` when the reader has them, so
+ * no way of reading goes round it. `blob` reads a trusted version by its id; `onTainted` hears
+ * each tainted path that is read (to warn about it).
  */
-export function trustedReader<R extends Reader>(r: R, tainted: ReadonlyMap<string, Taint>, blob: (id: string) => Promise<Uint8Array | undefined>): R {
+export function trustedReader<R extends Reader>(r: R, tainted: ReadonlyMap<string, Taint>, blob: (id: string) => Promise<Uint8Array | undefined>, o: { onTainted?: (path: string, t: Taint) => void } = {}): R {
   if (tainted.size === 0) return r;
   const under = (dir: string) => {
     const d = dir.replace(/\/$/, "");
     return [...tainted].filter(([p]) => d === "" || p.startsWith(`${d}/`));
   };
-  return {
+  const read = async (path: string): Promise<Uint8Array | undefined> => {
+    const t = tainted.get(path);
+    if (!t) return r.read(path);
+    o.onTainted?.(path, t);
+    return t.trusted === undefined ? undefined : blob(t.trusted);
+  };
+  const out: Reader & { entry?: unknown; readMany?: unknown } = {
     ...r,
-    read: async (path: string) => {
-      const t = tainted.get(path);
-      if (!t) return r.read(path);
-      return t.trusted === undefined ? undefined : blob(t.trusted);
-    },
+    read,
     children: async (dir: string) => {
       const d = dir.replace(/\/$/, "");
       const names = new Map((await r.children(dir)).map((c) => [c.name, c]));
@@ -39,4 +44,20 @@ export function trustedReader<R extends Reader>(r: R, tainted: ReadonlyMap<strin
       return [...files].sort();
     },
   };
+  const inner = r as Reader & { entry?: (path: string) => Promise<TreeEntry | undefined>; readMany?: unknown };
+  if (typeof inner.entry === "function") {
+    const entry = inner.entry.bind(r);
+    out.entry = async (path: string): Promise<TreeEntry | undefined> => {
+      const t = tainted.get(path);
+      if (!t) return entry(path);
+      return t.trusted === undefined ? undefined : { mode: "100644", name: path.split("/").pop() as string, id: t.trusted };
+    };
+  }
+  if (inner.readMany !== undefined) {
+    out.readMany = async (paths: string[]) => {
+      const bodies = await Promise.all(paths.map((p) => read(p)));
+      return new Map(paths.map((p, i) => [p, bodies[i]]));
+    };
+  }
+  return out as unknown as R;
 }

@@ -7,6 +7,7 @@ import type { CommitResult } from "../meta/commit.js";
 import { Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import type { CommitReader } from "../meta/reader.js";
+import { trustedReader as readerTrusting } from "../meta/trusted-reader.js";
 import { getChannel } from "./channels.js";
 import { goMajor, goVersionOf } from "./goversion.js";
 import { commitRecords, nowIso, utcIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
@@ -223,16 +224,11 @@ export async function resolveImports(repoDir: string, project: string, channel: 
 async function trustedReader(repoDir: string, cr: CommitReader, root: string, seen: NonNullable<Resolution["untrusted"]>): Promise<Reader> {
   const { trustedView } = await import("../meta/verify.js");
   const view = await trustedView(repoDir, { root, head: cr.commit });
-  return {
-    children: (dir) => cr.children(dir),
-    list: (dir) => cr.list(dir),
-    async read(path) {
-      const t = view.tainted.get(path);
-      if (!t) return cr.read(path);
+  return readerTrusting(cr, view.tainted, async (id) => (await cr.git.readBlobs([id]))[0], {
+    onTainted: (path, t) => {
       if (!seen.some((s) => s.path === path)) seen.push({ path, commit: t.commit, reason: t.reason, message: t.message });
-      return t.trusted === undefined ? undefined : (await cr.git.readBlobs([t.trusted]))[0];
     },
-  };
+  });
 }
 
 /** Resolves one pin through the reader (a commit's, a write's, or a trusted view). */

@@ -5,7 +5,8 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { isUrl } from "../config/bootstrap.js";
 import { cachedClone, type ConfigWarning } from "../config/clone.js";
 import { type CatFile, Git } from "../meta/git.js";
-import { byName, readerOver, type TreeReader } from "../meta/reader.js";
+import { readerOver, type TreeReader } from "../meta/reader.js";
+import { trustedReader } from "../meta/trusted-reader.js";
 import { findProjects } from "../meta/state.js";
 import { type Taint, trustedView } from "../meta/verify.js";
 
@@ -242,45 +243,7 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
       r = readerOver(this.catFile(), commit.length === 64 ? "sha256" : "sha1", commit);
       this.readers.set(commit, r);
     }
-    return commit === this.head && this.tainted.size > 0 ? this.trusted(r, this.tainted) : r;
-  }
-
-  private trusted(r: TreeReader, tainted: Map<string, Taint>): TreeReader {
-    const under = (dir: string) => {
-      const d = dir.replace(/\/$/, "");
-      return [...tainted].filter(([p]) => d === "" || p.startsWith(`${d}/`));
-    };
-    return {
-      read: async (path) => {
-        const t = tainted.get(path);
-        if (!t) return r.read(path);
-        return t.trusted === undefined ? undefined : this.blob(t.trusted);
-      },
-      entry: async (path) => {
-        const t = tainted.get(path);
-        if (!t) return r.entry(path);
-        return t.trusted === undefined ? undefined : { mode: "100644", name: path.split("/").pop() as string, id: t.trusted };
-      },
-      children: async (dir) => {
-        const d = dir.replace(/\/$/, "");
-        const names = new Map((await r.children(dir)).map((c) => [c.name, c]));
-        for (const [p, t] of under(d)) {
-          const rest = d === "" ? p : p.slice(d.length + 1);
-          if (rest.includes("/")) continue;
-          if (t.trusted === undefined) names.delete(rest);
-          else names.set(rest, { name: rest, dir: false });
-        }
-        return [...names.values()].sort(byName);
-      },
-      list: async (dir) => {
-        const files = new Set(await r.list(dir));
-        for (const [p, t] of under(dir)) {
-          if (t.trusted === undefined) files.delete(p);
-          else files.add(p);
-        }
-        return [...files].sort();
-      },
-    };
+    return commit === this.head && this.tainted.size > 0 ? trustedReader(r, this.tainted, (id) => this.blob(id)) : r;
   }
 
   /** A blob by its id (a tainted path's trusted version). */
