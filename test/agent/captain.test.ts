@@ -315,6 +315,29 @@ describe("boot-meta captain", () => {
     expect((await stable(w.dir)).releaseId).toBe(w.r10);
   });
 
+  it("with a trust root, a resumed rollout rolls back to the release before it as allowed signers wrote it, not to a forged history entry", async () => {
+    const w = await world();
+    const admin = sshKey("admin");
+    mkdirSync(join(w.dir, "keys"), { recursive: true });
+    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
+    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n");
+    git(w.dir, "add", "-A");
+    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules: admins (and ci, by default) move channels");
+    const root = head(w.dir);
+    // A stranger's unsigned commit points the channel at 1.2 ...
+    await promoteChannel(w.dir, "shop", "stable", w.r12, { now: iso(T0 - 3_600_000) });
+    // ... then the admin's (signed) captain starts rolling out 1.1 and dies after its first wave.
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    await promoteChannel(w.dir, "shop", "stable", w.r11, { percent: 10, now: iso(T0), trustRoot: root });
+    expect((await channelHistory(w.dir, "shop", "stable")).map((c) => c.to).slice(0, 3)).toEqual([w.r11, w.r12, w.r10]);
+    w.setBehaviour((_id, release) => (release === w.r11 ? { health: "unhealthy" } : { health: "healthy" }));
+    const events: CaptainProgress[] = [];
+    const err = await runCaptain(w.dir, { project: "shop", channel: "stable", to: "1.1", waves: [10, 100], soakMs: 0, pollMs: 20_000, trustRoot: root, clock: w.clock, onProgress: (p) => events.push(p) }).catch((e: unknown) => e);
+    expect(events[0]).toEqual({ phase: "resume", percent: 10, from: w.r10 });
+    expect(err).toMatchObject({ code: "CAPTAIN_ROLLOUT_FAILED", data: { rolledBackTo: w.r10 } });
+    expect((await stable(w.dir)).releaseId).toBe(w.r10);
+  });
+
   describe("on the command line", () => {
     const cli = cliWith();
 
