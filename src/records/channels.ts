@@ -1,8 +1,9 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import type { CommitResult } from "../meta/commit.js";
-import { validateName } from "../meta/layout.js";
+import { META_CONFIG, validateName } from "../meta/layout.js";
 import { Git } from "../meta/git.js";
-import { commitSigners } from "../meta/verify.js";
+import { trustedReader } from "../meta/trusted-reader.js";
+import { commitSigners, trustedView } from "../meta/verify.js";
 import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { gateState, type GateState, metaConfigAt, requireGates } from "./gates.js";
@@ -140,14 +141,31 @@ export interface ShowChannelResult {
    * next to come), else the channel's own.
    */
   gates?: GateState;
+  /**
+   * With a trust root: the paths this answer read at their last trusted version instead of as
+   * committed (a change the rules do not allow touched them), and why.
+   */
+  untrusted?: { path: string; message: string }[];
 }
 
 /** `boot-meta channel show`: the channel, its rollout over its fleet, and optionally what one instance gets. */
-export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string; release?: string; now?: string } = {}): Promise<ShowChannelResult> {
+export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string; release?: string; now?: string; trustRoot?: string } = {}): Promise<ShowChannelResult> {
   validateName("project", project);
   validateName("env", channel);
   if (o.instance !== undefined) validateName("principal", o.instance);
-  return withReader(repoDir, o.at, async (r) => {
+  return withReader(repoDir, o.at, async (r0) => {
+    // With a trust root, everything below (the channel, its fleet, the rules, the gate's `after`
+    // channel, the approvals) is what allowed signers wrote, as promote and the agent read it.
+    let r: typeof r0 = r0;
+    let untrusted: { path: string; message: string }[] | undefined;
+    if (o.trustRoot) {
+      const view = await trustedView(repoDir, { root: o.trustRoot, head: r0.commit });
+      r = trustedReader(r0, view.tainted, async (id) => (await r0.git.readBlobs([id]))[0]);
+      untrusted = [];
+      const concerns = (path: string) => path === META_CONFIG || path.startsWith(`${project}/channels/`) || path.startsWith(`${project}/instances/`) || path.startsWith(`${project}/approvals/${channel}/`);
+      for (const [path, t] of view.tainted) if (concerns(path)) untrusted.push({ path, message: t.message });
+      untrusted.sort((a, b) => (a.path < b.path ? -1 : 1));
+    }
     const c = await getChannel(r, project, channel);
     const fleet = fleetOf(await readInstances(r, project), channel);
     const rollout: RolloutDecision = rolloutOf(c, fleet);
@@ -155,8 +173,9 @@ export async function showChannel(repoDir: string, project: string, channel: str
     const gate = promotionGate(await metaConfigAt(r), project, channel);
     let candidate = o.release === undefined ? undefined : (await getRelease(r, project, o.release)).id;
     if (gate && candidate === undefined && gate.gate.after !== undefined) candidate = (await readRecord<Channel>(r, "Channel", recordPath.channel(project, gate.gate.after), { project, name: gate.gate.after }))?.value.releaseId;
+    // `r` is the trusted view already: the gates are judged on it as they stand.
     const gates = gate ? await gateState(repoDir, r, project, channel, candidate ?? c.releaseId, o.now ? Date.parse(o.now) : Date.now()) : undefined;
-    return { commit: r.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}), ...(gates ? { gates } : {}) };
+    return { commit: r0.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}), ...(gates ? { gates } : {}), ...(untrusted?.length ? { untrusted } : {}) };
   });
 }
 
