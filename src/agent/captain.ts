@@ -298,7 +298,7 @@ export async function runCaptain(repoDir: string, o: CaptainOptions): Promise<Ca
       o.onProgress?.({ phase: "rollback", to: from });
       let rollback: string | null;
       try {
-        rollback = (await rollbackChannel(repoDir, project, channel, { to: from, expect: toId, now: iso(clock.now()), ...write })).commit ?? null;
+        rollback = (await rollbackChannel(repoDir, project, channel, { to: from, expect: toId, now: iso(clock.now()), trustRoot: o.trustRoot, ...write })).commit ?? null;
       } catch (e) {
         if (isBootMetaError(e, "CHANNEL_CONFLICT")) throw moved(project, channel, toId, (await snapshot(repo, project, channel)).channel, "it changed as the captain was rolling it back");
         throw e;

@@ -3,7 +3,7 @@ import type { CommitResult } from "../meta/commit.js";
 import { META_CONFIG, validateName } from "../meta/layout.js";
 import { Git } from "../meta/git.js";
 import { trustedReader } from "../meta/trusted-reader.js";
-import { commitSigners, trustedView } from "../meta/verify.js";
+import { commitSigners, rejectedChange, trustedView } from "../meta/verify.js";
 import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { gateState, type GateState, metaConfigAt, requireGates } from "./gates.js";
@@ -258,6 +258,8 @@ export interface RollbackOptions extends WriteOpts {
   expect?: string;
   /** Jump to the newest earlier point at which the channel pointed at this release (id or version). */
   to?: string;
+  /** Go only to points allowed signers wrote, verified from this commit (README "Signed history"). */
+  trustRoot?: string;
   now?: string;
 }
 
@@ -274,10 +276,21 @@ export async function rollbackChannel(repoDir: string, project: string, channel:
   validateName("project", project);
   validateName("env", channel);
   const toId = o.to === undefined ? undefined : await withReader(repoDir, undefined, async (r) => (await getRelease(r, project, o.to as string)).id);
+  // With a trust root, a point a commit wrote without the right is no point to go back to:
+  // restoring it would restore its release *and* its rollout, both the forger's choice.
+  const view = o.trustRoot ? await trustedView(repoDir, { root: o.trustRoot }) : undefined;
+  const forged = (s: ChannelState) => (view ? rejectedChange(view, s.commit, recordPath.channel(project, channel)) : undefined);
+  const skipped: ChannelState[] = [];
   const pick = (states: ChannelState[]): ChannelState | undefined => {
     const [cur, ...earlier] = states;
-    if (toId === undefined) return cur?.backTo ? earlier.find((s) => s.channel && s.generation === cur.backTo) : undefined;
-    return earlier.find((s) => s.channel?.releaseId === toId);
+    skipped.length = 0;
+    const ok = (s: ChannelState) => {
+      if (!forged(s)) return true;
+      skipped.push(s);
+      return false;
+    };
+    if (toId === undefined) return cur?.backTo ? earlier.find((s) => s.channel && s.generation === cur.backTo && ok(s)) : undefined;
+    return earlier.find((s) => s.channel?.releaseId === toId && ok(s));
   };
   // The recent history is almost always enough; the whole of it only when it is not.
   let states = await channelStates(repoDir, project, channel, 50);
@@ -285,6 +298,13 @@ export async function rollbackChannel(repoDir: string, project: string, channel:
   const cur = states[0];
   if (!cur?.channel) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
   const target = pick(states);
+  if (!target?.channel && skipped.length) {
+    const why = skipped.map((x) => forged(x)?.message).join("; ");
+    throw new BootMetaError("CHANNEL_NO_SUCH_POINT", `${project}/${channel}: the point to roll back to was written without the right (${why}); with a trust root, a rollback goes only to points allowed signers wrote`, ExitCode.General, {
+      data: { channel, release: toId ?? null, untrusted: skipped.map((x) => x.commit) },
+      suggestions: [`see \`boot-meta channel history ${project} ${channel}\` (the signer of each point); jump to a trusted one with --to, or promote a release with \`boot-meta channel promote\``],
+    });
+  }
   if (!target?.channel) {
     if (toId !== undefined) {
       throw new BootMetaError("CHANNEL_NO_SUCH_POINT", `${project}/${channel} has not pointed at ${toId} before: --to jumps only to a point in the channel's history`, ExitCode.General, {
