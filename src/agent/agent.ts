@@ -5,7 +5,7 @@ import { digestFile } from "../records/binaries.js";
 import { checkDownloaded, discard, download, type Downloaded, installFile, restorePrevious, shownUrl } from "./install.js";
 import { shell, Supervisor, waitHealthy } from "./process.js";
 import type { Report, Source, Wanted } from "./source.js";
-import { type AgentState, failedBefore, previousPath, readAgentState, writeAgentState } from "./state.js";
+import { type AgentState, failedBefore, previousPath, readAgentState, refusedBefore, writeAgentState } from "./state.js";
 
 /** What one step did, as `agent --json` prints it (one object a step). */
 export interface StepResult {
@@ -76,6 +76,8 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
   // A failure is remembered only while the channel still gives that release: once it moves, its record goes.
   const failed = state.failed.filter((f) => f.release === w.release);
   const sha256 = w.binary.sha256;
+  // So is a refused binary: only the one the channel still gives is remembered.
+  const refused = state.refused?.filter((r) => r.release === w.release && r.sha256 === sha256) ?? [];
 
   // What PATH holds, by its digest: the state file is written after the rename, so a kill
   // between the two leaves the new binary at PATH with the old state (adopted below).
@@ -86,7 +88,7 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
     return settle(o, { release: w.release, sha256, previous: prev, failed }, base, w.release);
   }
   if (state.release === w.release && state.sha256 === sha256 && actual === sha256) {
-    if (failed.length !== state.failed.length) await writeAgentState(o.install, { ...state, failed });
+    if (failed.length !== state.failed.length || refused.length !== (state.refused?.length ?? 0)) await writeAgentState(o.install, { ...state, failed, refused });
     const health = o.health ? ((await waitHealthy(o.health, Math.min(o.healthTimeoutMs, 2000), o.env)).ok ? "healthy" : "unhealthy") : "unknown";
     await tell(o, { release: w.release, status: "running", health });
     return here({ ...base, health });
@@ -98,7 +100,16 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
     return here({ ...base, action: "refused", health: "unhealthy", reason, code: "AGENT_RELEASE_FAILED_BEFORE" });
   }
 
-  // Download and verify: nothing at PATH or in the state file changes until both pass.
+  // A binary refused for its digest or signature is the same bytes next time (the record is
+  // immutable, the sha256 names it): downloading it on every poll only costs bandwidth.
+  const refusal = refusedBefore({ ...state, refused }, w.release, sha256);
+  if (refusal) {
+    const reason = `${refusal.reason} (refused at ${refusal.at}; not downloaded again until the channel gives another binary)`;
+    if (state.release) await tell(o, { release: state.release, status: "running", health: "unknown", lastError: refusal.reason });
+    return here({ ...base, action: "refused", reason, code: refusal.code });
+  }
+
+  // Download and verify: nothing at PATH changes until both pass.
   let d: Downloaded | undefined;
   try {
     d = await download(w.binary, w.urls, o.install, { sealed: w.sealed });
@@ -108,7 +119,10 @@ export async function reconcile(o: AgentOptions): Promise<StepResult> {
     if (!isBootMetaError(e)) throw e;
     o.say(`refused ${versionOf(w.release)} (sha256 ${short(sha256)}): ${e.message}`);
     if (state.release) await tell(o, { release: state.release, status: "running", health: "unknown", lastError: e.message });
-    return here({ ...base, action: e.code === "AGENT_DOWNLOAD_FAILED" ? "unreachable" : "refused", reason: e.message, code: e.code });
+    if (e.code === "AGENT_DOWNLOAD_FAILED") return here({ ...base, action: "unreachable", reason: e.message, code: e.code });
+    // A binary that is not what its record says is remembered (only that: PATH and the rest of the state stay as they were).
+    if (e.code === "BINARY_DIGEST_MISMATCH" || e.code === "BINARY_SIGNATURE_INVALID") await writeAgentState(o.install, { ...state, failed, refused: [{ release: w.release, sha256, code: e.code, reason: e.message, at: new Date().toISOString() }] });
+    return here({ ...base, action: "refused", reason: e.message, code: e.code });
   }
   o.say(`downloaded ${versionOf(w.release)} from ${shownUrl(d.from, w.sealed)} (sha256 ${short(sha256)}, signature checked)`);
   await installFile(d, o.install, o.env);

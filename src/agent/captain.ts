@@ -4,8 +4,9 @@ import { configBool, Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import { withReader } from "../meta/reader.js";
 import { trustedReader } from "../meta/trusted-reader.js";
-import { trustedView } from "../meta/verify.js";
+import { rejectedChange, trustedView } from "../meta/verify.js";
 import { channelHistory, getChannel, promoteChannel, rollbackChannel } from "../records/channels.js";
+import { recordPath } from "../records/files.js";
 import { fleetOf, readInstances } from "../records/fleet.js";
 import { getRelease } from "../records/releases.js";
 import { rolloutOf } from "../records/rollout.js";
@@ -249,7 +250,11 @@ export async function runCaptain(repoDir: string, o: CaptainOptions): Promise<Ca
   else {
     // The release before the newest run of promotions to `to` is where a failure goes back to.
     const h = await channelHistory(repoDir, project, channel, { limit: 500 });
-    from = h.find((c) => c.to !== toId)?.to ?? null;
+    // Under a trust root, a history entry a commit wrote without the right (a forged promotion
+    // just before the rollout) is no point to go back to: the target is chosen from allowed ones.
+    const view = repo.trustRoot ? await trustedView(repoDir, { root: repo.trustRoot }) : undefined;
+    const path = recordPath.channel(project, channel);
+    from = h.find((c) => c.to !== toId && !(view && rejectedChange(view, c.commit, path)))?.to ?? null;
     const at = percentOf(snap.channel);
     const i = o.waves.indexOf(at);
     if (i >= 0 || at > (o.waves.at(-1) as number)) {
@@ -293,7 +298,7 @@ export async function runCaptain(repoDir: string, o: CaptainOptions): Promise<Ca
       o.onProgress?.({ phase: "rollback", to: from });
       let rollback: string | null;
       try {
-        rollback = (await rollbackChannel(repoDir, project, channel, { to: from, expect: toId, now: iso(clock.now()), ...write })).commit ?? null;
+        rollback = (await rollbackChannel(repoDir, project, channel, { to: from, expect: toId, now: iso(clock.now()), trustRoot: o.trustRoot, ...write })).commit ?? null;
       } catch (e) {
         if (isBootMetaError(e, "CHANNEL_CONFLICT")) throw moved(project, channel, toId, (await snapshot(repo, project, channel)).channel, "it changed as the captain was rolling it back");
         throw e;

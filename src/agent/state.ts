@@ -10,6 +10,20 @@ export interface FailedRelease {
 }
 
 /**
+ * A binary the agent downloaded and would not install (its digest or signature did not
+ * check): not downloaded again while the channel gives this release and binary, yet still
+ * reported each time, as a refusal.
+ */
+export interface RefusedBinary {
+  release: string;
+  sha256: string;
+  /** The error code of the refusal (BINARY_DIGEST_MISMATCH, BINARY_SIGNATURE_INVALID, …). */
+  code: string;
+  reason: string;
+  at: string;
+}
+
+/**
  * What the agent knows it installed at PATH, kept beside it as `PATH.boot-meta.json`: the
  * only memory the agent has across restarts (a cron `--once` run starts from it).
  */
@@ -20,6 +34,8 @@ export interface AgentState {
   /** What PATH.previous holds. */
   previous?: { release: string; sha256: string };
   failed: FailedRelease[];
+  /** Binaries refused for what they are (digest, signature); absent in state files written before this existed. */
+  refused?: RefusedBinary[];
   updatedAt?: string;
 }
 
@@ -42,12 +58,15 @@ export async function readAgentState(install: string): Promise<AgentState> {
   } catch {
     v = undefined;
   }
-  if (!isObject(v)) return { failed: [] };
+  if (!isObject(v)) return { failed: [], refused: [] };
   const prev = isObject(v.previous) && str(v.previous.release) && str(v.previous.sha256) ? { release: v.previous.release as string, sha256: v.previous.sha256 as string } : undefined;
   const failed = Array.isArray(v.failed)
     ? v.failed.filter(isObject).flatMap((f) => (str(f.release) && str(f.sha256) ? [{ release: f.release as string, sha256: f.sha256 as string, reason: String(f.reason ?? ""), at: String(f.at ?? "") }] : []))
     : [];
-  return { release: str(v.release), sha256: str(v.sha256), previous: prev, failed, updatedAt: str(v.updatedAt) };
+  const refused = Array.isArray(v.refused)
+    ? v.refused.filter(isObject).flatMap((f) => (str(f.release) && str(f.sha256) && str(f.code) ? [{ release: f.release as string, sha256: f.sha256 as string, code: f.code as string, reason: String(f.reason ?? ""), at: String(f.at ?? "") }] : []))
+    : [];
+  return { release: str(v.release), sha256: str(v.sha256), previous: prev, failed, refused, updatedAt: str(v.updatedAt) };
 }
 
 /** Written whole and renamed into place (io.ts writeFileAtomic): a kill never leaves half a state file. */
@@ -58,4 +77,9 @@ export async function writeAgentState(install: string, s: AgentState): Promise<v
 /** The failure recorded for exactly this release and binary, if any. */
 export function failedBefore(s: AgentState, release: string, sha256: string): FailedRelease | undefined {
   return s.failed.find((f) => f.release === release && f.sha256 === sha256);
+}
+
+/** The refusal recorded for exactly this release and binary, if any: a new binary or release is looked at afresh. */
+export function refusedBefore(s: AgentState, release: string, sha256: string): RefusedBinary | undefined {
+  return s.refused?.find((r) => r.release === release && r.sha256 === sha256);
 }

@@ -20,10 +20,11 @@ import { readState } from "./state.js";
  * (access.ts: the same reading of labels and stanzas as `access check`). `--staged` reads git's
  * index — exactly what the commit will hold, not the work tree — and checks the files the
  * commit adds or changes, against the rules as staged; without it, every tracked file in the
- * work tree is checked against the rules in the work tree. Needs no key.
+ * work tree is checked against the rules in the work tree. Needs no key; extensions the caller
+ * passes in (the project schemas, src/config/commit-schema.ts) may use the committer's.
  */
 
-export type FindingKind = "private-key" | "plaintext" | "unencrypted-value" | "recipients" | "key-metadata" | "binding" | "rules";
+export type FindingKind = "private-key" | "plaintext" | "unencrypted-value" | "recipients" | "key-metadata" | "binding" | "rules" | "schema";
 
 export interface Finding {
   path: string;
@@ -39,7 +40,15 @@ export interface CheckResult {
   /** Files looked at. */
   checked: number;
   findings: Finding[];
+  /** What was not checked and why (a layer the committer's key does not open, say): never a failure. */
+  notes: string[];
 }
+
+/**
+ * A check that needs more than this layer may know (the project schemas need src/config, which
+ * ranks above src/meta): the caller passes it in; it sees the same files the check reads.
+ */
+export type CheckExtension = (o: { reader: Reader; paths: readonly string[]; staged: boolean }) => Promise<{ findings: Finding[]; notes: string[] }>;
 
 /**
  * Private key material a meta repository never holds: age identities (bech32, upper case as
@@ -137,7 +146,7 @@ const nul = (s: string) => s.split("\0").filter((x) => x !== "");
  * Checks what a commit would carry (`staged`) or the work tree's tracked files. Returns every
  * finding; the command turns a non-empty list into `CHECK_FINDINGS` (exit 1).
  */
-export async function checkRepo(repoDir: string, o: { staged?: boolean } = {}): Promise<CheckResult> {
+export async function checkRepo(repoDir: string, o: { staged?: boolean; extensions?: readonly CheckExtension[] } = {}): Promise<CheckResult> {
   const git = await Git.open(repoDir);
   let reader: Reader;
   let paths: string[];
@@ -182,7 +191,13 @@ export async function checkRepo(repoDir: string, o: { staged?: boolean } = {}): 
         findings.push(...governedFindings(state, g, bytesOf.get(g.path) ?? new Uint8Array()));
       }
     }
-    return { mode: o.staged ? "staged" : "worktree", checked: paths.length, findings };
+    const notes: string[] = [];
+    for (const ext of o.extensions ?? []) {
+      const r = await ext({ reader, paths, staged: o.staged === true });
+      findings.push(...r.findings);
+      notes.push(...r.notes);
+    }
+    return { mode: o.staged ? "staged" : "worktree", checked: paths.length, findings, notes };
   } finally {
     close();
   }

@@ -387,6 +387,17 @@ export interface TrustedView {
   head: string;
   /** path → its last trusted version; a path not here is trusted as it is at `head`. */
   tainted: Map<string, Taint>;
+  /**
+   * Every change to a path made without the right, from the root to `head` (first-parent,
+   * oldest first): `${commit}\0${path}` → its taint. What a history shows (a channel's
+   * promotions, say) is judged by it: an entry whose commit is here for its path is forged.
+   */
+  rejected: Map<string, Taint>;
+}
+
+/** The taint `commit` gave `path` when it changed it without the right, or undefined when that change was allowed (or never made). */
+export function rejectedChange(view: TrustedView, commit: string, path: string): Taint | undefined {
+  return view.rejected.get(`${commit}\0${path}`);
 }
 
 /**
@@ -409,17 +420,20 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
   // the root is then in head's history too, and that need not be walked to again).
   let from = root;
   let tainted = new Map<string, Taint>();
-  const saved = await readFile(file, "utf8").then((t) => JSON.parse(t) as { head: string; tainted: [string, Taint][] }, () => undefined);
-  if (saved && /^[0-9a-f]+$/.test(saved.head) && (saved.head === head || (await git.run(["merge-base", "--is-ancestor", saved.head, head], { reject: false })).exitCode === 0)) {
+  let rejected = new Map<string, Taint>();
+  const saved = await readFile(file, "utf8").then((t) => JSON.parse(t) as { head: string; tainted: [string, Taint][]; rejected?: [string, Taint][] }, () => undefined);
+  // A view saved before `rejected` was kept is walked again from the root.
+  if (saved && Array.isArray(saved.rejected) && /^[0-9a-f]+$/.test(saved.head) && (saved.head === head || (await git.run(["merge-base", "--is-ancestor", saved.head, head], { reject: false })).exitCode === 0)) {
     from = saved.head;
     tainted = new Map(saved.tainted);
+    rejected = new Map(saved.rejected);
   } else if (root !== head && (await git.run(["merge-base", "--is-ancestor", root, head], { reject: false })).exitCode !== 0) {
     throw new BootMetaError("VERIFY_FAILED", `the trust root ${root.slice(0, 12)} is not in the history of ${head.slice(0, 12)}: history was rewritten (a force-push) or the root is from another repository`, ExitCode.General, {
       data: { root, head, reason: "rewritten" },
       suggestions: ["if the rewrite was meant, an admin gives readers a new trust root; otherwise restore the branch from a trusted clone"],
     });
   }
-  if (from === head) return { root, head, tainted };
+  if (from === head) return { root, head, tainted, rejected };
   const chain = (await git.run(["rev-list", "--reverse", "--first-parent", "--parents", `${from}..${head}`])).stdout.split("\n").filter((l) => l !== "");
   const cat = git.catFile();
   const w = newWalk(cat, format);
@@ -457,7 +471,9 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
         // The trusted version stays what it was: at the parent, or already-tainted's trusted one.
         const before = tainted.get(path);
         const trusted = before ? before.trusted : parent ? await blobAt(cat, format, w.trees, parentTree, path) : undefined;
-        tainted.set(path, { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` });
+        const taint: Taint = { trusted, commit, reason: why.reason, message: `commit ${commit.slice(0, 12)}: ${why.message}` };
+        tainted.set(path, taint);
+        rejected.set(`${commit}\0${path}`, taint);
       }
 
     }
@@ -465,8 +481,8 @@ export async function trustedView(repoDir: string, o: { root: string; head?: str
     cat.close();
   }
   await mkdir(join(git.commonDir, "boot-meta", "views"), { recursive: true });
-  await writeFileAtomic(file, JSON.stringify({ head, tainted: [...tainted] }));
-  return { root, head, tainted };
+  await writeFileAtomic(file, JSON.stringify({ head, tainted: [...tainted], rejected: [...rejected] }));
+  return { root, head, tainted, rejected };
 }
 
 async function signerOf(c: ParsedCommit, policy: Policy): Promise<{ name?: string; key?: Buffer; failure?: { reason: VerifyReason; message: string } }> {

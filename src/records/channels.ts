@@ -1,8 +1,9 @@
 import { BootMetaError, ExitCode } from "../errors.js";
 import type { CommitResult } from "../meta/commit.js";
-import { validateName } from "../meta/layout.js";
+import { META_CONFIG, validateName } from "../meta/layout.js";
 import { Git } from "../meta/git.js";
-import { commitSigners } from "../meta/verify.js";
+import { trustedReader } from "../meta/trusted-reader.js";
+import { commitSigners, rejectedChange, trustedView } from "../meta/verify.js";
 import { decodeRecord } from "./codec.js";
 import { fleetOf, readInstances } from "./fleet.js";
 import { gateState, type GateState, metaConfigAt, requireGates } from "./gates.js";
@@ -140,14 +141,31 @@ export interface ShowChannelResult {
    * next to come), else the channel's own.
    */
   gates?: GateState;
+  /**
+   * With a trust root: the paths this answer read at their last trusted version instead of as
+   * committed (a change the rules do not allow touched them), and why.
+   */
+  untrusted?: { path: string; message: string }[];
 }
 
 /** `boot-meta channel show`: the channel, its rollout over its fleet, and optionally what one instance gets. */
-export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string; release?: string; now?: string } = {}): Promise<ShowChannelResult> {
+export async function showChannel(repoDir: string, project: string, channel: string, o: { at?: string; instance?: string; release?: string; now?: string; trustRoot?: string } = {}): Promise<ShowChannelResult> {
   validateName("project", project);
   validateName("env", channel);
   if (o.instance !== undefined) validateName("principal", o.instance);
-  return withReader(repoDir, o.at, async (r) => {
+  return withReader(repoDir, o.at, async (r0) => {
+    // With a trust root, everything below (the channel, its fleet, the rules, the gate's `after`
+    // channel, the approvals) is what allowed signers wrote, as promote and the agent read it.
+    let r: typeof r0 = r0;
+    let untrusted: { path: string; message: string }[] | undefined;
+    if (o.trustRoot) {
+      const view = await trustedView(repoDir, { root: o.trustRoot, head: r0.commit });
+      r = trustedReader(r0, view.tainted, async (id) => (await r0.git.readBlobs([id]))[0]);
+      untrusted = [];
+      const concerns = (path: string) => path === META_CONFIG || path.startsWith(`${project}/channels/`) || path.startsWith(`${project}/instances/`) || path.startsWith(`${project}/approvals/${channel}/`);
+      for (const [path, t] of view.tainted) if (concerns(path)) untrusted.push({ path, message: t.message });
+      untrusted.sort((a, b) => (a.path < b.path ? -1 : 1));
+    }
     const c = await getChannel(r, project, channel);
     const fleet = fleetOf(await readInstances(r, project), channel);
     const rollout: RolloutDecision = rolloutOf(c, fleet);
@@ -155,8 +173,9 @@ export async function showChannel(repoDir: string, project: string, channel: str
     const gate = promotionGate(await metaConfigAt(r), project, channel);
     let candidate = o.release === undefined ? undefined : (await getRelease(r, project, o.release)).id;
     if (gate && candidate === undefined && gate.gate.after !== undefined) candidate = (await readRecord<Channel>(r, "Channel", recordPath.channel(project, gate.gate.after), { project, name: gate.gate.after }))?.value.releaseId;
+    // `r` is the trusted view already: the gates are judged on it as they stand.
     const gates = gate ? await gateState(repoDir, r, project, channel, candidate ?? c.releaseId, o.now ? Date.parse(o.now) : Date.now()) : undefined;
-    return { commit: r.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}), ...(gates ? { gates } : {}) };
+    return { commit: r0.commit, channel: c, fleet: { instances: rollout.fleet, onRelease: rollout.onRelease.size }, ...(instance ? { instance } : {}), ...(gates ? { gates } : {}), ...(untrusted?.length ? { untrusted } : {}) };
   });
 }
 
@@ -239,6 +258,8 @@ export interface RollbackOptions extends WriteOpts {
   expect?: string;
   /** Jump to the newest earlier point at which the channel pointed at this release (id or version). */
   to?: string;
+  /** Go only to points allowed signers wrote, verified from this commit (README "Signed history"). */
+  trustRoot?: string;
   now?: string;
 }
 
@@ -255,10 +276,21 @@ export async function rollbackChannel(repoDir: string, project: string, channel:
   validateName("project", project);
   validateName("env", channel);
   const toId = o.to === undefined ? undefined : await withReader(repoDir, undefined, async (r) => (await getRelease(r, project, o.to as string)).id);
+  // With a trust root, a point a commit wrote without the right is no point to go back to:
+  // restoring it would restore its release *and* its rollout, both the forger's choice.
+  const view = o.trustRoot ? await trustedView(repoDir, { root: o.trustRoot }) : undefined;
+  const forged = (s: ChannelState) => (view ? rejectedChange(view, s.commit, recordPath.channel(project, channel)) : undefined);
+  const skipped: ChannelState[] = [];
   const pick = (states: ChannelState[]): ChannelState | undefined => {
     const [cur, ...earlier] = states;
-    if (toId === undefined) return cur?.backTo ? earlier.find((s) => s.channel && s.generation === cur.backTo) : undefined;
-    return earlier.find((s) => s.channel?.releaseId === toId);
+    skipped.length = 0;
+    const ok = (s: ChannelState) => {
+      if (!forged(s)) return true;
+      skipped.push(s);
+      return false;
+    };
+    if (toId === undefined) return cur?.backTo ? earlier.find((s) => s.channel && s.generation === cur.backTo && ok(s)) : undefined;
+    return earlier.find((s) => s.channel?.releaseId === toId && ok(s));
   };
   // The recent history is almost always enough; the whole of it only when it is not.
   let states = await channelStates(repoDir, project, channel, 50);
@@ -266,6 +298,13 @@ export async function rollbackChannel(repoDir: string, project: string, channel:
   const cur = states[0];
   if (!cur?.channel) throw recordNotFound(`channel ${project}/${channel}`, `promote a release to it: \`boot-meta channel promote ${project} ${channel} RELEASE\``);
   const target = pick(states);
+  if (!target?.channel && skipped.length) {
+    const why = skipped.map((x) => forged(x)?.message).join("; ");
+    throw new BootMetaError("CHANNEL_NO_SUCH_POINT", `${project}/${channel}: the point to roll back to was written without the right (${why}); with a trust root, a rollback goes only to points allowed signers wrote`, ExitCode.General, {
+      data: { channel, release: toId ?? null, untrusted: skipped.map((x) => x.commit) },
+      suggestions: [`see \`boot-meta channel history ${project} ${channel}\` (the signer of each point); jump to a trusted one with --to, or promote a release with \`boot-meta channel promote\``],
+    });
+  }
   if (!target?.channel) {
     if (toId !== undefined) {
       throw new BootMetaError("CHANNEL_NO_SUCH_POINT", `${project}/${channel} has not pointed at ${toId} before: --to jumps only to a point in the channel's history`, ExitCode.General, {

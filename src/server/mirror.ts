@@ -89,6 +89,8 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
   private readonly o: MirrorOptions;
   /** With a trust root: the paths served at their last trusted version, and why (verify.ts). */
   tainted: Map<string, Taint> = new Map();
+  /** With a trust root: every change made without the right up to the served commit (verify.ts `rejected`), for histories. */
+  rejected: Map<string, Taint> = new Map();
 
   constructor(o: MirrorOptions) {
     super();
@@ -163,6 +165,7 @@ export class Mirror extends EventEmitter<{ change: [Change]; synced: [string]; e
       const view = await trustedView(this.git.dir, { root: this.o.trustRoot, head: next });
       for (const [path, t] of view.tainted) if (!this.tainted.has(path)) this.o.onWarning?.({ code: "CONFIG_UNVERIFIED", message: `${path} is served at its last trusted version: ${t.message}` });
       this.tainted = view.tainted;
+      this.rejected = view.rejected;
     }
     this.head = next;
     // Readers of old commits are dropped; trees are immutable, so the newest one stays valid.

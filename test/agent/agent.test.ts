@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { jittered } from "../../src/agent/follow.js";
@@ -100,8 +100,8 @@ describe("boot-meta agent --once", () => {
     expect((await readAgentState(install)).failed).toEqual([]);
   });
 
-  describe("refuses a binary it cannot trust, leaving PATH and its state file as they were", () => {
-    const cases: [string, (f: Fleet) => Promise<void>, string, RegExp][] = [
+  describe("refuses a binary it cannot trust, leaving PATH and its state as they were (but for the refusal it remembers)", () => {
+    const cases: [string, (f: Fleet) => Promise<unknown>, string, RegExp][] = [
       [
         "a download whose digest is not the record's",
         async (f) => {
@@ -111,8 +111,8 @@ describe("boot-meta agent --once", () => {
         "BINARY_DIGEST_MISMATCH",
         /is not that binary: it has sha256 [0-9a-f]{12}… and \d+\+? bytes, the record says/,
       ],
-      ["a binary signed by a key not in keys/signers", async (f) => void (await f.release("1.1", { sign: sshKey("mallory").keyFile })), "BINARY_SIGNATURE_INVALID", /which is not a key in keys\/signers\//],
-      ["an unsigned binary", async (f) => void (await f.release("1.1", { sign: "none" })), "BINARY_SIGNATURE_INVALID", /it is not signed/],
+      ["a binary signed by a key not in keys/signers", async (f) => f.release("1.1", { sign: sshKey("mallory").keyFile }), "BINARY_SIGNATURE_INVALID", /which is not a key in keys\/signers\//],
+      ["an unsigned binary", async (f) => f.release("1.1", { sign: "none" }), "BINARY_SIGNATURE_INVALID", /it is not signed/],
       [
         "a sealed record whose encrypted URL was tampered with",
         async (f) => {
@@ -145,10 +145,44 @@ describe("boot-meta agent --once", () => {
         // A sealed record that does not open is refused before a release is decided (wanted: null).
         expect(r.json.error.data).toMatchObject({ action: "refused", release: expect.stringMatching(/-1\.0$/) });
         expect(readFileSync(install)).toEqual(before.bin);
-        expect(readFileSync(statePath(install))).toEqual(before.state);
+        const { refused, updatedAt: _u, ...rest } = await readAgentState(install);
+        const { refused: _r, updatedAt: _b, ...was } = JSON.parse(before.state.toString("utf8"));
+        expect(rest).toEqual({ ...was, previous: undefined });
+        // A record that does not open names no binary to remember; a bad binary is remembered by its sha256.
+        expect(refused).toEqual(r.json.error.data.wanted ? [{ release: r.json.error.data.wanted, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), code, reason: r.json.error.message, at: expect.any(String) }] : []);
         expect(beside(install)).toEqual(before.files);
       });
     }
+  });
+
+  it("does not download a refused binary again while the channel gives it, still reports the refusal, and forgets it when the channel moves on", async () => {
+    const f = await fleetRepo();
+    await f.release("1.0");
+    await f.promote("1.0");
+    const install = join(tempDir(), "shop");
+    expect((await once(f, install)).exitCode).toBe(0);
+    const bad = await f.release("1.1", { sign: "none" });
+    await f.promote("1.1");
+    const first = await once(f, install);
+    expect(first.json.error).toMatchObject({ code: "BINARY_SIGNATURE_INVALID", data: { action: "refused", wanted: bad.id } });
+    expect((await readAgentState(install)).refused).toEqual([{ release: bad.id, sha256: bad.sha256, code: "BINARY_SIGNATURE_INVALID", reason: first.json.error.message, at: expect.any(String) }]);
+
+    // The file at the record's URL is gone: a second download would fail as unreachable (AGENT_DOWNLOAD_FAILED).
+    rmSync(bad.file);
+    const again = await once(f, install);
+    expect(again.exitCode).not.toBe(0);
+    expect(again.json.error.code).toBe("BINARY_SIGNATURE_INVALID");
+    expect(again.json.error.message).toContain("not downloaded again until the channel gives another binary");
+    expect(again.json.error.data).toMatchObject({ action: "refused", wanted: bad.id, release: expect.stringMatching(/-1\.0$/) });
+    expect(instanceRecord(f)).toMatchObject({ releaseId: expect.stringMatching(/-1\.0$/), status: "running", lastError: expect.stringContaining("it is not signed") });
+    expect(readFileSync(install, "utf8")).toContain("test server 1.0");
+
+    // A new release (a new binary) is looked at afresh; the refusal is forgotten.
+    await f.release("1.2");
+    await f.promote("1.2");
+    const fixed = await once(f, install);
+    expect(fixed.json).toMatchObject({ action: "installed", release: expect.stringMatching(/-1\.2$/) });
+    expect((await readAgentState(install)).refused).toEqual([]);
   });
 
   it("opens a sealed binary's URL with its own identity, and never prints it", async () => {

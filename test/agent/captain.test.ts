@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { type CaptainClock, type CaptainProgress, runCaptain } from "../../src/agent/captain.js";
 import { commitChanges } from "../../src/meta/commit.js";
 import { withReader } from "../../src/meta/reader.js";
-import { channelHistory, getChannel, promoteChannel } from "../../src/records/channels.js";
+import { channelHistory, getChannel, promoteChannel, rollbackChannel } from "../../src/records/channels.js";
 import { recordPath, writeRecord } from "../../src/records/files.js";
 import { readInstances } from "../../src/records/fleet.js";
 import { createRelease, parseCommitSpec } from "../../src/records/releases.js";
@@ -313,6 +313,59 @@ describe("boot-meta captain", () => {
     expect(err).toMatchObject({ code: "CAPTAIN_ROLLOUT_FAILED", message: expect.stringContaining(`0 of 10 instances reported ${w.r11} healthy`), data: { rolledBackTo: w.r10 } });
     expect(events).toContainEqual(expect.objectContaining({ phase: "untrusted", path: recordPath.instance("shop", "web-1") }));
     expect((await stable(w.dir)).releaseId).toBe(w.r10);
+  });
+
+  it("with a trust root, a resumed rollout rolls back to the release before it as allowed signers wrote it, not to a forged history entry", async () => {
+    const w = await world();
+    const admin = sshKey("admin");
+    mkdirSync(join(w.dir, "keys"), { recursive: true });
+    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
+    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n");
+    git(w.dir, "add", "-A");
+    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules: admins (and ci, by default) move channels");
+    const root = head(w.dir);
+    // A stranger's unsigned commits point the channel at 1.2, then at 1.0 for 5% only (the other 95% on 1.2) ...
+    await promoteChannel(w.dir, "shop", "stable", w.r12, { now: iso(T0 - 7_200_000) });
+    await promoteChannel(w.dir, "shop", "stable", w.r10, { percent: 5, now: iso(T0 - 3_600_000) });
+    // ... then the admin's (signed) captain starts rolling out 1.1 and dies after its first wave.
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    await promoteChannel(w.dir, "shop", "stable", w.r11, { percent: 10, now: iso(T0), trustRoot: root });
+    const before = await channelHistory(w.dir, "shop", "stable");
+    expect(before.map((c) => [c.to, c.percent ?? 100]).slice(0, 4)).toEqual([[w.r11, 10], [w.r10, 5], [w.r12, 100], [w.r10, 100]]);
+    w.setBehaviour((_id, release) => (release === w.r11 ? { health: "unhealthy" } : { health: "healthy" }));
+    const events: CaptainProgress[] = [];
+    const err = await runCaptain(w.dir, { project: "shop", channel: "stable", to: "1.1", waves: [10, 100], soakMs: 0, pollMs: 20_000, trustRoot: root, clock: w.clock, onProgress: (p) => events.push(p) }).catch((e: unknown) => e);
+    expect(events[0]).toEqual({ phase: "resume", percent: 10, from: w.r10 });
+    expect(err).toMatchObject({ code: "CAPTAIN_ROLLOUT_FAILED", data: { rolledBackTo: w.r10 } });
+    // Restored: the state an allowed signer wrote (1.0 for everyone), not the forged 1.0-for-5% one.
+    const now = await stable(w.dir);
+    expect(now.releaseId).toBe(w.r10);
+    expect(now.rollout?.previousReleaseId ?? "").toBe("");
+    expect(now.restores).toBe(before[3]?.generation);
+  });
+
+  it("with a trust root, channel rollback goes only to points allowed signers wrote, and says why it refuses a forged one", async () => {
+    const w = await world();
+    const admin = sshKey("admin");
+    mkdirSync(join(w.dir, "keys"), { recursive: true });
+    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
+    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n");
+    git(w.dir, "add", "-A");
+    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules");
+    const root = head(w.dir);
+    const forged = (await promoteChannel(w.dir, "shop", "stable", w.r12)).commit as string;
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    await promoteChannel(w.dir, "shop", "stable", w.r11, { trustRoot: root });
+    const before = head(w.dir);
+    await expect(rollbackChannel(w.dir, "shop", "stable", { to: "1.2", trustRoot: root })).rejects.toMatchObject({
+      code: "CHANNEL_NO_SUCH_POINT",
+      message: expect.stringContaining(`the point to roll back to was written without the right (commit ${forged.slice(0, 12)}: `),
+      data: { untrusted: [forged] },
+    });
+    expect(head(w.dir)).toBe(before);
+    // The one step back lands on that forged point too: refused the same way. A trusted point is fine.
+    await expect(rollbackChannel(w.dir, "shop", "stable", { trustRoot: root })).rejects.toMatchObject({ code: "CHANNEL_NO_SUCH_POINT" });
+    expect((await rollbackChannel(w.dir, "shop", "stable", { to: "1.0", trustRoot: root })).value.channel.releaseId).toBe(w.r10);
   });
 
   describe("on the command line", () => {

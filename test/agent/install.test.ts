@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { discard, download, installFile, restorePrevious } from "../../src/agent/install.js";
-import { failedBefore, readAgentState, statePath, writeAgentState } from "../../src/agent/state.js";
+import { failedBefore, readAgentState, refusedBefore, statePath, writeAgentState } from "../../src/agent/state.js";
 import { digestFile } from "../../src/records/binaries.js";
 import type { BinaryRecord } from "../../src/records/types.js";
 import { tempDir } from "../helpers/gitdir.js";
@@ -53,14 +53,18 @@ describe("the agent's install steps", () => {
 
   it("keeps its state beside PATH, written whole; a state file it cannot read is an empty state", async () => {
     const install = join(tempDir(), "shop");
-    expect(await readAgentState(install)).toEqual({ failed: [] });
+    expect(await readAgentState(install)).toEqual({ failed: [], refused: [] });
     const failed = [{ release: "r2", sha256: "b".repeat(64), reason: "HTTP 500", at: "2026-01-01T00:00:00Z" }];
-    await writeAgentState(install, { release: "r1", sha256: "a".repeat(64), previous: { release: "r0", sha256: "c".repeat(64) }, failed });
+    const refused = [{ release: "r3", sha256: "e".repeat(64), code: "BINARY_SIGNATURE_INVALID", reason: "it is not signed", at: "2026-01-01T00:00:00Z" }];
+    await writeAgentState(install, { release: "r1", sha256: "a".repeat(64), previous: { release: "r0", sha256: "c".repeat(64) }, failed, refused });
     const s = await readAgentState(install);
-    expect(s).toMatchObject({ release: "r1", previous: { release: "r0" }, failed });
+    expect(s).toMatchObject({ release: "r1", previous: { release: "r0" }, failed, refused });
+    expect(refusedBefore(s, "r3", "e".repeat(64))?.code).toBe("BINARY_SIGNATURE_INVALID");
+    expect(refusedBefore(s, "r3", "f".repeat(64))).toBeUndefined();
+    expect(refusedBefore(s, "r4", "e".repeat(64))).toBeUndefined();
     expect(failedBefore(s, "r2", "b".repeat(64))?.reason).toBe("HTTP 500");
     expect(failedBefore(s, "r2", "d".repeat(64))).toBeUndefined();
     writeFileSync(statePath(install), "{ not json");
-    expect(await readAgentState(install)).toEqual({ failed: [] });
+    expect(await readAgentState(install)).toEqual({ failed: [], refused: [] });
   });
 });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
 import { parseFastGitDriver } from "../../src/cli/fast-path.js";
+import { schemaCheck } from "../../src/config/commit-schema.js";
 import { checkRepo } from "../../src/meta/commit-check.js";
 import { conflictValue, mergeFile, mergeTrees, textconv } from "../../src/meta/git-drivers.js";
 import { ATTRIBUTE_LINES, CHAINED_HOOK, gitSetup, HOOK_MARKER } from "../../src/meta/git-setup.js";
@@ -366,6 +367,103 @@ describe("check --staged (the pre-commit check)", () => {
     const ok = await cli(["check", "--staged", "--json"], { cwd: dir });
     expect(ok.exitCode).toBe(0);
     expect(JSON.parse(out(ok))).toMatchObject({ mode: "staged", findings: [] });
+  });
+});
+
+describe("check --staged: the project's schema.json", () => {
+  let dir: string;
+  // db.pool is 5 in prod (the env layer); api.token is "s3cret-token": both break this schema.
+  const SCHEMA = JSON.stringify({ properties: { db: { properties: { pool: { type: "integer", maximum: 3 } } }, api: { properties: { token: { maxLength: 4 } } } } });
+  beforeAll(async () => {
+    dir = await metaRepo();
+  });
+
+  const stageSchema = (text: string) => {
+    writeFileSync(join(dir, "shop/schema.json"), text);
+    git(dir, "add", "--", "shop/schema.json");
+    return () => {
+      git(dir, "rm", "-q", "--cached", "-f", "--", "shop/schema.json");
+      git(dir, "clean", "-qf", "--", "shop/schema.json");
+    };
+  };
+
+  it("refuses a staged schema that the merged config of an env breaks, naming key and layer, never the value", async () => {
+    const undo = stageSchema(SCHEMA);
+    const r = await checkRepo(dir, { staged: true, extensions: [schemaCheck(async () => adminIds)] });
+    expect(r.findings.map((f) => [f.path, f.kind, f.what])).toEqual([
+      [PROD, "schema", `the config of shop prod does not satisfy shop/schema.json: db.pool must be <= 3 (set in the env layer, ${PROD})`],
+      [PROD, "schema", `the config of shop prod does not satisfy shop/schema.json: api.token must NOT have more than 4 characters (set in the env layer, ${PROD})`],
+    ]);
+    expect(JSON.stringify(r)).not.toContain("s3cret");
+    undo();
+  });
+
+  it("skips, with a note, an env whose layers the committer's key does not open", async () => {
+    const undo = stageSchema(SCHEMA);
+    const r = await checkRepo(dir, { staged: true, extensions: [schemaCheck(async () => aliceIds)] });
+    expect(r.findings).toEqual([]);
+    expect(r.notes).toEqual([`shop prod not checked against shop/schema.json: ${PROD} is not encrypted to your key`]);
+    const none = await checkRepo(dir, { staged: true, extensions: [schemaCheck(async () => undefined)] });
+    expect(none.findings).toEqual([]);
+    expect(none.notes).toEqual([expect.stringContaining("shop/schema.json not checked: no age identity was found")]);
+    undo();
+  });
+
+  /** Stages `path` with `key` set to `value`, re-sealed with its own data key (as `config set` would write it, but not committed). */
+  async function stageValue(path: string, key: string, value: bigint): Promise<() => void> {
+    const f = await openBytes(readFileSync(join(dir, path)), { format: "yaml", identities: adminIds, path });
+    setPath(f.tree[0] as Branch, parseDottedPath(key), value);
+    writeFileSync(join(dir, path), sealBytes(f, f.tree));
+    git(dir, "add", "--", path);
+    return () => {
+      git(dir, "reset", "-q", "--", path);
+      git(dir, "checkout", "--", path);
+    };
+  }
+
+  it("checks a staged layer change against the committed schema, only for the envs that layer feeds", async () => {
+    writeFileSync(join(dir, "shop/schema.json"), SCHEMA);
+    git(dir, "add", "--", "shop/schema.json");
+    git(dir, "commit", "-q", "--no-verify", "-m", "schema");
+    let asked = 0;
+    const ext = schemaCheck(async () => {
+      asked++;
+      return adminIds;
+    });
+    // A dev layer change: prod, which breaks the schema, is not what this commit touches.
+    let undo = await stageValue(DEV, "db.pool", 2n);
+    expect(await checkRepo(dir, { staged: true, extensions: [ext] })).toMatchObject({ findings: [], notes: [] });
+    expect(asked).toBe(1);
+    undo();
+    undo = await stageValue(DEV, "db.pool", 9n);
+    expect((await checkRepo(dir, { staged: true, extensions: [ext] })).findings.map((f) => f.what)).toEqual([`the config of shop dev does not satisfy shop/schema.json: db.pool must be <= 3 (set in the env layer, ${DEV})`]);
+    undo();
+    // An unrelated staged file asks for no key at all.
+    asked = 0;
+    writeFileSync(join(dir, "shop/notes.md"), "x\n");
+    git(dir, "add", "--", "shop/notes.md");
+    expect((await checkRepo(dir, { staged: true, extensions: [ext] })).findings).toEqual([]);
+    expect(asked).toBe(0);
+    git(dir, "rm", "-q", "--cached", "-f", "--", "shop/notes.md");
+    git(dir, "reset", "-q", "--soft", "HEAD~1");
+    git(dir, "rm", "-q", "--cached", "-f", "--", "shop/schema.json");
+  });
+
+  it("the command refuses with CHECK_FINDINGS, exit 1, no value in its output, and the index as it was", async () => {
+    const d = await metaRepo();
+    writeFileSync(join(d, "shop/schema.json"), SCHEMA);
+    git(d, "add", "--", "shop/schema.json");
+    const before = git(d, "ls-files", "-s");
+    const keyFile = join(tempDir(), "admin.txt");
+    writeFileSync(keyFile, `${admin.identity}\n`, { mode: 0o600 });
+    const cli = cliWith();
+    const r = await cli(["check", "--staged", "--json", "--identity", keyFile], { cwd: d });
+    expect(r.exitCode).toBe(1);
+    const j = JSON.parse(out(r)) as { error: { code: string; data: { findings: { path: string; kind: string }[] } } };
+    expect(j.error.code).toBe("CHECK_FINDINGS");
+    expect(j.error.data.findings.map((f) => [f.path, f.kind])).toEqual([[PROD, "schema"], [PROD, "schema"]]);
+    expect(out(r) + err(r)).not.toContain("s3cret");
+    expect(git(d, "ls-files", "-s")).toBe(before);
   });
 });
 

@@ -283,6 +283,34 @@ describe("loadConfig with a trust root", () => {
   });
 });
 
+describe("trustedView's rejected changes", () => {
+  it("remembers each change made without the right by commit and path, after the path is trusted again and across resumed walks", async () => {
+    const { dir, root } = await signedRepo();
+    const { trustedView, rejectedChange } = await import("../../src/meta/verify.js");
+    const path = "shop/channels/stable.json";
+    write(dir, path, '{"releaseId": "a"}\n');
+    const allowed = commitAs(dir, admin, "admin writes the channel");
+    write(dir, path, '{"releaseId": "b"}\n');
+    const forged = commitAs(dir, stranger, "a stranger moves it");
+    const mid = await trustedView(dir, { root });
+    expect(rejectedChange(mid, forged, path)).toMatchObject({ commit: forged, reason: "unknown-signer" });
+    write(dir, path, '{"releaseId": "c"}\n');
+    commitAs(dir, admin, "admin moves it again");
+    // Resumed from the saved view: the path is trusted again, the forged change is still known as one.
+    const view = await trustedView(dir, { root });
+    expect(view.tainted.has(path)).toBe(false);
+    expect(rejectedChange(view, forged, path)).toMatchObject({ commit: forged, message: expect.stringMatching(/^commit [0-9a-f]{12}: /) });
+    expect(rejectedChange(view, allowed, path)).toBeUndefined();
+    expect(rejectedChange(view, forged, "shop/channels/other.json")).toBeUndefined();
+    // A view saved before rejected changes were kept is walked again from the root, not trusted blind.
+    const saved = join(git(dir, "rev-parse", "--path-format=absolute", "--git-common-dir"), "boot-meta", "views", root);
+    const old = JSON.parse(readFileSync(saved, "utf8")) as { head: string; tainted: unknown; rejected?: unknown };
+    delete old.rejected;
+    writeFileSync(saved, JSON.stringify(old));
+    expect(rejectedChange(await trustedView(dir, { root }), forged, path)).toMatchObject({ commit: forged });
+  });
+});
+
 describe("watchConfig with a trust root", () => {
   it("does not hand the app a change made by someone not allowed, and does hand it the allowed one after", async () => {
     const { dir, root, adminKey } = await signedRepo();

@@ -7,6 +7,7 @@ import { areaOf, writersOf } from "../../src/meta/policy.js";
 import { promoteChannel, showChannel } from "../../src/records/channels.js";
 import { approveChannel } from "../../src/records/gates.js";
 import { createRelease, parseCommitSpec } from "../../src/records/releases.js";
+import { cliWith, err, out } from "../helpers/cli.js";
 import { git } from "../helpers/gitdir.js";
 import { recordsRepo } from "../helpers/records.js";
 import { sshKey } from "../helpers/ssh.js";
@@ -133,5 +134,37 @@ describe("promotion gates in .boot-meta.yaml", () => {
     await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
     git(dir, "config", "commit.gpgsign", "false");
     expect((await promoteChannel(dir, "shop", "stable", r11, { trustRoot: root })).value.channel.releaseId).toBe(r11);
+  });
+  it("channel show --trust-root (or BOOT_META_TRUST_ROOT) reads the channel and its gates as allowed signers wrote them, and says what it read at a trusted version", async () => {
+    const { dir, r10, r11 } = await gatedRepo("{ approvals: 1, approvers: [alice] }");
+    const alice = sshKey("alice");
+    mkdirSync(join(dir, "keys"), { recursive: true });
+    writeFileSync(join(dir, "keys/alice.txt"), `${alice.line}\n`);
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "--no-gpg-sign", "-m", "alice's key");
+    const root = head(dir);
+    // Someone who may do neither writes alice's approval and promotes stable, unsigned.
+    await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
+    await promoteChannel(dir, "shop", "stable", r11);
+    const shown = await showChannel(dir, "shop", "stable", { release: "1.1" });
+    expect(shown).toMatchObject({ channel: { releaseId: r11 }, gates: { met: true, approvals: { by: ["alice"] } } });
+    expect(shown.untrusted).toBeUndefined();
+    const trusted = await showChannel(dir, "shop", "stable", { release: "1.1", trustRoot: root });
+    expect(trusted).toMatchObject({ channel: { releaseId: r10 }, gates: { met: false, approvals: { by: [], met: false } } });
+    expect(trusted.untrusted?.map((u) => u.path)).toEqual([`shop/approvals/stable/${r11}/alice.json`, "shop/channels/stable.json"]);
+    expect(trusted.untrusted?.[1]?.message).toMatch(/^commit [0-9a-f]{12}: /);
+
+    const cli = cliWith();
+    for (const [args, env] of [[["--trust-root", root], {}], [[], { BOOT_META_TRUST_ROOT: root }]] as const) {
+      const r = await cli(["channel", "show", "shop", "stable", "--release", "1.1", "--meta", dir, "--json", ...args], { cwd: dir, env });
+      expect(r.exitCode, err(r)).toBe(0);
+      expect(JSON.parse(out(r))).toMatchObject({ channel: { releaseId: r10 }, gates: { met: false }, untrusted: [{ path: `shop/approvals/stable/${r11}/alice.json` }, { path: "shop/channels/stable.json" }] });
+    }
+    const human = await cli(["channel", "show", "shop", "stable", "--meta", dir, "--trust-root", root], { cwd: dir });
+    expect(out(human)).toContain(`shop/stable → ${r10}`);
+    expect(err(human)).toContain("note: shop/channels/stable.json is shown at its last trusted version: commit ");
+    const bad = await cli(["channel", "show", "shop", "stable", "--meta", dir, "--trust-root", "0000000000000000000000000000000000000000", "--json"], { cwd: dir });
+    expect(bad.exitCode).not.toBe(0);
+    expect(JSON.parse(out(bad)).error.code).toMatch(/^VERIFY_/);
   });
 });

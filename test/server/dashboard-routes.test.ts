@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/server/app.js";
@@ -5,6 +7,7 @@ import { Mirror } from "../../src/server/mirror.js";
 import { dashboardFixture, URL_SECRET } from "../helpers/dashboard.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 import { SECRET_VALUE } from "../helpers/service.js";
+import { sshKey } from "../helpers/ssh.js";
 
 /**
  * The dashboard's page and the read-only listings it draws from, in-process (`app.inject`) over
@@ -191,5 +194,45 @@ describe("GET /v1/projects/:project/fleet", () => {
       ["1.2", false],
     ]);
     expect((await get("/v1/projects/shop/releases/1.1/binaries")).headers["boot-meta-commit"]).toBe(commit);
+  });
+});
+
+describe("GET /v1/projects/:project/channels/:channel/history under a trust root", () => {
+  it("marks the entries whose commit changed the channel without the right as untrusted, saying why; the rest are not", async () => {
+    const f = await dashboardFixture();
+    // The admin's SSH key signs commits from the root on; a commit nobody signs may not move a channel.
+    const admin = sshKey("admin-signer");
+    appendFileSync(join(f.work, "keys/admin.txt"), `${admin.line}\n`);
+    git(f.work, "commit", "-qam", "admin signs commits");
+    const root = git(f.work, "rev-parse", "HEAD");
+    const forged = await f.promote("beta", f.rel["1.0"] as string);
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(f.work, "config", k as string, v as string);
+    const signed = await f.promote("beta", f.rel["1.1"] as string);
+    const m = new Mirror({ source: f.bare, cacheDir: tempDir(), environment: {}, trustRoot: root });
+    await m.sync();
+    const a = createApp({ mirror: m });
+    try {
+      const res = await a.inject({ method: "GET", url: "/v1/projects/shop/channels/beta/history" });
+      expect(res.statusCode).toBe(200);
+      const history = res.json().history as { commit: string; version: string; untrusted: boolean; untrustedReason: string | null; signedBy: string | null }[];
+      expect(history.map((e) => [e.commit, e.version, e.untrusted, e.signedBy])).toEqual([
+        [signed, "1.1", false, "admin"],
+        [forged, "1.0", true, null],
+        [expect.any(String), "1.2", false, null],
+      ]);
+      expect(history[1]?.untrustedReason).toMatch(/^commit [0-9a-f]{12}: /);
+      expect(history[0]?.untrustedReason).toBeNull();
+      // Without a trust root nothing is judged: no entry is marked.
+      const plain = new Mirror({ source: f.bare, cacheDir: tempDir(), environment: {} });
+      await plain.sync();
+      const b = createApp({ mirror: plain });
+      const all = (await b.inject({ method: "GET", url: "/v1/projects/shop/channels/beta/history" })).json().history as { untrusted: boolean }[];
+      expect(all.map((e) => e.untrusted)).toEqual([false, false, false]);
+      await b.close();
+      await plain.close();
+    } finally {
+      await a.close();
+      await m.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,8 +6,9 @@ import { createToken } from "../../src/records/tokens.js";
 import { type RunningServer, startServer } from "../../src/server/serve.js";
 import { spawnCliProcess } from "../helpers/cli.js";
 import { dashboardFixture, URL_SECRET } from "../helpers/dashboard.js";
-import { tempDir } from "../helpers/gitdir.js";
+import { git, tempDir } from "../helpers/gitdir.js";
 import { SECRET_VALUE } from "../helpers/service.js";
+import { sshKey } from "../helpers/ssh.js";
 
 /**
  * The dashboard in a real browser: Debian's headless Chromium (`apt-get install chromium`)
@@ -228,5 +229,39 @@ describe("the dashboard in Chromium", () => {
     const all = shown.join("\n");
     expect(all).not.toContain(SECRET_VALUE);
     expect(all).not.toContain(URL_SECRET);
+  });
+});
+
+describe("the dashboard under a trust root", () => {
+  it("marks a channel history entry whose commit moved the channel without the right with an untrusted badge", async () => {
+    const f = await dashboardFixture();
+    const signer = sshKey("admin-signer");
+    appendFileSync(join(f.work, "keys/admin.txt"), `${signer.line}\n`);
+    git(f.work, "commit", "-qam", "admin signs commits");
+    const root = git(f.work, "rev-parse", "HEAD");
+    await f.promote("beta", f.rel["1.0"] as string);
+    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", signer.keyFile], ["commit.gpgsign", "true"]]) git(f.work, "config", k as string, v as string);
+    await f.promote("beta", f.rel["1.1"] as string);
+    const s = await startServer({ meta: f.bare, port: 0, cacheDir: tempDir(), environment: {}, trustRoot: root, author: "boot-meta serve <serve@test.invalid>" });
+    const p = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    try {
+      p.on("pageerror", (e) => requested.push(`pageerror: ${e.message}`));
+      await p.goto(`${s.url}/#/p/shop`);
+      const items = p.locator('section.channel[data-channel="beta"] .timeline li');
+      await items.nth(2).waitFor();
+      expect(await items.count()).toBe(3);
+      expect(await items.nth(0).locator(".chip.untrusted").count()).toBe(0);
+      const forged = items.nth(1);
+      expect(await forged.getAttribute("class")).toContain("untrusted");
+      const badge = forged.locator(".chip.untrusted");
+      expect(await badge.innerText()).toBe("untrusted");
+      expect(await badge.getAttribute("title")).toMatch(/^commit [0-9a-f]{12}: /);
+      expect(await items.nth(2).locator(".chip.untrusted").count()).toBe(0);
+      shown.push(await p.content());
+      await p.screenshot({ path: join(SHOTS, "project-untrusted-history.png"), fullPage: true });
+    } finally {
+      await p.close();
+      await s.close();
+    }
   });
 });

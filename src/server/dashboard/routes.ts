@@ -159,7 +159,8 @@ function binaryView(b: StoredBinary, trusted: Map<string, string[]>) {
  * - `GET /v1/projects/:project/channels`: every channel with its rollout over its fleet, and
  *   its promotion gates when `.boot-meta.yaml` declares them;
  * - `GET /v1/projects/:project/channels/:channel/history?limit=N`: the channel's states from
- *   git history, newest first, with who signed each commit;
+ *   git history, newest first, with who signed each commit and, with a trust root, whether
+ *   the commit changed the channel without the right (`untrusted`, `untrustedReason`);
  * - `GET /v1/projects/:project/releases?limit=&offset=`: releases, newest first;
  * - `GET /v1/projects/:project/releases/:idOrVersion/binaries`: a release's binaries with
  *   their signers (URLs without credentials; a sealed binary's not at all);
@@ -276,6 +277,11 @@ export function dashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const blobs = await git.readBlobs(log.map((e) => `${e.hash}:${path}`));
         const states = blobs.map((b) => (b ? decodeRecord<Channel>("Channel", b, path).value : undefined));
         const signers = await commitSigners(dir, log.map((e) => e.hash));
+        const rejected = mirror.trustRoot !== undefined ? mirror.rejected : undefined;
+        const untrustedOf = (commit: string, p: string) => {
+          const t = rejected?.get(`${commit}\0${p}`);
+          return { untrusted: t !== undefined, untrustedReason: t?.message ?? null };
+        };
         const versions = await versionsOf(r, project, states.flatMap((s) => [s?.releaseId ?? "", s?.rollout?.previousReleaseId ?? ""]));
         return log.slice(0, limit).map((e, i) => {
           const s = states[i];
@@ -293,6 +299,8 @@ export function dashboardRoutes(app: FastifyInstance, ctx: RouteContext): void {
             restores: s?.restores || null,
             signedBy: signer?.principal ?? null,
             unsignedReason: signer?.principal ? null : (signer?.reason ?? null),
+            // With a trust root: this commit changed the channel without the right (served at its last trusted version instead).
+            ...untrustedOf(e.hash, path),
           };
         });
       });

@@ -88,11 +88,12 @@ function rolloutView(project, c) {
 
 function timeline(project, history) {
   return h("ol", { class: "timeline" }, history.map((e, i) =>
-    h("li", { class: i === 0 ? "first" : "" },
+    h("li", { class: [i === 0 ? "first" : "", e.untrusted ? "untrusted" : ""].filter(Boolean).join(" ") },
       h("div", { class: "row" },
         h("strong", {}, e.to ? releaseLink(project, e.to, e.version) : "removed"),
         e.previousReleaseId ? h("span", { class: "chip" }, `${e.percent}%`) : null,
         e.restores ? h("span", { class: "chip warn" }, `rollback to #${e.restores}`) : null,
+        e.untrusted ? h("span", { class: "chip bad untrusted", title: e.untrustedReason || "changed by a commit the rules do not allow" }, "untrusted") : null,
         h("span", { class: "muted" }, when(e.date))),
       h("div", { class: "muted" },
         e.from && e.from !== e.to ? `from ${short(e.from.split("-").slice(1).join("-") || e.from, 24)} · ` : "",
