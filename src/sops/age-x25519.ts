@@ -1,11 +1,12 @@
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { bech32 } from "@scure/base";
 
 // The age v1 format for the one case every sops file of ours has — a small file wrapped for
-// X25519 recipients — decrypted with Node's native X25519, HKDF, HMAC and ChaCha20-Poly1305
-// (age-encryption.org/v1 spec: X25519 recipient stanza, header MAC, STREAM payload). It is
-// only an accelerator: anything it does not recognise returns "unknown" and the
-// age-encryption package decides.
+// X25519 recipients — encrypted and decrypted with Node's native X25519, HKDF, HMAC and
+// ChaCha20-Poly1305 (age-encryption.org/v1 spec, c2sp.org/age: X25519 recipient stanza,
+// header MAC, STREAM payload). It is only an accelerator: anything it does not recognise
+// returns "unknown" and the age-encryption package decides. Encrypting natively matters as
+// much as decrypting: the package wraps through WebCrypto, which imports a key per call.
 
 const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
 const LABEL = Buffer.from("age-encryption.org/v1/X25519");
@@ -115,4 +116,66 @@ export function decryptAgeX25519(file: Uint8Array, ids: NativeX25519Identity[]):
     }
   }
   return { kind: "not-mine" };
+}
+
+// ---------------------------------------------------------------------------------------
+// Encrypting
+
+const b64raw = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
+
+/** ChaCha20-Poly1305 seal: ciphertext || 16-byte tag. */
+function chachaSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Buffer {
+  const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+/** The largest payload written as one STREAM chunk; longer data is left to the package. */
+export const NATIVE_MAX_PAYLOAD = 64 * 1024;
+
+/**
+ * A binary age file of `data` for one X25519 recipient (its 32-byte public key, as
+ * `x25519PublicKey` builds it). Returns undefined for data longer than one STREAM chunk
+ * (never the case for a data key or a Shamir share). Throws a plain Error when the recipient
+ * is a point of small order — the shared secret would be all zeros, which the spec's identity
+ * side must refuse, so nobody could open the file.
+ */
+export function encryptAgeX25519(data: Uint8Array, recipient: { key: KeyObject; publicKey: Uint8Array }): Buffer | undefined {
+  if (data.length > NATIVE_MAX_PAYLOAD) return undefined;
+  // File key: 16 bytes of CSPRNG output, never reused across files (spec "File key").
+  const fileKey = randomBytes(16);
+  // A new ephemeral secret per stanza and per file (spec "X25519 recipient stanza").
+  const eph = generateKeyPairSync("x25519");
+  const share = x25519RawPublic(eph.publicKey);
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient.key });
+  } catch {
+    // OpenSSL refuses to derive an all-zero X25519 secret (a small-order peer point).
+    throw new Error("the recipient is a point of small order");
+  }
+  if (shared.every((b) => b === 0)) throw new Error("the recipient is a point of small order");
+  const wrapKey = Buffer.from(hkdfSync("sha256", shared, Buffer.concat([share, recipient.publicKey]), LABEL, 32));
+  const body = chachaSeal(wrapKey, Buffer.alloc(12), fileKey);
+  // The body (32 bytes) is 43 base64 columns: one final line shorter than 64.
+  const header = `age-encryption.org/v1\n-> X25519 ${b64raw(share)}\n${b64raw(body)}\n---`;
+  const hmacKey = Buffer.from(hkdfSync("sha256", fileKey, Buffer.alloc(0), Buffer.from("header"), 32));
+  const mac = createHmac("sha256", hmacKey).update(header, "latin1").digest();
+  // Payload: a fresh 16-byte nonce, then the data as the one and final STREAM chunk
+  // (counter 0, last byte 0x01); empty data is one empty final chunk.
+  const nonce = randomBytes(16);
+  const streamKey = Buffer.from(hkdfSync("sha256", fileKey, nonce, Buffer.from("payload"), 32));
+  const chunkNonce = Buffer.alloc(12);
+  chunkNonce[11] = 1;
+  return Buffer.concat([Buffer.from(`${header} ${b64raw(mac)}\n`, "latin1"), nonce, chachaSeal(streamKey, chunkNonce, data)]);
+}
+
+/**
+ * The ASCII armor of a binary age file as sops stores it in `enc`: strict PEM (RFC 7468) with
+ * the label "AGE ENCRYPTED FILE", padded standard base64 in 64 columns, a trailing newline.
+ */
+export function armorAge(file: Uint8Array): string {
+  const b64 = Buffer.from(file).toString("base64");
+  let out = "-----BEGIN AGE ENCRYPTED FILE-----\n";
+  for (let i = 0; i < b64.length; i += 64) out += `${b64.slice(i, i + 64)}\n`;
+  return `${out}-----END AGE ENCRYPTED FILE-----\n`;
 }
