@@ -112,11 +112,24 @@ function sealedEnvOf(tree: KeyInspection["tree"] | undefined): string | undefine
  * (exactly what the generated .sops.yaml routes), and the sealed records of every project.
  */
 export async function governedFiles(r: Pick<Reader, "read" | "children">, state: RepoState): Promise<Governed[]> {
+  return (await readGoverned(r, state)).files;
+}
+
+/** {@link governedFiles}, with the bytes each was inspected from: what a caller opens next, not read twice. */
+async function readGoverned(r: Pick<Reader, "read" | "children">, state: RepoState): Promise<{ files: Governed[]; bytes: Map<string, Uint8Array> }> {
   const out: Governed[] = [];
-  for (const path of state.files) {
+  const bytesOf = new Map<string, Uint8Array>();
+  const governed = state.files.flatMap((path) => {
     const access = expectedAccess(state, path);
-    const bytes = await r.read(path);
-    if (!access || !bytes) continue;
+    return access ? [{ path, access }] : [];
+  });
+  // Asked for all at once: the reader's one `git cat-file --batch` answers them in a stream,
+  // where one request at a time waits a round trip (and a wake-up of git) per file.
+  const bodies = await Promise.all(governed.map((f) => r.read(f.path)));
+  for (const [i, { path, access }] of governed.entries()) {
+    const bytes = bodies[i];
+    if (!bytes) continue;
+    bytesOf.set(path, bytes);
     const format = formatForPath(path);
     const { tree: _, ...seen } = inspect(state, path, format, bytes);
     out.push({ path, format, sealed: false, readers: access.readers, want: access.recipients, missingKeys: access.missingKeys, ...seen });
@@ -129,6 +142,7 @@ export async function governedFiles(r: Pick<Reader, "read" | "children">, state:
           if (c.dir) await walk(path);
           else if (c.name.endsWith(SEALED_SUFFIX)) {
             const bytes = (await r.read(path)) ?? new Uint8Array();
+            bytesOf.set(path, bytes);
             const { tree, ...seen } = inspect(state, path, "json", bytes);
             const sealedEnv = sealedEnvOf(tree);
             const readers = sealedReaders(state.config, sealedEnv);
@@ -140,7 +154,7 @@ export async function governedFiles(r: Pick<Reader, "read" | "children">, state:
       await walk(`${project}/${dir}`);
     }
   }
-  return out;
+  return { files: out, bytes: bytesOf };
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && new Set(a).size === new Set([...a, ...b]).size;
@@ -202,7 +216,7 @@ export async function accessCheck(repoDir: string, o: { identities?: IdentitySet
   await refuseUncommittedAccessEdits(git, "access check");
   return withReader(git.dir, undefined, async (r) => {
     const s = await readState(r);
-    const files = await governedFiles(r, s);
+    const { files, bytes } = await readGoverned(r, s);
     if (files.length === 0) {
       throw new BootMetaError("ACCESS_NOTHING_CHECKED", `there is no encrypted file the rules govern at ${r.commit.slice(0, 12)}: nothing was checked`, ExitCode.General, {
         suggestions: ["create one with `boot-meta env create PROJECT ENV`", "files outside a project's defaults and env folders are not governed"],
@@ -213,7 +227,7 @@ export async function accessCheck(repoDir: string, o: { identities?: IdentitySet
     for (const g of files) {
       const problems = [...g.problems];
       if (o.identities && g.now) {
-        const v = await verifyOpen(g, (await r.read(g.path)) as Uint8Array, o.identities);
+        const v = await verifyOpen(g, bytes.get(g.path) as Uint8Array, o.identities);
         if (v.opened) verified++;
         if (v.problem) problems.push(v.problem);
       }
@@ -351,7 +365,7 @@ const keyId = (k: Uint8Array) => createHash("sha256").update(k).digest("hex");
  */
 export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<RekeyResult> {
   const out: RekeyResult = { rewrapped: [], rotated: [], bound: [], refused: [] };
-  const files = await governedFiles(tx, state);
+  const { files, bytes: bytesOf } = await readGoverned(tx, state);
   const accept = new Set(o.accept ?? []);
   for (const p of accept) {
     if (!files.some((g) => g.path === p)) {
@@ -385,7 +399,7 @@ export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<
       keyOwners = new Map();
       for (const g of files) {
         if (!g.now) continue;
-        const k = await dataKeyOfBytes((await tx.read(g.path)) as Uint8Array, { format: g.format, identities: o.identities, path: g.path, pgp: false }).catch(() => undefined);
+        const k = await dataKeyOfBytes(bytesOf.get(g.path) as Uint8Array, { format: g.format, identities: o.identities, path: g.path, pgp: false }).catch(() => undefined);
         if (k) keyOwners.set(keyId(k), [...(keyOwners.get(keyId(k)) ?? []), g.path]);
       }
     }
@@ -412,7 +426,7 @@ export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<
       refuse("META_NO_READERS", `the rules give it no reader who has a key (${g.readers.join(", ") || "no one"}); it was left as it is`);
       continue;
     }
-    const bytes = (await tx.read(g.path)) as Uint8Array;
+    const bytes = bytesOf.get(g.path) as Uint8Array;
     let f: OpenedFile;
     try {
       f = await openBytes(bytes, { format: g.format, identities: o.identities, path: g.path, pgp: false });
