@@ -1,13 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, hkdfSync } from "node:crypto";
 import { fc, test } from "@fast-check/vitest";
 import { bech32 } from "@scure/base";
 import { armor, Decrypter, Encrypter } from "age-encryption";
 import { describe, expect, it } from "vitest";
 import { generateAgeKey, unwrapDataKey, wrapDataKey } from "../../src/sops/age.js";
-import { armorAge, decryptAgeX25519, encryptAgeX25519, NATIVE_MAX_PAYLOAD, nativeIdentity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "../../src/sops/age-x25519.js";
+import { armorAge, decryptAgeX25519, encryptAgeX25519, hkdf32, NATIVE_MAX_PAYLOAD, nativeIdentity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "../../src/sops/age-x25519.js";
 import { identitySetFrom } from "../../src/sops/identities.js";
 import { tempDir } from "../helpers/gitdir.js";
 
@@ -70,6 +70,10 @@ function recipientKey(r: string) {
 }
 
 describe("native X25519 age encryption", () => {
+  test.prop([fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 130 }), fc.uint8Array({ maxLength: 40 })], { numRuns: runs * 5 })("derives keys as Node's hkdfSync does, empty salt included", (ikm, salt, info) => {
+    expect(hkdf32(ikm, salt, info)).toEqual(Buffer.from(hkdfSync("sha256", ikm, salt, info, 32)));
+  });
+
   it("writes files the age CLI opens, binary and armored, from empty to one full chunk", async () => {
     const dir = tempDir();
     const k = await generateAgeKey();
