@@ -180,7 +180,7 @@ const nativeRecipients = new Map<string, { key: KeyObject; publicKey: Uint8Array
 function nativeRecipient(r: string): { key: KeyObject; publicKey: Uint8Array } | undefined {
   const hit = nativeRecipients.get(r);
   if (hit) return hit;
-  if (!r.toLowerCase().startsWith("age1") || expectedStanza(r.toLowerCase()) !== "X25519") return undefined;
+  if (expectedStanza(r) !== "X25519") return undefined;
   const { bytes } = bech32.decodeToBytes(r);
   const out = { key: x25519PublicKey(bytes), publicKey: bytes };
   if (nativeRecipients.size > 10_000) nativeRecipients.clear();

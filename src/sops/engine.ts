@@ -389,10 +389,14 @@ export interface KeyInspection {
  * entry with the stanzas it holds, PGP and other master keys. Throws as `openBytes` does for
  * a file that is not a sops file; an `enc` that is not an age file shows as no stanzas.
  */
-export const inspectBytes = (bytes: Uint8Array, format: Format, path?: string): KeyInspection => inspectParsed(parseSopsBytes(bytes, format, path));
+export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): KeyInspection {
+  return inspectParsed(parseSopsBytes(bytes, format, path));
+}
 
 /** {@link inspectBytes} of a file already parsed. */
-export const inspectParsed = (p: ParsedSops): KeyInspection => inspectMetadata(p.metadata, p.tree);
+export function inspectParsed(p: ParsedSops): KeyInspection {
+  return inspectMetadata(p.metadata, p.tree);
+}
 
 /** {@link inspectBytes} for metadata already parsed (an opened file's, say). */
 export function inspectMetadata(m: Metadata, tree: Tree): KeyInspection {
