@@ -140,26 +140,29 @@ async function readGoverned(r: Pick<Reader, "read" | "children">, state: RepoSta
     if (parsed) parsedOf.set(path, parsed);
     out.push({ path, format, sealed: false, readers: access.readers, want: access.recipients, missingKeys: access.missingKeys, ...seen });
   }
+  const sealed: string[] = [];
   for (const project of state.projects) {
     for (const dir of SEALABLE_DIRS) {
       const walk = async (at: string): Promise<void> => {
         for (const c of await r.children(at)) {
           const path = `${at}/${c.name}`;
           if (c.dir) await walk(path);
-          else if (c.name.endsWith(SEALED_SUFFIX)) {
-            const bytes = (await r.read(path)) ?? new Uint8Array();
-            bytesOf.set(path, bytes);
-            const { tree, parsed, ...seen } = inspect(state, path, "json", bytes);
-            if (parsed) parsedOf.set(path, parsed);
-            const sealedEnv = sealedEnvOf(tree);
-            const readers = sealedReaders(state.config, sealedEnv);
-            const { recipients, missingKeys } = recipientsOf(state, readers);
-            out.push({ path, format: "json", sealed: true, readers, want: recipients, missingKeys, ...seen, ...(sealedEnv ? { sealedEnv } : {}) });
-          }
+          else if (c.name.endsWith(SEALED_SUFFIX)) sealed.push(path);
         }
       };
       await walk(`${project}/${dir}`);
     }
+  }
+  const sealedBodies = await Promise.all(sealed.map((path) => r.read(path)));
+  for (const [i, path] of sealed.entries()) {
+    const bytes = sealedBodies[i] ?? new Uint8Array();
+    bytesOf.set(path, bytes);
+    const { tree, parsed, ...seen } = inspect(state, path, "json", bytes);
+    if (parsed) parsedOf.set(path, parsed);
+    const sealedEnv = sealedEnvOf(tree);
+    const readers = sealedReaders(state.config, sealedEnv);
+    const { recipients, missingKeys } = recipientsOf(state, readers);
+    out.push({ path, format: "json", sealed: true, readers, want: recipients, missingKeys, ...seen, ...(sealedEnv ? { sealedEnv } : {}) });
   }
   return { files: out, bytes: bytesOf, parsed: parsedOf };
 }
