@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { expectedStanza } from "../sops/age.js";
-import { dataKeyOfBytes, inspectBytes, inspectMetadata, type KeyInspection, openBytes, type OpenedFile, resealBytes, updateKeysBytes } from "../sops/engine.js";
+import { dataKeyOfBytes, inspectMetadata, inspectParsed, type KeyInspection, type OpenedFile, openParsed, type ParsedSops, parseSopsBytes, resealBytes, updateKeysBytes } from "../sops/engine.js";
 import type { IdentitySet } from "../sops/identities.js";
 import { type Format, formatForPath } from "../sops/formats/index.js";
 import { bindingIn, bindingMismatch, openedBinding, withBinding } from "./binding.js";
@@ -81,15 +81,16 @@ function bindingProblem(path: string, binding: Governed["binding"]): string | un
 /** The recipients a file's age entries are labelled with (sorted). */
 const labelsOf = (k: KeyInspection): string[] => k.groups.flatMap((g) => g.age.map((a) => a.recipient)).sort();
 
-function inspect(s: RepoState, path: string, format: Format, bytes: Uint8Array): Pick<Governed, "now" | "error" | "problems" | "keyIssues" | "binding"> & { tree?: KeyInspection["tree"] } {
+function inspect(s: RepoState, path: string, format: Format, bytes: Uint8Array): Pick<Governed, "now" | "error" | "problems" | "keyIssues" | "binding"> & { tree?: KeyInspection["tree"]; parsed?: ParsedSops } {
   try {
-    const k = inspectBytes(bytes, format, path);
+    const parsed = parseSopsBytes(bytes, format, path);
+    const k = inspectParsed(parsed);
     const binding = bindingIn(k.tree);
     const keyIssues = keyProblems(s, k);
     // A dotenv, INI or binary file cannot carry a binding: it is checked like any other, and
     // a re-key never widens it (rekey says so when it would have to).
     const b = isGovernedFormat(format) ? bindingProblem(path, binding) : undefined;
-    return { now: labelsOf(k), problems: b ? [...keyIssues, b] : keyIssues, keyIssues, binding, tree: k.tree };
+    return { now: labelsOf(k), problems: b ? [...keyIssues, b] : keyIssues, keyIssues, binding, tree: k.tree, parsed };
   } catch (error) {
     const why = `it is not a SOPS file: ${error instanceof Error ? error.message : String(error)}`;
     return { now: undefined, error, problems: [why], keyIssues: [why], binding: undefined };
@@ -112,35 +113,58 @@ function sealedEnvOf(tree: KeyInspection["tree"] | undefined): string | undefine
  * (exactly what the generated .sops.yaml routes), and the sealed records of every project.
  */
 export async function governedFiles(r: Pick<Reader, "read" | "children">, state: RepoState): Promise<Governed[]> {
+  return (await readGoverned(r, state)).files;
+}
+
+/**
+ * {@link governedFiles}, with the bytes each was inspected from and the parse of each SOPS
+ * file: what a caller opens next, neither read nor parsed twice.
+ */
+async function readGoverned(r: Pick<Reader, "read" | "children">, state: RepoState): Promise<{ files: Governed[]; bytes: Map<string, Uint8Array>; parsed: Map<string, ParsedSops> }> {
   const out: Governed[] = [];
-  for (const path of state.files) {
+  const bytesOf = new Map<string, Uint8Array>();
+  const parsedOf = new Map<string, ParsedSops>();
+  const governed = state.files.flatMap((path) => {
     const access = expectedAccess(state, path);
-    const bytes = await r.read(path);
-    if (!access || !bytes) continue;
+    return access ? [{ path, access }] : [];
+  });
+  // Asked for all at once: the reader's one `git cat-file --batch` answers them in a stream,
+  // where one request at a time waits a round trip (and a wake-up of git) per file.
+  const bodies = await Promise.all(governed.map((f) => r.read(f.path)));
+  for (const [i, { path, access }] of governed.entries()) {
+    const bytes = bodies[i];
+    if (!bytes) continue;
+    bytesOf.set(path, bytes);
     const format = formatForPath(path);
-    const { tree: _, ...seen } = inspect(state, path, format, bytes);
+    const { tree: _, parsed, ...seen } = inspect(state, path, format, bytes);
+    if (parsed) parsedOf.set(path, parsed);
     out.push({ path, format, sealed: false, readers: access.readers, want: access.recipients, missingKeys: access.missingKeys, ...seen });
   }
+  const sealed: string[] = [];
   for (const project of state.projects) {
     for (const dir of SEALABLE_DIRS) {
       const walk = async (at: string): Promise<void> => {
         for (const c of await r.children(at)) {
           const path = `${at}/${c.name}`;
           if (c.dir) await walk(path);
-          else if (c.name.endsWith(SEALED_SUFFIX)) {
-            const bytes = (await r.read(path)) ?? new Uint8Array();
-            const { tree, ...seen } = inspect(state, path, "json", bytes);
-            const sealedEnv = sealedEnvOf(tree);
-            const readers = sealedReaders(state.config, sealedEnv);
-            const { recipients, missingKeys } = recipientsOf(state, readers);
-            out.push({ path, format: "json", sealed: true, readers, want: recipients, missingKeys, ...seen, ...(sealedEnv ? { sealedEnv } : {}) });
-          }
+          else if (c.name.endsWith(SEALED_SUFFIX)) sealed.push(path);
         }
       };
       await walk(`${project}/${dir}`);
     }
   }
-  return out;
+  const sealedBodies = await Promise.all(sealed.map((path) => r.read(path)));
+  for (const [i, path] of sealed.entries()) {
+    const bytes = sealedBodies[i] ?? new Uint8Array();
+    bytesOf.set(path, bytes);
+    const { tree, parsed, ...seen } = inspect(state, path, "json", bytes);
+    if (parsed) parsedOf.set(path, parsed);
+    const sealedEnv = sealedEnvOf(tree);
+    const readers = sealedReaders(state.config, sealedEnv);
+    const { recipients, missingKeys } = recipientsOf(state, readers);
+    out.push({ path, format: "json", sealed: true, readers, want: recipients, missingKeys, ...seen, ...(sealedEnv ? { sealedEnv } : {}) });
+  }
+  return { files: out, bytes: bytesOf, parsed: parsedOf };
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && new Set(a).size === new Set([...a, ...b]).size;
@@ -202,7 +226,7 @@ export async function accessCheck(repoDir: string, o: { identities?: IdentitySet
   await refuseUncommittedAccessEdits(git, "access check");
   return withReader(git.dir, undefined, async (r) => {
     const s = await readState(r);
-    const files = await governedFiles(r, s);
+    const { files, parsed } = await readGoverned(r, s);
     if (files.length === 0) {
       throw new BootMetaError("ACCESS_NOTHING_CHECKED", `there is no encrypted file the rules govern at ${r.commit.slice(0, 12)}: nothing was checked`, ExitCode.General, {
         suggestions: ["create one with `boot-meta env create PROJECT ENV`", "files outside a project's defaults and env folders are not governed"],
@@ -213,7 +237,7 @@ export async function accessCheck(repoDir: string, o: { identities?: IdentitySet
     for (const g of files) {
       const problems = [...g.problems];
       if (o.identities && g.now) {
-        const v = await verifyOpen(g, (await r.read(g.path)) as Uint8Array, o.identities);
+        const v = await verifyOpen(g, parsed.get(g.path) as ParsedSops, o.identities);
         if (v.opened) verified++;
         if (v.problem) problems.push(v.problem);
       }
@@ -229,9 +253,9 @@ export async function accessCheck(repoDir: string, o: { identities?: IdentitySet
 }
 
 /** Opens a governed file with the reader's identities: what its MAC and verified binding say. */
-async function verifyOpen(g: Governed, bytes: Uint8Array, identities: IdentitySet): Promise<{ opened?: OpenedFile; problem?: string; cannotOpen?: boolean }> {
+async function verifyOpen(g: Governed, parsed: ParsedSops, identities: IdentitySet): Promise<{ opened?: OpenedFile; problem?: string; cannotOpen?: boolean }> {
   try {
-    const f = await openBytes(bytes, { format: g.format, identities, path: g.path, pgp: false });
+    const f = await openParsed(parsed, { format: g.format, identities, path: g.path, pgp: false });
     const bound = openedBinding(f);
     const b = bindingProblem(g.path, bound);
     // Unbound is already said from the clear text; a verified other path is worth its own line.
@@ -351,7 +375,7 @@ const keyId = (k: Uint8Array) => createHash("sha256").update(k).digest("hex");
  */
 export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<RekeyResult> {
   const out: RekeyResult = { rewrapped: [], rotated: [], bound: [], refused: [] };
-  const files = await governedFiles(tx, state);
+  const { files, bytes: bytesOf, parsed: parsedOf } = await readGoverned(tx, state);
   const accept = new Set(o.accept ?? []);
   for (const p of accept) {
     if (!files.some((g) => g.path === p)) {
@@ -385,7 +409,7 @@ export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<
       keyOwners = new Map();
       for (const g of files) {
         if (!g.now) continue;
-        const k = await dataKeyOfBytes((await tx.read(g.path)) as Uint8Array, { format: g.format, identities: o.identities, path: g.path, pgp: false }).catch(() => undefined);
+        const k = await dataKeyOfBytes(bytesOf.get(g.path) as Uint8Array, { format: g.format, identities: o.identities, path: g.path, pgp: false }).catch(() => undefined);
         if (k) keyOwners.set(keyId(k), [...(keyOwners.get(keyId(k)) ?? []), g.path]);
       }
     }
@@ -412,10 +436,11 @@ export async function rekey(tx: Tx, state: RepoState, o: RekeyOptions): Promise<
       refuse("META_NO_READERS", `the rules give it no reader who has a key (${g.readers.join(", ") || "no one"}); it was left as it is`);
       continue;
     }
-    const bytes = (await tx.read(g.path)) as Uint8Array;
+    const bytes = bytesOf.get(g.path) as Uint8Array;
+    const parsed = parsedOf.get(g.path) as ParsedSops;
     let f: OpenedFile;
     try {
-      f = await openBytes(bytes, { format: g.format, identities: o.identities, path: g.path, pgp: false });
+      f = await openParsed(parsed, { format: g.format, identities: o.identities, path: g.path, pgp: false });
     } catch (e) {
       const why = isBootMetaError(e, "SOPS_DATA_KEY_UNAVAILABLE")
         ? `none of your identities opens it (it is labelled for ${principalsOf(state, g.now).join(", ") || "no one"}): an admin who can open it must re-key it, or it must be re-created`

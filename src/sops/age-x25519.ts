@@ -1,11 +1,12 @@
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { bech32 } from "@scure/base";
 
 // The age v1 format for the one case every sops file of ours has — a small file wrapped for
-// X25519 recipients — decrypted with Node's native X25519, HKDF, HMAC and ChaCha20-Poly1305
-// (age-encryption.org/v1 spec: X25519 recipient stanza, header MAC, STREAM payload). It is
-// only an accelerator: anything it does not recognise returns "unknown" and the
-// age-encryption package decides.
+// X25519 recipients — encrypted and decrypted with Node's native X25519, HKDF, HMAC and
+// ChaCha20-Poly1305 (age-encryption.org/v1 spec, c2sp.org/age: X25519 recipient stanza,
+// header MAC, STREAM payload). It is only an accelerator: anything it does not recognise
+// returns "unknown" and the age-encryption package decides. Encrypting natively matters as
+// much as decrypting: the package wraps through WebCrypto, which imports a key per call.
 
 const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
 const LABEL = Buffer.from("age-encryption.org/v1/X25519");
@@ -54,6 +55,20 @@ export function nativeIdentity(identity: string): NativeX25519Identity | undefin
   }
 }
 
+/**
+ * HKDF-SHA-256 with a 32-byte output (RFC 5869: PRK = HMAC(salt, IKM), then one expand block
+ * T(1) = HMAC(PRK, info || 0x01)), the only length age asks for. Node's hkdfSync gives the
+ * same bytes (a test holds them equal) but builds a KeyObject and runs a job per call, four
+ * times the cost of the two HMACs — six calls per file a re-key opens and re-wraps.
+ */
+export function hkdf32(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): Buffer {
+  const prk = createHmac("sha256", salt).update(ikm).digest();
+  return createHmac("sha256", prk).update(info).update(ONE).digest();
+}
+const ONE = Buffer.of(1);
+const HEADER = Buffer.from("header");
+const PAYLOAD = Buffer.from("payload");
+
 const b64nopad = (s: string): Buffer | undefined => (/^[A-Za-z0-9+/]*$/.test(s) ? Buffer.from(s, "base64") : undefined);
 
 function chachaOpen(key: Buffer, nonce: Buffer, sealed: Buffer): Buffer | undefined {
@@ -94,17 +109,17 @@ export function decryptAgeX25519(file: Uint8Array, ids: NativeX25519Identity[]):
     const peer = x25519PublicKey(share);
     for (const id of ids) {
       const shared = diffieHellman({ privateKey: id.key, publicKey: peer });
-      const wrapKey = Buffer.from(hkdfSync("sha256", shared, Buffer.concat([share, id.publicKey]), LABEL, 32));
+      const wrapKey = hkdf32(shared, Buffer.concat([share, id.publicKey]), LABEL);
       const fileKey = chachaOpen(wrapKey, Buffer.alloc(12), body);
       if (!fileKey) continue;
       // The header MAC covers everything up to and including "---".
-      const hmacKey = Buffer.from(hkdfSync("sha256", fileKey, Buffer.alloc(0), Buffer.from("header"), 32));
+      const hmacKey = hkdf32(fileKey, Buffer.alloc(0), HEADER);
       const mac = createHmac("sha256", hmacKey).update(buf.subarray(0, macAt + 4)).digest();
       const stored = b64nopad(text.slice(macAt + 5, headerEnd));
       if (!stored || stored.length !== 32 || !timingSafeEqual(mac, stored)) return { kind: "corrupt", why: "invalid header HMAC" };
       const payload = buf.subarray(headerEnd + 1);
       if (payload.length < 16 + 16) return { kind: "corrupt", why: "payload too short" };
-      const streamKey = Buffer.from(hkdfSync("sha256", fileKey, payload.subarray(0, 16), Buffer.from("payload"), 32));
+      const streamKey = hkdf32(fileKey, payload.subarray(0, 16), PAYLOAD);
       const sealed = payload.subarray(16);
       // A data key or a Shamir share fits one STREAM chunk: counter 0, last-chunk flag set.
       if (sealed.length > 64 * 1024 + 16) return { kind: "unknown" };
@@ -115,4 +130,66 @@ export function decryptAgeX25519(file: Uint8Array, ids: NativeX25519Identity[]):
     }
   }
   return { kind: "not-mine" };
+}
+
+// ---------------------------------------------------------------------------------------
+// Encrypting
+
+const b64raw = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
+
+/** ChaCha20-Poly1305 seal: ciphertext || 16-byte tag. */
+function chachaSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Buffer {
+  const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+/** The largest payload written as one STREAM chunk; longer data is left to the package. */
+export const NATIVE_MAX_PAYLOAD = 64 * 1024;
+
+/**
+ * A binary age file of `data` for one X25519 recipient (its 32-byte public key, as
+ * `x25519PublicKey` builds it). Returns undefined for data longer than one STREAM chunk
+ * (never the case for a data key or a Shamir share). Throws a plain Error when the recipient
+ * is a point of small order — the shared secret would be all zeros, which the spec's identity
+ * side must refuse, so nobody could open the file.
+ */
+export function encryptAgeX25519(data: Uint8Array, recipient: { key: KeyObject; publicKey: Uint8Array }): Buffer | undefined {
+  if (data.length > NATIVE_MAX_PAYLOAD) return undefined;
+  // File key: 16 bytes of CSPRNG output, never reused across files (spec "File key").
+  const fileKey = randomBytes(16);
+  // A new ephemeral secret per stanza and per file (spec "X25519 recipient stanza").
+  const eph = generateKeyPairSync("x25519");
+  const share = x25519RawPublic(eph.publicKey);
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient.key });
+  } catch {
+    // OpenSSL refuses to derive an all-zero X25519 secret (a small-order peer point).
+    throw new Error("the recipient is a point of small order");
+  }
+  if (shared.every((b) => b === 0)) throw new Error("the recipient is a point of small order");
+  const wrapKey = hkdf32(shared, Buffer.concat([share, recipient.publicKey]), LABEL);
+  const body = chachaSeal(wrapKey, Buffer.alloc(12), fileKey);
+  // The body (32 bytes) is 43 base64 columns: one final line shorter than 64.
+  const header = `age-encryption.org/v1\n-> X25519 ${b64raw(share)}\n${b64raw(body)}\n---`;
+  const hmacKey = hkdf32(fileKey, Buffer.alloc(0), HEADER);
+  const mac = createHmac("sha256", hmacKey).update(header, "latin1").digest();
+  // Payload: a fresh 16-byte nonce, then the data as the one and final STREAM chunk
+  // (counter 0, last byte 0x01); empty data is one empty final chunk.
+  const nonce = randomBytes(16);
+  const streamKey = hkdf32(fileKey, nonce, PAYLOAD);
+  const chunkNonce = Buffer.alloc(12);
+  chunkNonce[11] = 1;
+  return Buffer.concat([Buffer.from(`${header} ${b64raw(mac)}\n`, "latin1"), nonce, chachaSeal(streamKey, chunkNonce, data)]);
+}
+
+/**
+ * The ASCII armor of a binary age file as sops stores it in `enc`: strict PEM (RFC 7468) with
+ * the label "AGE ENCRYPTED FILE", padded standard base64 in 64 columns, a trailing newline.
+ */
+export function armorAge(file: Uint8Array): string {
+  const b64 = Buffer.from(file).toString("base64");
+  let out = "-----BEGIN AGE ENCRYPTED FILE-----\n";
+  for (let i = 0; i < b64.length; i += 64) out += `${b64.slice(i, i + 64)}\n`;
+  return `${out}-----END AGE ENCRYPTED FILE-----\n`;
 }

@@ -16,7 +16,7 @@ import type { Decrypter, Identity, Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
 import { isSshPrivateKey, parsePrivateKey, parsePublicKeyLine, publicKeyLine, publicKeyObject, SshKeyError, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
-import { decryptAgeX25519, nativeIdentity, type NativeX25519Identity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "./age-x25519.js";
+import { armorAge, decryptAgeX25519, encryptAgeX25519, nativeIdentity, type NativeX25519Identity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
 // The age side of sops' data-key wrapping (age/keysource.go): recipients, one armored age
@@ -153,10 +153,39 @@ function decodeArmor(text: string): Uint8Array {
  * (age/keysource.go:163-196). Throws `SOPS_INVALID_RECIPIENT`.
  */
 export async function wrapDataKey(data: Uint8Array, recipient: string): Promise<string> {
+  const r = recipient.trim();
+  const parsed = recipientFor(r);
+  const native = typeof parsed === "string" ? nativeRecipient(r) : undefined;
+  if (native) {
+    let file: Buffer | undefined;
+    try {
+      file = encryptAgeX25519(data, native);
+    } catch (e) {
+      throw invalidRecipient(r, `${(e as Error).message}, which no one holds the private key of`);
+    }
+    if (file) return armorAge(file);
+  }
   const { armor, Encrypter } = await age();
   const e = new Encrypter();
-  e.addRecipient(recipientFor(recipient.trim()));
+  e.addRecipient(parsed);
   return armor.encode(await e.encrypt(data));
+}
+
+const nativeRecipients = new Map<string, { key: KeyObject; publicKey: Uint8Array }>();
+
+/**
+ * The X25519 public key of a plain `age1…` recipient (already validated by `recipientFor`),
+ * built once per recipient; undefined for the hybrid and tagged kinds, which the package wraps.
+ */
+function nativeRecipient(r: string): { key: KeyObject; publicKey: Uint8Array } | undefined {
+  const hit = nativeRecipients.get(r);
+  if (hit) return hit;
+  if (expectedStanza(r) !== "X25519") return undefined;
+  const { bytes } = bech32.decodeToBytes(r);
+  const out = { key: x25519PublicKey(bytes), publicKey: bytes };
+  if (nativeRecipients.size > 10_000) nativeRecipients.clear();
+  nativeRecipients.set(r, out);
+  return out;
 }
 
 /** A new age key pair (X25519, or the ML-KEM-768 + X25519 post-quantum hybrid). */

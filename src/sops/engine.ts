@@ -152,10 +152,29 @@ function seal(format: Format, tree: Tree, metadata: Metadata, dataKey: Uint8Arra
  */
 export async function openBytes(bytes: Uint8Array, o: OpenOptions): Promise<OpenedFile> {
   const loaded = named(o.path, () => storeFor(o.format).loadEncrypted(bytes, { file: o.path }));
-  const metadata = parseMetadata(loaded.metadata, o.path);
+  return openParsed({ format: o.format, tree: loaded.tree, metadata: parseMetadata(loaded.metadata, o.path) }, o);
+}
+
+/** An encrypted file parsed (not decrypted): what {@link inspectParsed} and {@link openParsed} take, so a file both inspected and opened is parsed once. */
+export interface ParsedSops {
+  readonly format: Format;
+  /** The encrypted tree (values still `ENC[…]` where encrypted). */
+  readonly tree: Tree;
+  readonly metadata: Metadata;
+}
+
+/** Parses an encrypted file and its metadata; throws as {@link openBytes} does for a file that is not a sops file. */
+export function parseSopsBytes(bytes: Uint8Array, format: Format, path?: string): ParsedSops {
+  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
+  return { format, tree: loaded.tree, metadata: parseMetadata(loaded.metadata, path) };
+}
+
+/** {@link openBytes} of a file already parsed (`o.format` must be the one it was parsed as). */
+export async function openParsed(p: ParsedSops, o: OpenOptions): Promise<OpenedFile> {
+  const { metadata } = p;
   const dataKey = await dataKeyOf(metadata, o);
   const stash = new IvStash();
-  const { tree, mac } = decryptTree(loaded.tree, {
+  const { tree, mac } = decryptTree(p.tree, {
     key: dataKey,
     selection: effectiveSelection(metadata),
     macOnlyEncrypted: metadata.macOnlyEncrypted,
@@ -371,8 +390,12 @@ export interface KeyInspection {
  * a file that is not a sops file; an `enc` that is not an age file shows as no stanzas.
  */
 export function inspectBytes(bytes: Uint8Array, format: Format, path?: string): KeyInspection {
-  const loaded = named(path, () => storeFor(format).loadEncrypted(bytes));
-  return inspectMetadata(parseMetadata(loaded.metadata, path), loaded.tree);
+  return inspectParsed(parseSopsBytes(bytes, format, path));
+}
+
+/** {@link inspectBytes} of a file already parsed. */
+export function inspectParsed(p: ParsedSops): KeyInspection {
+  return inspectMetadata(p.metadata, p.tree);
 }
 
 /** {@link inspectBytes} for metadata already parsed (an opened file's, say). */

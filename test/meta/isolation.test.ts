@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/loader.js";
 import { runDemo, type DemoResult } from "../../src/demo/demo.js";
@@ -78,6 +80,13 @@ describe("isolation, with real keys for admin, alice, bob, a prod server and CI"
       await expect(openBytes(bytes, { format: "yaml", identities: bob, path })).rejects.toMatchObject({ code: "SOPS_DATA_KEY_UNAVAILABLE" });
       // and the admin still reads it
       await openBytes(bytes, { format: "yaml", identities: admin, path });
+      // The new wraps are age files the real age CLI opens with admin's key, and not with bob's.
+      const entries = (parse(bytes.toString()).sops.age ?? []) as { recipient: string; enc: string }[];
+      const mine = entries.filter((e) => admin.recipients.includes(e.recipient));
+      expect(mine).toHaveLength(1);
+      const byAdmin = spawnSync("age", ["-d", "-i", demo.identities.admin as string], { input: mine[0]!.enc });
+      expect([byAdmin.status, byAdmin.stdout.length]).toEqual([0, 32]);
+      for (const { enc } of entries) expect(spawnSync("age", ["-d", "-i", demo.identities.bob as string], { input: enc }).status).not.toBe(0);
     }
     // Re-running is safe: nothing left to do, no commit.
     await expect(removeKey(demo.dir, "bob", { identities: admin })).rejects.toMatchObject({ code: "META_NO_PRINCIPAL" });
