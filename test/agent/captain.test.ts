@@ -363,6 +363,11 @@ describe("boot-meta captain", () => {
       data: { untrusted: [forged] },
     });
     expect(head(w.dir)).toBe(before);
+    // The command line says the same, with --trust-root.
+    const r = await cliWith()(["channel", "rollback", "shop", "stable", "--to", "1.2", "--trust-root", root, "--meta", w.dir, "--json"]);
+    expect(r.exitCode).not.toBe(0);
+    expect(JSON.parse(out(r)).error).toMatchObject({ code: "CHANNEL_NO_SUCH_POINT" });
+    expect(head(w.dir)).toBe(before);
     // The one step back lands on that forged point too: refused the same way. A trusted point is fine.
     await expect(rollbackChannel(w.dir, "shop", "stable", { trustRoot: root })).rejects.toMatchObject({ code: "CHANNEL_NO_SUCH_POINT" });
     expect((await rollbackChannel(w.dir, "shop", "stable", { to: "1.0", trustRoot: root })).value.channel.releaseId).toBe(w.r10);

@@ -1,6 +1,7 @@
 import { Args, Flags } from "@oclif/core";
 import { repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
 import { RecordCommand, recordFormatFlag } from "../../cli/records-output.js";
+import { resolveSettings } from "../../config/bootstrap.js";
 import { rollbackChannel } from "../../records/channels.js";
 
 export default class ChannelRollback extends RecordCommand {
@@ -19,11 +20,13 @@ export default class ChannelRollback extends RecordCommand {
     ...recordFormatFlag,
     to: Flags.string({ description: "jump to the newest earlier point where the channel pointed at this release (id or version)" }),
     expect: Flags.string({ description: "the release id the channel must point at now" }),
+    "trust-root": Flags.string({ description: "go back only to points allowed signers wrote, verified from this commit: a state a non-writer pushed is never restored (default: BOOT_META_TRUST_ROOT or the bootstrap file's trust-root)" }),
   };
 
   async run() {
     const { args, flags } = await this.parse(ChannelRollback);
-    const r = await rollbackChannel(await repoOf(flags), args.project, args.channel, { to: flags.to, expect: flags.expect, author: flags.author, push: flags.push });
+    const { trustRoot } = await resolveSettings({ trustRoot: flags["trust-root"] });
+    const r = await rollbackChannel(await repoOf(flags), args.project, args.channel, { to: flags.to, expect: flags.expect, trustRoot, author: flags.author, push: flags.push });
     const ro = r.value.channel.rollout;
     this.note(`${args.project}/${args.channel}: ${r.value.from} → ${r.value.channel.releaseId}${ro ? ` at ${ro.percent}% (the others on ${ro.previousReleaseId})` : ""}, as at ${r.value.restored.commit.slice(0, 12)}`);
     this.writeProto(flags, "Channel", r.value.channel);
