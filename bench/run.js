@@ -8,7 +8,7 @@ import { join } from "node:path";
 const dir = import.meta.dirname;
 const only = process.argv.slice(2);
 // Benches named for the command they time, beside the *.bench.mjs ones.
-const NAMED = ["keys-remove.mjs"];
+const NAMED = ["keys-remove.mjs", "agent.mjs"];
 const files = readdirSync(dir)
   .filter((f) => f.endsWith(".bench.mjs") || NAMED.includes(f))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))

@@ -31,7 +31,7 @@ import { sshKey } from "./ssh.js";
  *   - `promote(version, percent?)` moves channel `stable`.
  *   Pass `{ commitKey }` (an ssh key file) to have the admin's commits signed with it (for
  *   trust-root tests); `admin`'s `git` then signs every boot-meta write.
- * - `agentArgs(fleet, install, extra)`: the usual `agent` flags for instance `web-1`.
+ * - `agentArgs(fleet, install, extra, instance)`: the usual `agent` flags (instance `web-1` unless named).
  */
 
 /** A node "server" of the given version: listens on $PORT, /health answers 200 (500 when broken); `PATH health` exits 0 (1). */
@@ -129,7 +129,7 @@ export async function fleetRepo(o: { commitKey?: string } = {}): Promise<Fleet> 
   };
 }
 
-/** `agent` flags for instance web-1 of shop on stable, installing at `install`. */
-export function agentArgs(f: Fleet, install: string, extra: string[] = []): string[] {
-  return ["agent", "--project", "shop", "--channel", "stable", "--instance", "web-1", "--install", install, "--identity", f.agentKey.file, ...extra];
+/** `agent` flags for an instance (web-1 unless named) of shop on stable, installing at `install`. */
+export function agentArgs(f: Fleet, install: string, extra: string[] = [], instance = "web-1"): string[] {
+  return ["agent", "--project", "shop", "--channel", "stable", "--instance", instance, "--install", install, "--identity", f.agentKey.file, ...extra];
 }
