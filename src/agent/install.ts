@@ -101,8 +101,11 @@ export async function download(rec: BinaryRecord, urls: string[], install: strin
  */
 export function checkDownloaded(d: Downloaded, rec: BinaryRecord, signers: ReadonlyMap<string, readonly string[]>): string {
   if (d.sha256 !== rec.sha256 || String(d.size) !== String(rec.size)) {
-    throw new BootMetaError("BINARY_DIGEST_MISMATCH", `the file downloaded for binary ${rec.sha256.slice(0, 12)} (release ${rec.releaseId}) is not that binary: it has sha256 ${d.sha256.slice(0, 12)}… and ${d.size}${String(d.size) === String(rec.size) ? "" : "+"} bytes, the record says ${rec.sha256.slice(0, 12)}… and ${rec.size} bytes; it was not installed`, ExitCode.General, {
-      data: { sha256: rec.sha256, got: d.sha256, size: rec.size, release: rec.releaseId },
+    // Nothing about what was read goes into the message (it becomes the instance's reported
+    // lastError, which the meta repository's writers read): a record pointing at a local file
+    // (file:///etc/…) must not turn the agent into an oracle for that file's size or hash.
+    throw new BootMetaError("BINARY_DIGEST_MISMATCH", `the file downloaded for binary ${rec.sha256.slice(0, 12)} (release ${rec.releaseId}) is not that binary: its ${String(d.size) === String(rec.size) ? "SHA-256" : "size"} differs from the record's; it was not installed`, ExitCode.General, {
+      data: { sha256: rec.sha256, size: rec.size, release: rec.releaseId },
       suggestions: ["the storage holds another file than the one recorded: upload the recorded build again, or record the new one (`boot-meta binary add`)"],
     });
   }

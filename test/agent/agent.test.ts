@@ -109,7 +109,9 @@ describe("boot-meta agent --once", () => {
           writeFileSync(b.file, `${readFileSync(b.file, "utf8")}// tampered\n`);
         },
         "BINARY_DIGEST_MISMATCH",
-        /is not that binary: it has sha256 [0-9a-f]{12}… and \d+\+? bytes, the record says/,
+        // Nothing of what was read (its hash, its size) is told: a record pointing at a local
+        // file would otherwise make the agent report that file's fingerprint to the writers.
+        /is not that binary: its size differs from the record's; it was not installed$/,
       ],
       ["a binary signed by a key not in keys/signers", async (f) => f.release("1.1", { sign: sshKey("mallory").keyFile }), "BINARY_SIGNATURE_INVALID", /which is not a key in keys\/signers\//],
       ["an unsigned binary", async (f) => f.release("1.1", { sign: "none" }), "BINARY_SIGNATURE_INVALID", /it is not signed/],
