@@ -62,7 +62,18 @@ export function compileProjectSchema(bytes: Uint8Array, path: string): ValidateF
   const Ajv = (draft.includes("2020-12") ? require("ajv/dist/2020") : draft.includes("2019-09") ? require("ajv/dist/2019") : require("ajv")) as AjvClass | { default: AjvClass };
   const Klass = (typeof Ajv === "function" ? Ajv : Ajv.default) as AjvClass;
   // strict: false — a project's schema may carry keywords of its own (titles, x-…) that are not ours to refuse.
-  const ajv = new Klass({ strict: false, allErrors: true });
+  // Anyone who can push can write schema.json, and ajv trusts schemas as code: a `pattern` with
+  // nested repetition (`^(a+)+$`) would make every load that checks a long value hang. Such a
+  // pattern is refused when the schema is compiled (safe-regex2's star-height check).
+  const safeRegex = require("safe-regex2") as (re: string, o?: { limit?: number }) => boolean;
+  const regExp = Object.assign(
+    (pattern: string, flags: string) => {
+      if (!safeRegex(pattern)) throw new Error(`the pattern ${JSON.stringify(pattern.length > 100 ? `${pattern.slice(0, 100)}…` : pattern)} could take exponential time to match (a repetition inside a repetition); write it without one`);
+      return new RegExp(pattern, flags);
+    },
+    { code: "new RegExp" },
+  );
+  const ajv = new Klass({ strict: false, allErrors: true, code: { regExp } });
   let v: ValidateFunction;
   try {
     v = ajv.compile(schema as object);

@@ -121,6 +121,17 @@ describe("a project's schema.json", () => {
       commitSchema(JSON.stringify({ type: "object", properties: { a: { type: "no-such-type" } } }));
       const e2 = await loadConfig({ repo: meta, project: "shop", env: "prod", identities: [admin.identity] }).catch((x: unknown) => x);
       expect(isBootMetaError(e2, "CONFIG_SCHEMA_BAD")).toBe(true);
+      // Whoever can push can write schema.json: a pattern that backtracks exponentially would
+      // hang every load that checks a long value, so it is refused when the schema compiles.
+      for (const where of [{ properties: { host: { type: "string", pattern: "^(a+)+$" } } }, { patternProperties: { "^(x*)*y$": { type: "string" } } }]) {
+        commitSchema(JSON.stringify({ type: "object", ...where }));
+        const e3 = await loadConfig({ repo: meta, project: "shop", env: "prod", identities: [admin.identity] }).catch((x: unknown) => x);
+        expect(isBootMetaError(e3, "CONFIG_SCHEMA_BAD")).toBe(true);
+        expect((e3 as Error).message).toContain("could take exponential time to match");
+      }
+      // An ordinary pattern is fine.
+      commitSchema(JSON.stringify({ type: "object", properties: { host: { type: "string", pattern: "^[a-z0-9.-]+$" } } }));
+      expect((await loadConfig({ repo: meta, project: "shop", env: "prod", identities: [admin.identity] })).commit).toMatch(/^[0-9a-f]{40}$/);
     } finally {
       commitSchema(JSON.stringify(SCHEMA, null, 2));
     }
