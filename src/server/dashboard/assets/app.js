@@ -48,11 +48,18 @@ async function api(path, headers = {}) {
   const res = await fetch(path, { headers: { accept: "application/json", ...headers }, cache: "no-store" });
   const body = await res.json().catch(() => undefined);
   if (!res.ok) throw new HttpError(res.status, body);
-  if (body?.commit) {
-    commitEl.textContent = short(body.commit, 10);
-    commitEl.title = `The commit the service serves: ${body.commit}`;
-  }
+  // Until the change stream names a commit, the first answers do. After that the stream does:
+  // an answer to a draw that a newer one overtook may arrive late, and would name an older commit.
+  if (body?.commit && streamCommit === undefined) showCommit(body.commit);
   return body;
+}
+
+/** The newest commit the change stream announced (undefined before the first, and after a reset). */
+let streamCommit;
+
+function showCommit(commit) {
+  commitEl.textContent = short(commit, 10);
+  commitEl.title = `The commit the service serves: ${commit}`;
 }
 
 function setCrumbs(...parts) {
@@ -302,11 +309,15 @@ function subscribe() {
     } catch {
       c = undefined;
     }
-    commitEl.textContent = short(c?.commit ?? ev.lastEventId, 10);
+    streamCommit = c?.commit ?? ev.lastEventId;
+    showCommit(streamCommit);
     // On a project's pages only its own changes matter; the projects page follows every change.
     if (!current.project || !c || c.projects.includes(current.project)) refreshSoon();
   });
-  es.addEventListener("reset", refreshSoon);
+  es.addEventListener("reset", () => {
+    streamCommit = undefined;
+    refreshSoon();
+  });
   es.addEventListener("shutdown", () => setLive(false, "reconnecting…"));
 }
 
