@@ -1,6 +1,5 @@
-import { type ChildProcess, execFileSync, spawn as spawnProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { cpSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,6 +9,7 @@ import { type RunningServer, startServer } from "../../src/server/serve.js";
 import { cliWith, err, out, spawnCliProcess } from "../helpers/cli.js";
 import { agentArgs, type Fleet, fleetRepo } from "../helpers/fleet.js";
 import { git, tempDir } from "../helpers/gitdir.js";
+import { freePort, NatsServer } from "../helpers/net.js";
 
 // `boot-meta agent` as a process of its own, against real repositories, a real `serve` and
 // real "server" binaries (test/helpers/fleet.ts) listening on 127.0.0.1.
@@ -18,34 +18,18 @@ const cli = cliWith();
 const spawn = spawnCliProcess();
 const AUTHOR = "Test Author <author@test.invalid>";
 const servers: RunningServer[] = [];
-const natsServers: ChildProcess[] = [];
+const natsServers: NatsServer[] = [];
 afterAll(async () => {
   for (const s of servers) await s.close();
-  for (const n of natsServers) n.kill("SIGTERM");
+  for (const n of natsServers) await n.stop();
 });
 
-/** A real nats-server on a free port of 127.0.0.1, with a user and password. */
+/** A real nats-server on a free port of 127.0.0.1, with a user and password; its URL. */
 async function natsServer(): Promise<string> {
-  const port = await freePort();
-  const p = spawnProcess("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", tempDir("nats-store-"), "--user", "agent", "--pass", "n4ts-pass"], { stdio: ["ignore", "ignore", "pipe"] });
-  natsServers.push(p);
-  let log = "";
-  await new Promise<void>((resolve, reject) => {
-    p.stderr?.on("data", (d: Buffer) => {
-      log += String(d);
-      if (log.includes("Server is ready")) resolve();
-    });
-    p.once("exit", (code) => reject(new Error(`nats-server exited (${code}) before it was ready:\n${log}`)));
-  });
-  return `nats://agent:n4ts-pass@127.0.0.1:${port}`;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
+  const n = new NatsServer(await freePort(), { user: "agent", pass: "n4ts-pass" });
+  natsServers.push(n);
+  await n.start();
+  return n.url;
 }
 
 /** A running agent: its --json lines as they come. */

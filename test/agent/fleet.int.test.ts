@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +13,7 @@ import { ensureBuilt } from "../helpers/build.js";
 import { BIN, cliWith, err, out } from "../helpers/cli.js";
 import { agentArgs, type Fleet, fleetRepo } from "../helpers/fleet.js";
 import { git, gitEnv, tempDir } from "../helpers/gitdir.js";
+import { freePort } from "../helpers/net.js";
 import { sshKey } from "../helpers/ssh.js";
 
 // The proof of issue 13 with a whole fleet: 20 `boot-meta agent --supervise` processes (web-01..web-20),
@@ -76,14 +76,6 @@ function start(args: string[], env: NodeJS.ProcessEnv, onStdout?: () => void): P
   const x = { p, stdout: () => o, stderr: () => e, exited };
   procs.push(x);
   return x;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 /** Waits for `check` to give a value, for as long as a very busy machine needs (a guard against a hang, not a timing assertion). */

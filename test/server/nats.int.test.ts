@@ -1,7 +1,5 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +8,7 @@ import { type LivenessStore, MemoryLiveness, type InstanceLiveness } from "../..
 import { KvLiveness } from "../../src/server/nats-liveness.js";
 import { startServer, type RunningServer } from "../../src/server/serve.js";
 import { git, tempDir } from "../helpers/gitdir.js";
+import { freePort, NatsServer } from "../helpers/net.js";
 import { capturedLogger, readEvents, SECRET_VALUE, serviceFixture } from "../helpers/service.js";
 
 /**
@@ -23,54 +22,6 @@ const NATS_USER = "serve";
 const NATS_PASS = "n4ts-Pa55word-Never-Logged";
 const WEBHOOK_SECRET = "webhook-secret-for-tests";
 const NEW_SECRET = "another-Plaintext-Never-Published-91c2";
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-/** A nats-server with JetStream; `restart()` stops it and starts it again on the same port and store. */
-class NatsServer {
-  private proc: ChildProcess | undefined;
-  readonly storeDir = tempDir("nats-store-");
-  readonly port: number;
-  private readonly jetStream: boolean;
-  constructor(port: number, o: { jetStream?: boolean } = {}) {
-    this.port = port;
-    this.jetStream = o.jetStream ?? true;
-  }
-
-  get url(): string {
-    return `nats://${NATS_USER}:${NATS_PASS}@127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const p = spawn("/usr/sbin/nats-server", ["-a", "127.0.0.1", "-p", String(this.port), ...(this.jetStream ? ["-js", "-sd", this.storeDir] : []), "--user", NATS_USER, "--pass", NATS_PASS], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.proc = p;
-    let log = "";
-    await new Promise<void>((resolve, reject) => {
-      p.stderr?.on("data", (d: Buffer) => {
-        log += String(d);
-        if (log.includes("Server is ready")) resolve();
-      });
-      p.once("exit", (code) => reject(new Error(`nats-server exited (${code}) before it was ready:\n${log}`)));
-    });
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    this.proc = undefined;
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((resolve) => p.once("exit", resolve));
-    p.kill("SIGTERM");
-    await exited;
-  }
-}
 
 /** Waits until `check` holds (a guard against a hang, not a measure of time). */
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
@@ -123,7 +74,7 @@ let nats: NatsServer;
 let client: NatsConnection;
 beforeAll(async () => {
   fx = await serviceFixture();
-  nats = new NatsServer(await freePort());
+  nats = new NatsServer(await freePort(), { user: NATS_USER, pass: NATS_PASS });
   await nats.start();
   client = await connect({ servers: `127.0.0.1:${nats.port}`, user: NATS_USER, pass: NATS_PASS, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
 });
@@ -324,7 +275,7 @@ describe("when NATS is away", () => {
   });
 
   it("does not start on a NATS without JetStream, where liveness could not be shared", async () => {
-    const plain = new NatsServer(await freePort(), { jetStream: false });
+    const plain = new NatsServer(await freePort(), { user: NATS_USER, pass: NATS_PASS, jetStream: false });
     await plain.start();
     try {
       const err = await startServer({ meta: fx.bare, port: 0, cacheDir: tempDir(), environment: {}, nats: plain.url }).then(
