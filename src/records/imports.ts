@@ -98,14 +98,14 @@ export interface SetImportResult {
  * next build. An explicit commit's time is learnt from its repository (a local directory, or a
  * shallow fetch of that one commit) unless given: IMPORT_COMMIT_UNREACHABLE when it cannot be.
  */
-export async function setImport(repoDir: string, project: string, channel: string, module: string, target: PinTarget, o: WriteOpts & { now?: string } = {}): Promise<CommitResult<SetImportResult>> {
+export async function setImport(repoDir: string, project: string, channel: string, module: string, target: PinTarget, o: WriteOpts & { now?: string; onProgress?: (line: string) => void } = {}): Promise<CommitResult<SetImportResult>> {
   validateName("project", project);
   validateName("env", channel);
   validateModule(module);
   let pin: ImportPin;
   if ("follow" in target) pin = { module, project: target.follow.project, channel: target.follow.channel };
   else if ("release" in target) pin = { module, project: target.release.project, release: target.release.release };
-  else pin = { module, url: target.commit.url, commit: target.commit.commit, commitTime: target.commit.commitTime ?? (await learnCommitTime(module, target.commit.url, target.commit.commit)) };
+  else pin = { module, url: target.commit.url, commit: target.commit.commit, commitTime: target.commit.commitTime ?? (await learnCommitTime(module, target.commit.url, target.commit.commit, o.onProgress)) };
   const path = recordPath.imports(project, channel);
   return commitRecords(repoDir, o, (v: SetImportResult) => `imports: ${project}/${channel} ${module} → ${describePin(v.pin)}\n\nresolves now to ${v.resolved.commit}${v.resolved.releaseId ? ` (release ${v.resolved.releaseId})` : ""}\n`, async (tx) => {
     await requireProject(tx, project);
@@ -386,12 +386,13 @@ function npmGitUrl(url: string): string {
  * The committer time of `commit` in the repository at `url`: read directly from a local
  * directory, else from a shallow fetch of that one commit into a scratch repository.
  */
-async function learnCommitTime(module: string, url: string, commit: string): Promise<string> {
+async function learnCommitTime(module: string, url: string, commit: string, onProgress?: (line: string) => void): Promise<string> {
   const local = localPathOf(url);
   let scratch: string | undefined;
   try {
     let repo = local !== undefined && existsSync(local) && statSync(local).isDirectory() ? await Git.open(local).catch(() => undefined) : undefined;
     if (!repo || (await repo.run(["cat-file", "-e", `${commit}^{commit}`], { reject: false })).exitCode !== 0) {
+      onProgress?.(`fetching ${commit.slice(0, 12)} from ${url} to learn its commit time…`);
       scratch = await mkdtemp(join(tmpdir(), "boot-meta-import-"));
       repo = await Git.init(scratch);
       await repo.fetch(["--quiet", "--depth=1", "--no-tags", local !== undefined ? resolve(local) : url, commit], url);

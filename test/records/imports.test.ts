@@ -7,6 +7,7 @@ import type { MetaConfig } from "../../src/meta/model.js";
 import { areaOf, writersOfArea } from "../../src/meta/policy.js";
 import { addKey, createProject } from "../../src/meta/repo.js";
 import { compareVersions, goVersionOf, highestVersion } from "../../src/records/goversion.js";
+import { parsePinTarget, setImport } from "../../src/records/imports.js";
 import { createRelease, parseCommitSpec, repoRefOf } from "../../src/records/releases.js";
 import { promoteChannel } from "../../src/records/channels.js";
 import { generateAgeKey } from "../../src/sops/age.js";
@@ -244,6 +245,13 @@ describe("imports set / resolve", () => {
     expect(json(token).pin).toEqual({ module: "example.com/other", url: "https://example.invalid/org/other.git", commit: lib.commit, commitTime: "2026-05-06T07:08:09Z" });
     expect(readFileSync(join(meta, "shop/imports/dev.json"), "utf8")).not.toContain("s3cr3t");
     expect(git(meta, "log", "-p", "-1")).not.toContain("s3cr3t");
+
+    // The fetch is the slow part: it is announced (a progress line on a terminal), once.
+    const lines: string[] = [];
+    await setImport(meta, "shop", "beta", "example.com/lib", parsePinTarget({ commit: `file://${remote}@${lib.commit}` }), { onProgress: (l) => lines.push(l) });
+    expect(lines).toEqual([`fetching ${lib.commit.slice(0, 12)} from file://${remote} to learn its commit time…`]);
+    await setImport(meta, "shop", "beta", "example.com/other", parsePinTarget({ commit: `https://example.invalid/org/other.git@${lib.commit}`, commitTime: "2026-05-06T07:08:09Z" }), { onProgress: (l) => lines.push(l) });
+    expect(lines).toHaveLength(1);
 
     const before = stateOf(meta);
     const missing = await run(meta, "imports", "set", "-p", "shop", "--channel", "dev", "example.com/lib", "--commit", `file://${remote}@${"0".repeat(40)}`, "--json");

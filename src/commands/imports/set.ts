@@ -2,6 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { BaseCommand } from "../../cli/base.js";
 import { importsTargetFlags, importsTargetOf } from "../../cli/imports-flags.js";
 import { repoFlags, repoOf, writeFlags } from "../../cli/meta-flags.js";
+import { progressLine } from "../../cli/progress.js";
 import { describePin, parsePinTarget, setImport } from "../../records/imports.js";
 
 export default class ImportsSet extends BaseCommand {
@@ -28,7 +29,9 @@ export default class ImportsSet extends BaseCommand {
     const { args, flags } = await this.parse(ImportsSet);
     const { project, channel } = await importsTargetOf(flags);
     const target = parsePinTarget({ follow: flags.follow, release: flags.release, commit: flags.commit, commitTime: flags["commit-time"] });
-    const r = await setImport(await repoOf(flags), project, channel, args.module, target, { author: flags.author, push: flags.push });
+    // The one slow part: a shallow fetch of an explicit commit from its repository.
+    const progress = progressLine(this);
+    const r = await setImport(await repoOf(flags), project, channel, args.module, target, { author: flags.author, push: flags.push, onProgress: (line) => progress.update(line) }).finally(() => progress.done());
     this.log(`${project}/${channel} ${args.module} ${describePin(r.value.pin)}${r.value.changed ? "" : " (already so: nothing written)"}`);
     this.note(`  resolves now to ${r.value.resolved.commit}${r.value.resolved.releaseId ? ` (release ${r.value.resolved.releaseId})` : ""}${r.value.resolved.goVersion ? `, Go ${r.value.resolved.goVersion}` : ""}`);
     return { ...r.value, commit: r.commit ?? null };
