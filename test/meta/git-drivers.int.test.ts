@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { setConfigValue } from "../../src/config/edit.js";
 import { TEST_ONLY_KEY_MARKER } from "../../src/meta/layout.js";
-import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
 import { generateAgeKey } from "../../src/sops/age.js";
 import { openBytes } from "../../src/sops/engine.js";
 import { yamlStore } from "../../src/sops/formats/yaml.js";
@@ -12,6 +11,7 @@ import { type IdentitySet, identitySetFrom } from "../../src/sops/identities.js"
 import { conflictValue } from "../../src/meta/git-drivers.js";
 import { Branch } from "../../src/sops/tree.js";
 import { BIN, out, spawnCliWith } from "../helpers/cli.js";
+import { driversRepo } from "../helpers/drivers.js";
 import { gitEnv, tempDir } from "../helpers/gitdir.js";
 
 /**
@@ -53,16 +53,7 @@ async function set(dir: string, k: string, v: string | bigint): Promise<void> {
 
 /** A meta repo set up with `boot-meta git setup`, its .gitattributes committed through the hook. */
 async function setUpRepo(): Promise<string> {
-  const dir = join(tempDir(), "meta");
-  await initRepo(dir);
-  await addKey(dir, "admin", [admin.recipient], { group: "admins", identities: adminIds });
-  await addKey(dir, "alice", [alice.recipient], { group: "developers", identities: adminIds });
-  await addKey(dir, "prod-server", [server.recipient], { group: "prod-servers", identities: adminIds });
-  await createProject(dir, "shop");
-  await createEnv(dir, "shop", "prod");
-  for (const [k, v] of [["db.url", "postgres://a"], ["db.pool", 5n], ["api.token", "s3cret-token"]] as const) await set(dir, k, v);
-  ok(admin, dir, "config", "user.name", "Test Author");
-  ok(admin, dir, "config", "user.email", "author@test.invalid");
+  const dir = await driversRepo({ admin, alice, server, adminIds });
   const r = await spawnCliWith({ HOME: home })(["git", "setup", "--json"], { cwd: dir });
   expect(r.exitCode).toBe(0);
   expect(JSON.parse(out(r))).toMatchObject({ changed: true, hook: { chained: null } });

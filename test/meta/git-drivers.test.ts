@@ -1,14 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { setConfigValue } from "../../src/config/edit.js";
 import { parseFastGitDriver } from "../../src/cli/fast-path.js";
 import { schemaCheck } from "../../src/config/commit-schema.js";
 import { checkRepo } from "../../src/meta/commit-check.js";
 import { conflictValue, mergeFile, mergeTrees, textconv } from "../../src/meta/git-drivers.js";
 import { ATTRIBUTE_LINES, CHAINED_HOOK, gitSetup, HOOK_MARKER } from "../../src/meta/git-setup.js";
 import { TEST_ONLY_KEY_MARKER } from "../../src/meta/layout.js";
-import { addKey, createEnv, createProject, initRepo } from "../../src/meta/repo.js";
 import { generateAgeKey } from "../../src/sops/age.js";
 import { encryptBytes, openBytes, readRecipients, resealBytes, sealBytes } from "../../src/sops/engine.js";
 import { parseDottedPath, setPath } from "../../src/sops/tree-path.js";
@@ -16,6 +14,7 @@ import { type IdentitySet, identitySetFrom } from "../../src/sops/identities.js"
 import { yamlStore } from "../../src/sops/formats/yaml.js";
 import { Branch } from "../../src/sops/tree.js";
 import { cliWith, err, out } from "../helpers/cli.js";
+import { driversRepo } from "../helpers/drivers.js";
 import { git, tempDir } from "../helpers/gitdir.js";
 
 type Key = Awaited<ReturnType<typeof generateAgeKey>>;
@@ -29,20 +28,7 @@ const DEV = "shop/envs/dev/config.sops.yaml";
 const noIds: IdentitySet = { identities: [], recipients: [], searched: [] };
 
 /** A meta repo: admin (admins), alice (developers), prod-server (prod-servers); shop with prod and dev, prod holding three values. */
-async function metaRepo(): Promise<string> {
-  const dir = join(tempDir(), "meta");
-  await initRepo(dir);
-  await addKey(dir, "admin", [admin.recipient], { group: "admins", identities: adminIds });
-  await addKey(dir, "alice", [alice.recipient], { group: "developers", identities: adminIds });
-  await addKey(dir, "prod-server", [server.recipient], { group: "prod-servers", identities: adminIds });
-  await createProject(dir, "shop");
-  await createEnv(dir, "shop", "prod");
-  await createEnv(dir, "shop", "dev");
-  for (const [k, v] of [["db.url", "postgres://a"], ["db.pool", 5n], ["api.token", "s3cret-token"]] as const) await setConfigValue(dir, { project: "shop", env: "prod" }, k, v, { identities: adminIds });
-  git(dir, "config", "user.name", "Test Author");
-  git(dir, "config", "user.email", "author@test.invalid");
-  return dir;
-}
+const metaRepo = () => driversRepo({ admin, alice, server, adminIds }, ["prod", "dev"]);
 
 const plain = (bytes: Uint8Array) => Buffer.from(bytes).toString("utf8");
 const yaml = (text: string) => yamlStore.loadPlain(Buffer.from(text));
