@@ -94,6 +94,22 @@ async function world() {
 const stable = (dir: string) => withReader(dir, undefined, (r) => getChannel(r, "shop", "stable"));
 const head = (dir: string) => git(dir, "rev-parse", "HEAD");
 
+/** Commits (unsigned) an `admin` SSH key in keys/ and these rules; that commit is the trust root. */
+function underRules(dir: string, rules: string, message: string): { admin: ReturnType<typeof sshKey>; root: string } {
+  const admin = sshKey("admin");
+  mkdirSync(join(dir, "keys"), { recursive: true });
+  writeFileSync(join(dir, "keys/admin.txt"), `${admin.line}\n`);
+  writeFileSync(join(dir, ".boot-meta.yaml"), rules);
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "--no-gpg-sign", "-m", message);
+  return { admin, root: head(dir) };
+}
+
+/** Every commit in `dir` from here on is signed with `key`'s SSH key. */
+function signAs(dir: string, key: { keyFile: string }): void {
+  for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", key.keyFile], ["commit.gpgsign", "true"]] as const) git(dir, "config", k, v);
+}
+
 describe("boot-meta captain", () => {
   it("raises the rollout wave by wave, each only once its instances report the release healthy and have soaked", async () => {
     const w = await world();
@@ -284,14 +300,8 @@ describe("boot-meta captain", () => {
   it("with a trust root, acts only on reports the rules allow: forged healthy reports do not move it on", async () => {
     const w = await world();
     // From here on the rules say only admins report instances, and the admin signs every commit.
-    const admin = sshKey("admin");
-    mkdirSync(join(w.dir, "keys"), { recursive: true });
-    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
-    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\nwrite: { instances: [admins] }\n");
-    git(w.dir, "add", "-A");
-    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules: only admins report instances");
-    const root = head(w.dir);
-    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    const { admin, root } = underRules(w.dir, "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\nwrite: { instances: [admins] }\n", "rules: only admins report instances");
+    signAs(w.dir, admin);
     // The agents never report; a stranger's unsigned commit claims every instance runs 1.1, healthy.
     w.setBehaviour(() => undefined);
     let forged = false;
@@ -317,18 +327,12 @@ describe("boot-meta captain", () => {
 
   it("with a trust root, a resumed rollout rolls back to the release before it as allowed signers wrote it, not to a forged history entry", async () => {
     const w = await world();
-    const admin = sshKey("admin");
-    mkdirSync(join(w.dir, "keys"), { recursive: true });
-    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
-    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n");
-    git(w.dir, "add", "-A");
-    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules: admins (and ci, by default) move channels");
-    const root = head(w.dir);
+    const { admin, root } = underRules(w.dir, "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n", "rules: admins (and ci, by default) move channels");
     // A stranger's unsigned commits point the channel at 1.2, then at 1.0 for 5% only (the other 95% on 1.2) ...
     await promoteChannel(w.dir, "shop", "stable", w.r12, { now: iso(T0 - 7_200_000) });
     await promoteChannel(w.dir, "shop", "stable", w.r10, { percent: 5, now: iso(T0 - 3_600_000) });
     // ... then the admin's (signed) captain starts rolling out 1.1 and dies after its first wave.
-    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    signAs(w.dir, admin);
     await promoteChannel(w.dir, "shop", "stable", w.r11, { percent: 10, now: iso(T0), trustRoot: root });
     const before = await channelHistory(w.dir, "shop", "stable");
     expect(before.map((c) => [c.to, c.percent ?? 100]).slice(0, 4)).toEqual([[w.r11, 10], [w.r10, 5], [w.r12, 100], [w.r10, 100]]);
@@ -346,15 +350,9 @@ describe("boot-meta captain", () => {
 
   it("with a trust root, channel rollback goes only to points allowed signers wrote, and says why it refuses a forged one", async () => {
     const w = await world();
-    const admin = sshKey("admin");
-    mkdirSync(join(w.dir, "keys"), { recursive: true });
-    writeFileSync(join(w.dir, "keys/admin.txt"), `${admin.line}\n`);
-    writeFileSync(join(w.dir, ".boot-meta.yaml"), "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n");
-    git(w.dir, "add", "-A");
-    git(w.dir, "commit", "-q", "--no-gpg-sign", "-m", "rules");
-    const root = head(w.dir);
+    const { admin, root } = underRules(w.dir, "version: 1\ngroups: { admins: [admin] }\naccess: { project: [admins], envs: {} }\n", "rules");
     const forged = (await promoteChannel(w.dir, "shop", "stable", w.r12)).commit as string;
-    for (const [k, v] of [["gpg.format", "ssh"], ["user.signingkey", admin.keyFile], ["commit.gpgsign", "true"]]) git(w.dir, "config", k as string, v as string);
+    signAs(w.dir, admin);
     await promoteChannel(w.dir, "shop", "stable", w.r11, { trustRoot: root });
     const before = head(w.dir);
     await expect(rollbackChannel(w.dir, "shop", "stable", { to: "1.2", trustRoot: root })).rejects.toMatchObject({
