@@ -7,7 +7,7 @@ import type { CommitResult } from "../meta/commit.js";
 import { Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import type { CommitReader } from "../meta/reader.js";
-import { trustedReader as readerTrusting } from "../meta/trusted-reader.js";
+import { trustedReader } from "../meta/trusted-reader.js";
 import { getChannel } from "./channels.js";
 import { goMajor, goVersionOf } from "./goversion.js";
 import { commitRecords, nowIso, utcIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
@@ -205,7 +205,7 @@ export async function resolveImports(repoDir: string, project: string, channel: 
   validateName("env", channel);
   return withReader(repoDir, o.at, async (cr) => {
     const untrusted: NonNullable<Resolution["untrusted"]> = [];
-    const r = o.trustRoot ? await trustedReader(repoDir, cr, o.trustRoot, untrusted) : cr;
+    const r = o.trustRoot ? await trustedReaderAt(repoDir, cr, o.trustRoot, untrusted) : cr;
     await requireProject(r, project);
     const pins = (await readPins(r, project, channel))?.pins ?? [];
     if (pins.length === 0) {
@@ -221,10 +221,10 @@ export async function resolveImports(repoDir: string, project: string, channel: 
 }
 
 /** A reader of `cr`'s commit that reads each tainted path at its last trusted version (config/loader.ts does the same for layers). */
-async function trustedReader(repoDir: string, cr: CommitReader, root: string, seen: NonNullable<Resolution["untrusted"]>): Promise<Reader> {
+async function trustedReaderAt(repoDir: string, cr: CommitReader, root: string, seen: NonNullable<Resolution["untrusted"]>): Promise<Reader> {
   const { trustedView } = await import("../meta/verify.js");
   const view = await trustedView(repoDir, { root, head: cr.commit });
-  return readerTrusting(cr, view.tainted, async (id) => (await cr.git.readBlobs([id]))[0], {
+  return trustedReader(cr, view.tainted, async (id) => (await cr.git.readBlobs([id]))[0], {
     onTainted: (path, t) => {
       if (!seen.some((s) => s.path === path)) seen.push({ path, commit: t.commit, reason: t.reason, message: t.message });
     },
