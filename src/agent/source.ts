@@ -4,7 +4,7 @@ import { cachedClone } from "../config/clone.js";
 import { isUrl } from "../config/bootstrap.js";
 import { BootMetaError, ERROR_CODES, type ErrorCode, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
-import { type CommitReader, withReader } from "../meta/reader.js";
+import { withReader } from "../meta/reader.js";
 import { trustedReader } from "../meta/trusted-reader.js";
 import type { TrustedView } from "../meta/verify.js";
 import { binaryFor, readBinaries, trustedSigners, unsealUrls } from "../records/binaries.js";
