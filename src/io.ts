@@ -1,14 +1,18 @@
 import { randomBytes } from "node:crypto";
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { chmod, open, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BootMetaError, ExitCode } from "./errors.js";
 import { checkSize, formatBytes, limitExceeded, limits } from "./limits.js";
 
-/** Whether anything (a file, a directory) is at `path`; an unreadable path counts as absent. */
+/**
+ * Whether anything (a file, a directory) is at `path`; an unreadable path counts as absent.
+ * A stat answers from the kernel's cache at once: asked synchronously, it costs no trip
+ * through libuv's thread pool and no error object when nothing is there (README "Start-up").
+ */
 export async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
-    return true;
+    return statSync(path, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
@@ -68,9 +72,27 @@ function notWritable(path: string, e: unknown): BootMetaError {
  * file's size is checked before anything is read, and anything else (a FIFO, a device, a
  * file growing meanwhile) is read until the limit is passed and then refused. Errors other
  * than INPUT_TOO_LARGE are the file system's own.
+ *
+ * A regular file is read synchronously: the files read this way are keys, bootstrap files and
+ * documents of a few KiB, where each of the four steps (open, stat, read, close) costs more as
+ * a trip through libuv's thread pool than as the system call itself — a config load reads
+ * several (README "Start-up"). Anything else (a FIFO, `/dev/stdin`) may block until a writer
+ * comes, so it is read asynchronously.
  */
 export async function readFileCapped(path: string, what: string = path): Promise<Buffer> {
   const max = limits().maxFileBytes;
+  if (statSync(path, { throwIfNoEntry: false })?.isFile()) {
+    const fd = openSync(path, "r");
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile()) {
+        checkSize(st.size, what);
+        return readCappedSync((buf) => readSync(fd, buf, 0, buf.length, null), st.size, max, what);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
   const fh = await open(path, "r");
   try {
     const st = await fh.stat();
@@ -102,14 +124,40 @@ async function readCapped(read: (buf: Buffer) => Promise<number>, sizeHint: numb
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
-    // One read for a regular file (its size, plus one byte to see the end); 64 KiB steps otherwise.
-    const buf = Buffer.allocUnsafe(Math.min(max + 1 - total, total === 0 && sizeHint > 0 ? sizeHint + 1 : 65536));
+    const buf = Buffer.allocUnsafe(readSize(total, sizeHint, max));
     const n = await read(buf);
     if (n === 0) break;
-    chunks.push(buf.subarray(0, n));
-    total += n;
-    if (total > max) throw limitExceeded("maxFileBytes", what, `is more than ${formatBytes(max)}`);
+    total = kept(chunks, buf, n, total, max, what);
   }
+  return joined(chunks);
+}
+
+/** {@link readCapped} with a synchronous `read`. */
+function readCappedSync(read: (buf: Buffer) => number, sizeHint: number, max: number, what: string): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(readSize(total, sizeHint, max));
+    const n = read(buf);
+    if (n === 0) break;
+    total = kept(chunks, buf, n, total, max, what);
+  }
+  return joined(chunks);
+}
+
+/** One read for a regular file (its size, plus one byte to see the end); 64 KiB steps otherwise. */
+function readSize(total: number, sizeHint: number, max: number): number {
+  return Math.min(max + 1 - total, total === 0 && sizeHint > 0 ? sizeHint + 1 : 65536);
+}
+
+/** Keeps the `n` bytes read into `buf`; INPUT_TOO_LARGE once the total passes `max`. */
+function kept(chunks: Buffer[], buf: Buffer, n: number, total: number, max: number, what: string): number {
+  chunks.push(buf.subarray(0, n));
+  if (total + n > max) throw limitExceeded("maxFileBytes", what, `is more than ${formatBytes(max)}`);
+  return total + n;
+}
+
+function joined(chunks: Buffer[]): Buffer {
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }
 

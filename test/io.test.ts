@@ -1,7 +1,9 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { writeFileAtomic } from "../src/io.js";
+import { execFileSync } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import { exists, readFileCapped, writeFileAtomic } from "../src/io.js";
+import { resetLimits, setLimits } from "../src/limits.js";
 import { ageKeyFile, cliWith, err, out } from "./helpers/cli.js";
 import { tempDir } from "./helpers/gitdir.js";
 
@@ -42,5 +44,41 @@ describe("decrypt --output into a folder that does not exist", () => {
     expect(r.exitCode, err(r)).toBe(1);
     expect(JSON.parse(out(r)).error.code).toBe("FILE_NOT_WRITABLE");
     expect(readdirSync(dir)).not.toContain("no");
+  });
+});
+
+describe("readFileCapped", () => {
+  afterEach(() => resetLimits());
+
+  it("reads a regular file whole, and refuses one over the limit by its size (INPUT_TOO_LARGE)", async () => {
+    const dir = tempDir();
+    const f = join(dir, "key.txt");
+    writeFileSync(f, "x".repeat(5000));
+    expect((await readFileCapped(f)).toString()).toBe("x".repeat(5000));
+    setLimits({ maxFileBytes: 4999 });
+    await expect(readFileCapped(f, "the key file")).rejects.toMatchObject({ code: "INPUT_TOO_LARGE", message: expect.stringContaining("the key file") });
+  });
+
+  it("reads a FIFO as its writer writes it, and caps it too", async () => {
+    const dir = tempDir();
+    const fifo = join(dir, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    // The writer comes after the read began: a FIFO is read asynchronously, so this process can start it.
+    const reading = readFileCapped(fifo);
+    const { spawn } = await import("node:child_process");
+    spawn("sh", ["-c", `printf 'AGE-SECRET-KEY-1TEST\n' > '${fifo}'`]);
+    expect((await reading).toString()).toBe("AGE-SECRET-KEY-1TEST\n");
+    setLimits({ maxFileBytes: 10 });
+    const capped = readFileCapped(fifo, "the pipe");
+    spawn("sh", ["-c", `printf '%s' '${"y".repeat(100)}' > '${fifo}'`]);
+    await expect(capped).rejects.toMatchObject({ code: "INPUT_TOO_LARGE" });
+  });
+
+  it("fails as the file system does for a missing file or a folder, and exists() says so", async () => {
+    const dir = tempDir();
+    await expect(readFileCapped(join(dir, "nope"))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(readFileCapped(dir)).rejects.toMatchObject({ code: "EISDIR" });
+    expect(await exists(join(dir, "nope"))).toBe(false);
+    expect(await exists(dir)).toBe(true);
   });
 });

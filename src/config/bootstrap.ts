@@ -1,10 +1,12 @@
-import { access, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { yamlLib } from "../lazy-yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { readFileCapped, writeFileAtomic } from "../io.js";
 import { decodeUtf8 } from "../limits.js";
 import { parseYamlValue } from "../yaml.js";
+import { requireIdentityPath } from "../sops/identities.js";
 
 /** The gitignored file in an app checkout that points it at the meta repo. */
 export const BOOTSTRAP_FILE = ".boot-meta.local.yaml";
@@ -31,11 +33,9 @@ export async function findBootstrap(cwd: string): Promise<Bootstrap | undefined>
   let dir = resolve(cwd);
   for (;;) {
     const p = join(dir, BOOTSTRAP_FILE);
-    const ok = await access(p).then(
-      () => true,
-      () => false,
-    );
-    if (ok) return readBootstrap(p);
+    // Asked synchronously: every command and config load asks it of each folder up to /, and a
+    // stat is cheaper than its trip through the thread pool (README "Start-up").
+    if (existsSync(p)) return readBootstrap(p);
     const up = dirname(dir);
     if (up === dir) return undefined;
     dir = up;
@@ -77,11 +77,7 @@ export async function resolveSettings(o: Omit<Bootstrap, "env"> & { envName?: st
 
 /** `boot-meta bootstrap`: writes the file and makes sure git ignores it. */
 export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): Promise<{ file: string; gitignore: string; added: boolean }> {
-  if (b.identity !== undefined) {
-    // Loaded here: every command reads bootstrap settings, few write them, and this module pulls in the crypto.
-    const { requireIdentityPath } = await import("../sops/identities.js");
-    requireIdentityPath(b.identity, "--identity");
-  }
+  if (b.identity !== undefined) requireIdentityPath(b.identity, "--identity");
   const file = join(resolve(dir), BOOTSTRAP_FILE);
   const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${yamlLib().stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined).map(([k, v]) => [k === "trustRoot" ? "trust-root" : k, v])))}`;
   await writeFileAtomic(file, body, { mode: 0o600 });

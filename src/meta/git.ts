@@ -1,4 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { FetchResult, PushResult, SimpleGit } from "simple-git";
@@ -60,6 +61,15 @@ interface Dirs {
   objectsDir: string;
 }
 
+/** `stat` of `path`, undefined when nothing is there or it cannot be looked at. */
+function statOrNothing(path: string): import("node:fs").Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
 /** Repositories already found, by directory and the location variables in force: git is asked once. */
 const opened = new Map<string, Promise<Dirs>>();
 
@@ -115,7 +125,7 @@ export class Git {
   static async at(dir: string): Promise<Git> {
     const d = resolve(dir);
     if (LOCATION_VARS.some((k) => process.env[k])) return Git.open(d);
-    const st = await stat(join(d, ".git")).catch(() => undefined);
+    const st = statOrNothing(join(d, ".git"));
     if (!st?.isDirectory()) return Git.open(d);
     const gitDir = join(d, ".git");
     return new Git({ dir: d, gitDir, commonDir: gitDir, objectsDir: join(gitDir, "objects") }, undefined);
@@ -216,18 +226,23 @@ export class Git {
    */
   private async headFromFiles(): Promise<string | undefined> {
     try {
-      // HEAD is the work tree's own; refs and packed-refs are shared by every worktree.
-      const head = (await readFile(join(this.gitDir, "HEAD"), "utf8")).trim();
+      // HEAD is the work tree's own; refs and packed-refs are shared by every worktree. Read
+      // synchronously: a few bytes each, on every config load (see ObjectFiles).
+      const head = readFileSync(join(this.gitDir, "HEAD"), "utf8").trim();
       if (/^[0-9a-f]{40}$/.test(head)) return head;
       const m = /^ref: (refs\/[^\s]+)$/.exec(head);
       if (!m) return undefined;
       if (!(m[1] as string).startsWith("refs/heads/")) return undefined;
-      const loose = await readFile(join(this.commonDir, m[1] as string), "utf8").catch(() => undefined);
-      if (loose !== undefined) return /^[0-9a-f]{40}$/.test(loose.trim()) ? loose.trim() : undefined;
-      const packed = await readFile(join(this.commonDir, "packed-refs"), "utf8").catch(() => "");
+      const ref = join(this.commonDir, m[1] as string);
+      if (existsSync(ref)) {
+        const loose = readFileSync(ref, "utf8").trim();
+        return /^[0-9a-f]{40}$/.test(loose) ? loose : undefined;
+      }
+      const packedRefs = join(this.commonDir, "packed-refs");
+      const packed = existsSync(packedRefs) ? readFileSync(packedRefs, "utf8") : "";
       for (const line of packed.split("\n")) {
-        const [hash, ref] = line.split(" ");
-        if (ref === m[1] && /^[0-9a-f]{40}$/.test(hash ?? "")) return hash;
+        const [hash, name] = line.split(" ");
+        if (name === m[1] && /^[0-9a-f]{40}$/.test(hash ?? "")) return hash;
       }
       return undefined;
     } catch {
@@ -363,11 +378,11 @@ export class Git {
     if (LOCATION_VARS.some((k) => env[k]) || env.GIT_REPLACE_REF_BASE) return undefined;
     const format = /^[0-9a-f]{40}$/.test(at) ? "sha1" : /^[0-9a-f]{64}$/.test(at) ? "sha256" : undefined;
     if (!format || paths.some((p) => p.split("/").some((part) => part === "" || part === "." || part === ".."))) return undefined;
-    const store = await ObjectFiles.open(this.objectsDir, this.commonDir, format);
+    const store = ObjectFiles.open(this.objectsDir, this.commonDir, format);
     if (!store) return undefined;
     try {
       const max = limits().maxFileBytes;
-      const commit = await store.read(at, max);
+      const commit = store.read(at, max);
       const root = commit?.type === "commit" ? /^tree ([0-9a-f]+)\n/.exec(commit.body.toString("latin1"))?.[1] : undefined;
       if (!root) return undefined;
       const trees = new Map<string, Buffer>();
@@ -382,7 +397,7 @@ export class Git {
           }
           let tree = trees.get(id as string);
           if (!tree) {
-            const o = await store.read(id as string, max);
+            const o = store.read(id as string, max);
             if (o?.type !== "tree") return undefined;
             tree = o.body;
             trees.set(id as string, tree);
@@ -401,13 +416,13 @@ export class Git {
           out.set(path, undefined);
           continue;
         }
-        const blob = await store.read(id, max);
+        const blob = store.read(id, max);
         if (blob?.type !== "blob") return undefined;
         out.set(path, new Uint8Array(blob.body.buffer, blob.body.byteOffset, blob.body.byteLength));
       }
       return out;
     } finally {
-      await store.close();
+      store.close();
     }
   }
 

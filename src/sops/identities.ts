@@ -319,12 +319,17 @@ export async function loadIdentities(
   const defaultFile = defaultKeysFile(env, home, opts.platform ?? process.platform);
   const source: IdentitySource = { kind: "default-keys-file", where: defaultFile };
   let text: string | undefined;
-  try {
-    text = (await readFileCapped(defaultFile)).toString("utf8");
-  } catch (e) {
-    if (e instanceof BootMetaError) c.fail(source, e);
-    else if ((e as NodeJS.ErrnoException).code === "ENOENT") c.searched.push({ source, found: 0, error: "missing" });
-    else c.fail(source, new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the default identity file ${defaultFile}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.CouldNotRetrieveKey, { data: { where: defaultFile } }));
+  // Most readers name their key another way: a missing default file is told without the error
+  // object a failed open makes (README "Start-up").
+  if (!(await exists(defaultFile))) c.searched.push({ source, found: 0, error: "missing" });
+  else {
+    try {
+      text = (await readFileCapped(defaultFile)).toString("utf8");
+    } catch (e) {
+      if (e instanceof BootMetaError) c.fail(source, e);
+      else if ((e as NodeJS.ErrnoException).code === "ENOENT") c.searched.push({ source, found: 0, error: "missing" });
+      else c.fail(source, new BootMetaError("SOPS_INVALID_IDENTITY", `cannot read the default identity file ${defaultFile}: ${(e as NodeJS.ErrnoException).code}`, ExitCode.CouldNotRetrieveKey, { data: { where: defaultFile } }));
+    }
   }
   if (text !== undefined) await attempt(source, () => c.addAge(source, text, defaultFile));
 
