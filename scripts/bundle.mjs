@@ -6,9 +6,11 @@
 // dependencies are hundreds of small CommonJS files); see README "Start-up".
 // dist/*.js stays as tsc wrote it (types, tests, benches); package.json's exports, bin/run.js
 // and oclif's command discovery point at the bundle. Run by `npm run build`.
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 import { build } from "rolldown";
+import { libraryEntry } from "./library-entry.mjs";
 
 const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist");
@@ -48,23 +50,6 @@ const ownUrls = {
   },
 };
 
-// Node's built-in modules as the library's chunks take them: from process.getBuiltinModule
-// (Node >= 20.16; @noble/curves already needs 20.19), not through `import … from "node:fs"`. An
-// ES import of a built-in makes Node build its ES facade, which reads every export once —
-// node:fs's ReadStream and node:crypto's webcrypto included, which load fs/streams, internal/file
-// and internal/crypto/webcrypto for nothing: ~3 ms of a service's first loadConfig here (README
-// "Start-up"). Only the chunk's leading import lines are rewritten, named imports only.
-const builtinsAtRuntime = {
-  name: "boot-meta-builtins-at-runtime",
-  renderChunk(code) {
-    const lines = code.split("\n");
-    for (let i = 0; i < lines.length && /^(import |\/\/|$)/.test(lines[i]); i++) {
-      lines[i] = lines[i].replace(/^import \{([^}]*)\} from "(node:[^"]+)";$/, (_, names, mod) => `const {${names.replaceAll(" as ", ": ")}} = globalThis.process.getBuiltinModule(${JSON.stringify(mod)});`);
-    }
-    return lines.join("\n");
-  },
-};
-
 // oclif requires typescript only to run a plugin from its .ts sources, which boot-meta never does.
 // The service's stack (fastify, pino, prom-client, NATS) loads only in `serve` and the clients
 // that follow it, where start-up is paid once: it is loaded from node_modules as published
@@ -82,28 +67,47 @@ await build({
 });
 
 // The library's entry (package.json's exports: dist/bundle/index.js), a build of its own, from
-// src/entry.ts: index.ts's names, with what loadConfig needs imported statically and the rest of
-// the API on first call. Everything the import loads goes in one chunk, lib/initial-*.js (split
+// src/entry.ts: index.ts's names, with what loadConfig needs loaded by the import and the rest of
+// the API on first call. Everything the import loads goes in one chunk, lib/initial-*.cjs (split
 // as rolldown would split it, it was a dozen files, each a module load); what loads on first
-// use (the writers, access checks, flags, simple-git, execa, age-encryption, yaml) is in chunks
-// of its own in dist/bundle/lib/. With the CLI's commands beside it, it was spread over two
-// dozen chunks shared with them: hence a build of its own. No comments: the types and their
+// use (the writers, access checks, flags, simple-git, execa, age-encryption) is in chunks of its
+// own in dist/bundle/lib/. With the CLI's commands beside it, it was spread over two dozen
+// chunks shared with them: hence a build of its own. No comments: the types and their
 // documentation are in dist/*.d.ts.
+//
+// CommonJS, so that dist/bundle/index.js can compile the initial chunk itself with V8's code
+// cache (scripts/code-cache.mjs writes it after a warm-up load; Node 20 has no compile cache of
+// its own for ES modules): an import then deserializes the bytecode of every function a first
+// load runs instead of parsing and compiling them (README "Start-up").
+const libOut = join(out, "lib");
 await build({
   input: { index: join(dist, "entry.js") },
   platform: "node",
-  plugins: [ownUrls, builtinsAtRuntime],
+  plugins: [ownUrls],
   external,
   logLevel: "warn",
   output: {
-    dir: out,
-    format: "esm",
-    entryFileNames: "[name].js",
-    chunkFileNames: "lib/[name]-[hash].js",
+    dir: libOut,
+    format: "cjs",
+    entryFileNames: "[name].cjs",
+    chunkFileNames: "[name]-[hash].cjs",
     comments: false,
     codeSplitting: { groups: [{ name: "initial", tags: ["$initial"] }] },
   },
 });
+// index.cjs only re-exports the initial chunk, which the ES entry compiles itself: its names are
+// what the entry exports.
+const initial = readdirSync(libOut).find((f) => /^initial-[\w-]+\.cjs$/.test(f));
+if (!initial) throw new Error("the library build made no initial chunk");
+// In ASCII, so the entry reads it as a one-byte string (latin1: a copy, where UTF-8 decoding of
+// a file with one "…" in it made a two-byte string at four times the cost, twice the memory).
+// Outside strings, templates and regular expressions the code has no such character (comments
+// are gone), and inside them an escape means the same character.
+const initialFile = join(libOut, initial);
+writeFileSync(initialFile, readFileSync(initialFile, "utf8").replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+const names = Object.keys(createRequire(import.meta.url)(join(libOut, "index.cjs"))).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+rmSync(join(libOut, "index.cjs"));
+writeFileSync(join(out, "index.js"), libraryEntry(`./lib/${initial}`, names));
 
 // bin/run.js's own start, before it knows whether oclif is needed: `--version` (cli/version.ts)
 // and the fast path for `decrypt` (cli/fast-path.ts), as CommonJS in dist/bundle/fast/ — a
