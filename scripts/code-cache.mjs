@@ -9,12 +9,16 @@
 import { isAscii } from "node:buffer";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
 import { CACHE_SUFFIX, cacheFile, compileChunk } from "./library-entry.mjs";
+
+// git's location variables (a build run from a git hook has GIT_DIR set) would send the warm-up's
+// repositories into the caller's.
+for (const k of Object.keys(process.env)) if (k.startsWith("GIT_")) delete process.env[k];
 
 const dist = join(import.meta.dirname, "..", "dist");
 const lib = join(dist, "bundle", "lib");
@@ -54,7 +58,9 @@ try {
     await loadConfig({ repo, project: "shop", env: "prod", environment, cwd: work });
     await loadConfig({ repo, project: "shop", env: "prod", environment: { PATH: process.env.PATH, HOME: work }, identities: [key.identity], cwd: work });
   }
-  writeFileSync(chunk + CACHE_SUFFIX, cacheFile(createHash, source, script.createCachedData()));
+  // Whole or not at all: written beside it, then renamed over any older one.
+  writeFileSync(`${chunk}${CACHE_SUFFIX}.tmp`, cacheFile(createHash, source, script.createCachedData()));
+  renameSync(`${chunk}${CACHE_SUFFIX}.tmp`, chunk + CACHE_SUFFIX);
 } catch (e) {
   console.warn(`boot-meta build: no code cache for the library's entry (${e instanceof Error ? e.message : e}); it will compile more at start-up`);
 } finally {

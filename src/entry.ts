@@ -6,7 +6,9 @@
  * one here that imports its module on its first call — the writers, access checks, flag
  * evaluation and watching, with the yaml emitter, simple-git and flagd-core under them.
  * index.ts stays the API's one description (its .d.ts is the package's types); this file is
- * bundled into dist/bundle/index.js (scripts/bundle.mjs). README "Start-up".
+ * bundled, with what it loads at once, into one CommonJS chunk that dist/bundle/index.js
+ * compiles with a V8 code cache made at build time (scripts/bundle.mjs, library-entry.mjs,
+ * code-cache.mjs). README "Start-up".
  */
 export { BootMetaError, ExitCode, isBootMetaError } from "./errors.js";
 export { loadConfig } from "./config/loader.js";

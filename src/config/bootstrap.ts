@@ -1,5 +1,4 @@
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { existsSync, promises as fsp } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { yamlLib } from "../lazy-yaml.js";
 import { BootMetaError, ExitCode } from "../errors.js";
@@ -82,7 +81,7 @@ export async function writeBootstrap(dir: string, b: Omit<Bootstrap, "file">): P
   const body = `# Points this checkout at its boot-meta meta repository. Local to this machine: never commit it.\n${yamlLib().stringify(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined).map(([k, v]) => [k === "trustRoot" ? "trust-root" : k, v])))}`;
   await writeFileAtomic(file, body, { mode: 0o600 });
   const gitignore = join(resolve(dir), ".gitignore");
-  const current = await readFile(gitignore, "utf8").catch(() => "");
+  const current = await fsp.readFile(gitignore, "utf8").catch(() => "");
   const added = !current.split("\n").some((l) => l.trim() === BOOTSTRAP_FILE || l.trim() === `/${BOOTSTRAP_FILE}`);
   if (added) await writeFileAtomic(gitignore, `${current}${current === "" || current.endsWith("\n") ? "" : "\n"}${BOOTSTRAP_FILE}\n`);
   return { file, gitignore, added };

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { existsSync, promises as fsp, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { FetchResult, PushResult, SimpleGit } from "simple-git";
@@ -336,7 +335,7 @@ export class Git {
   }
 
   async branch(): Promise<string> {
-    const head = await readFile(join(this.gitDir, "HEAD"), "utf8").catch(() => "");
+    const head = await fsp.readFile(join(this.gitDir, "HEAD"), "utf8").catch(() => "");
     const m = /^ref: refs\/heads\/(\S+)\s*$/.exec(head);
     if (m) return m[1] as string;
     const r = await this.run(["symbolic-ref", "--short", "-q", "HEAD"], { reject: false });
