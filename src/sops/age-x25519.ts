@@ -41,6 +41,13 @@ export interface NativeX25519Identity {
   publicKey: Buffer;
 }
 
+/**
+ * The X25519 identities of an identity set (identities.ts), by their text, as they were parsed
+ * to learn their recipients: decryption takes them from here rather than import each key into
+ * OpenSSL a second time. Dropped with the set.
+ */
+export const parsedNatives = new WeakMap<object, ReadonlyMap<string, NativeX25519Identity>>();
+
 /** Parses `AGE-SECRET-KEY-1…`; undefined for any other kind. */
 export function nativeIdentity(identity: string): NativeX25519Identity | undefined {
   if (!identity.startsWith("AGE-SECRET-KEY-1")) return undefined;

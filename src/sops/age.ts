@@ -16,7 +16,7 @@ import type { Decrypter, Identity, Recipient, Stanza } from "age-encryption";
 import { BootMetaError, ExitCode } from "../errors.js";
 import { looksLikePrivateKey } from "../redact.js";
 import { isSshPrivateKey, parsePrivateKey, parsePublicKeyLine, publicKeyLine, publicKeyObject, SshKeyError, type SshPrivateKey, type SshPublicKey } from "../ssh/keys.js";
-import { armorAge, decryptAgeX25519, encryptAgeX25519, nativeIdentity, type NativeX25519Identity, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "./age-x25519.js";
+import { armorAge, decryptAgeX25519, encryptAgeX25519, nativeIdentity, type NativeX25519Identity, parsedNatives, x25519PrivateKey, x25519PublicKey, x25519RawPublic } from "./age-x25519.js";
 import type { IdentitySet } from "./identities.js";
 
 // The age side of sops' data-key wrapping (age/keysource.go): recipients, one armored age
@@ -227,6 +227,7 @@ function lazyDecrypter(identity: string | Identity): () => Promise<Decrypter> {
 function prepare(set: IdentitySet): Prepared[] {
   let p = prepared.get(set);
   if (p) return p;
+  const natives = parsedNatives.get(set);
   p = set.identities.map((id, i): Prepared => {
     const recipient = set.recipients[i] ?? `#${i + 1}`;
     if (isSshPrivateKey(id)) {
@@ -234,7 +235,7 @@ function prepare(set: IdentitySet): Prepared[] {
       return { kind: ssh.type, recipient, tag: ssh.tag, decrypter: lazyDecrypter(ssh) };
     }
     if (id.startsWith("AGE-SECRET-KEY-PQ-1")) return { kind: "mlkem768x25519", recipient, decrypter: lazyDecrypter(id) };
-    return { kind: "X25519", recipient, decrypter: lazyDecrypter(id), native: nativeIdentity(id) };
+    return { kind: "X25519", recipient, decrypter: lazyDecrypter(id), native: natives?.get(id) ?? nativeIdentity(id) };
   });
   prepared.set(set, p);
   return p;

@@ -7,7 +7,7 @@ import { looksLikePrivateKey } from "../redact.js";
 import { exists, readFileCapped } from "../io.js";
 import { isSshPrivateKey } from "../ssh/keys.js";
 import { parseSshIdentity } from "./age.js";
-import { nativeIdentity } from "./age-x25519.js";
+import { type NativeX25519Identity, nativeIdentity, parsedNatives } from "./age-x25519.js";
 import { shellSplit } from "./shell.js";
 
 /** Where identities were looked for: the sops source, and the file, variable or command. */
@@ -86,22 +86,27 @@ export function parseIdentityFile(text: string, where: string): string[] {
   return readKeys(text, where, false).keys;
 }
 
-async function recipientOf(identity: string): Promise<string> {
+async function recipientOf(identity: string): Promise<{ recipient: string; native?: NativeX25519Identity }> {
   // The native X25519 path derives the public key a hundred times faster than pure JS.
-  const n = nativeIdentity(identity);
-  return n ? bech32.encodeFromBytes("age", n.publicKey) : (await import("age-encryption")).identityToRecipient(identity);
+  const native = nativeIdentity(identity);
+  return native ? { recipient: bech32.encodeFromBytes("age", native.publicKey), native } : { recipient: await (await import("age-encryption")).identityToRecipient(identity) };
 }
 
 class Collector {
   readonly identities: string[] = [];
   readonly recipients: string[] = [];
+  /** Each X25519 key as parsed for its recipient (see parsedNatives). */
+  private readonly natives = new Map<string, NativeX25519Identity>();
   readonly searched: { source: IdentitySource; found: number; error?: string }[] = [];
   /** Failures of configured sources: fatal only if no source gave a key, as in sops. */
   readonly failures: BootMetaError[] = [];
 
   async addAge(source: IdentitySource, text: string, where: string, manyPerLine = false): Promise<void> {
     const { keys, plugins } = readKeys(text, where, manyPerLine);
-    for (const k of keys) this.push(k, await recipientOf(k));
+    for (const k of keys) {
+      const { recipient, native } = await recipientOf(k);
+      this.push(k, recipient, native);
+    }
     this.searched.push({ source, found: keys.length, ...(plugins ? { error: `${plugins} age plugin identit${plugins === 1 ? "y" : "ies"} skipped: plugins are not supported` } : {}) });
   }
 
@@ -123,14 +128,16 @@ class Collector {
 
   /** Every identity of an already loaded set, with where it was found. */
   addSet(s: IdentitySet): void {
-    s.identities.forEach((id, i) => this.push(id, s.recipients[i] as string));
+    const natives = parsedNatives.get(s);
+    s.identities.forEach((id, i) => this.push(id, s.recipients[i] as string, natives?.get(id)));
     this.searched.push(...s.searched);
   }
 
-  private push(identity: string, recipient: string): void {
+  private push(identity: string, recipient: string, native?: NativeX25519Identity): void {
     if (this.identities.includes(identity)) return;
     this.identities.push(identity);
     this.recipients.push(recipient);
+    if (native) this.natives.set(identity, native);
   }
 
   fail(source: IdentitySource, e: unknown): void {
@@ -140,7 +147,9 @@ class Collector {
   }
 
   set(): IdentitySet {
-    return { identities: this.identities, recipients: this.recipients, searched: this.searched };
+    const set = { identities: this.identities, recipients: this.recipients, searched: this.searched };
+    parsedNatives.set(set, this.natives);
+    return set;
   }
 }
 
