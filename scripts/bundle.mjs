@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 import { build } from "rolldown";
-import { libraryEntry } from "./library-entry.mjs";
+import { asAscii, cachedLoader, libraryEntry } from "./library-entry.mjs";
 
 const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist");
@@ -104,7 +104,7 @@ if (!initial) throw new Error("the library build made no initial chunk");
 // Outside strings, templates and regular expressions the code has no such character (comments
 // are gone), and inside them an escape means the same character.
 const initialFile = join(libOut, initial);
-writeFileSync(initialFile, readFileSync(initialFile, "utf8").replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+writeFileSync(initialFile, asAscii(readFileSync(initialFile, "utf8")));
 const names = Object.keys(createRequire(import.meta.url)(join(libOut, "index.cjs"))).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
 rmSync(join(libOut, "index.cjs"));
 writeFileSync(join(out, "index.js"), libraryEntry(`./lib/${initial}`, names));
@@ -113,14 +113,23 @@ writeFileSync(join(out, "index.js"), libraryEntry(`./lib/${initial}`, names));
 // and the fast path for `decrypt` (cli/fast-path.ts), as CommonJS in dist/bundle/fast/ — a
 // CommonJS entry starts without Node's ES module loader, some 5–10 ms here — with what they
 // import in the entry file itself, and no comments (less to compile). What they load only on
-// rare paths (the age-encryption package for post-quantum keys, execa for SOPS_AGE_KEY_CMD)
-// stays in node_modules, imported as published.
+// rare paths (the age-encryption package for post-quantum keys, execa for SOPS_AGE_KEY_CMD and
+// the merge driver's fallback to git) is in chunks of its own, loaded by `require` when used:
+// fast.cjs runs as a vm.Script (below), where an `import()` would need Node's experimental
+// loader hook, and that hook does not survive a code cache made in another process.
 const fastOut = join(out, "fast");
 await build({
   input: { fast: join(dist, "cli/fast-path.js"), version: join(dist, "cli/version.js") },
   platform: "node",
   plugins: [ownUrls],
-  external: [...external, /^age-encryption(\/|$)/, /^execa(\/|$)/],
+  external,
   logLevel: "warn",
   output: { dir: fastOut, format: "cjs", entryFileNames: "[name].cjs", chunkFileNames: "chunks/[name]-[hash].cjs", comments: false },
 });
+// fast.cjs loads through dist/bundle/cached.cjs with a code cache, as the library's chunk does
+// (scripts/library-entry.mjs), in ASCII for the same reason.
+writeFileSync(join(fastOut, "fast.cjs"), asAscii(readFileSync(join(fastOut, "fast.cjs"), "utf8")));
+for (const f of [join(fastOut, "fast.cjs"), initialFile]) {
+  if (/\bimport\(/.test(readFileSync(f, "utf8"))) throw new Error(`${f} has a dynamic import(), which a vm.Script without Node's experimental loader hook cannot run: bundle what it imports`);
+}
+writeFileSync(join(out, "cached.cjs"), cachedLoader());

@@ -1,28 +1,38 @@
-// Writes dist/bundle/lib/initial-*.cjs.v8cache, the code cache the package's entry compiles its
-// initial chunk with (scripts/library-entry.mjs says why). Compiles the chunk as the entry does,
-// runs what a service's start runs — loadConfig from a clone with loose objects and from one
-// whose objects are packed, with the key named by SOPS_AGE_KEY_FILE and given as an option — and
-// then asks V8 for the bytecode of every function compiled so far. The repositories and the key
-// are made here, in a temp folder, and removed. Run by `npm run build`, after scripts/bundle.mjs.
-// Without git (or anything else this needs) the build goes on without a cache: the entry works
-// the same, it only compiles more at start-up.
+// Writes the code caches the bundle's start-up files load with (scripts/library-entry.mjs says
+// why): dist/bundle/lib/initial-*.cjs.v8cache for the package's entry and
+// dist/bundle/fast/fast.cjs.v8cache for bin/run.js's fast path. Loads each file as its loader
+// does, runs what a start runs — loadConfig from a clone with loose objects and from one whose
+// objects are packed, with the key named by SOPS_AGE_KEY_FILE and given as an option; `decrypt`
+// of a file to a file and the git textconv driver — and then asks V8 for the bytecode of every
+// function compiled so far. The repositories and the key are made here, in a temp folder, and
+// removed. Run by `npm run build`, after scripts/bundle.mjs. Without git (or anything else this
+// needs) the build goes on without caches: the files work the same, only compile more at start.
 import { isAscii } from "node:buffer";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import Module from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
-import { CACHE_SUFFIX, cacheFile, compileChunk } from "./library-entry.mjs";
+import { CACHE_SUFFIX, loadCompiled } from "./library-entry.mjs";
 
 // git's location variables (a build run from a git hook has GIT_DIR set) would send the warm-up's
 // repositories into the caller's.
 for (const k of Object.keys(process.env)) if (k.startsWith("GIT_")) delete process.env[k];
 
-const dist = join(import.meta.dirname, "..", "dist");
+const root = join(import.meta.dirname, "..");
+const dist = join(root, "dist");
 const lib = join(dist, "bundle", "lib");
-const chunk = join(lib, readdirSync(lib).find((f) => /^initial-[\w-]+\.cjs$/.test(f)) ?? "");
+const node = { readFileSync, vm, Module, createHash, isAscii, dirname };
+
+/** Writes `file`'s cache from `script`, whole or not at all (beside it, then renamed over any older one). */
+function save(file, script) {
+  const source = readFileSync(file);
+  writeFileSync(`${file}${CACHE_SUFFIX}.tmp`, Buffer.concat([createHash("sha256").update(source).digest(), script.createCachedData()]));
+  renameSync(`${file}${CACHE_SUFFIX}.tmp`, file + CACHE_SUFFIX);
+}
+
 const work = mkdtempSync(join(tmpdir(), "boot-meta-code-cache-"));
 try {
   const { generateAgeKey } = await import(join(dist, "sops/age.js"));
@@ -47,22 +57,38 @@ try {
   const packed = join(work, "packed");
   execFileSync("git", ["clone", "-q", loose, packed], { stdio: "ignore" });
   execFileSync("git", ["-C", packed, "gc", "-q", "--aggressive"], { stdio: "ignore" });
-
-  const source = readFileSync(chunk);
-  const script = compileChunk(vm, source.toString(isAscii(source) ? "latin1" : "utf8"), chunk);
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(chunk), module, chunk, dirname(chunk));
-  const { loadConfig } = module.exports;
+  const sopsFile = join(loose, "shop/envs/prod/config.sops.yaml");
   const environment = { PATH: process.env.PATH, HOME: work, SOPS_AGE_KEY_FILE: keyFile };
+
+  // The library's initial chunk, as dist/bundle/index.js loads it.
+  const chunk = join(lib, readdirSync(lib).find((f) => /^initial-[\w-]+\.cjs$/.test(f)) ?? "");
+  const library = loadCompiled(chunk, node);
   for (const repo of [loose, packed]) {
-    await loadConfig({ repo, project: "shop", env: "prod", environment, cwd: work });
-    await loadConfig({ repo, project: "shop", env: "prod", environment: { PATH: process.env.PATH, HOME: work }, identities: [key.identity], cwd: work });
+    await library.exports.loadConfig({ repo, project: "shop", env: "prod", environment, cwd: work });
+    await library.exports.loadConfig({ repo, project: "shop", env: "prod", environment: { PATH: process.env.PATH, HOME: work }, identities: [key.identity], cwd: work });
   }
-  // Whole or not at all: written beside it, then renamed over any older one.
-  writeFileSync(`${chunk}${CACHE_SUFFIX}.tmp`, cacheFile(createHash, source, script.createCachedData()));
-  renameSync(`${chunk}${CACHE_SUFFIX}.tmp`, chunk + CACHE_SUFFIX);
+  save(chunk, library.script);
+
+  // bin/run.js's fast path, as dist/bundle/cached.cjs loads it: decrypt to a file, and textconv
+  // (which writes to standard output: kept here while it runs).
+  const fastFile = join(dist, "bundle/fast/fast.cjs");
+  const fast = loadCompiled(fastFile, node);
+  const saved = { ...process.env };
+  Object.assign(process.env, environment);
+  const write = process.stdout.write;
+  try {
+    const p = fast.exports.parseFastDecrypt(["decrypt", sopsFile, "--output", join(work, "out.yaml")], process.env, { stdoutIsTTY: () => false });
+    if (!p || (await fast.exports.runFastDecrypt(p)) !== undefined) throw new Error("the fast path's decrypt failed");
+    process.stdout.write = () => true;
+    if (!(await fast.exports.gitDriverFastPath(["git", "textconv", sopsFile], root))) throw new Error("the fast path took no textconv");
+  } finally {
+    process.stdout.write = write;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  save(fastFile, fast.script);
 } catch (e) {
-  console.warn(`boot-meta build: no code cache for the library's entry (${e instanceof Error ? e.message : e}); it will compile more at start-up`);
+  console.warn(`boot-meta build: no code cache for the bundle's start-up files (${e instanceof Error ? e.message : e}); they will compile more at start-up`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

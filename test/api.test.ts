@@ -105,22 +105,23 @@ describe("the public API", () => {
     const lib = join(ROOT, "dist/bundle/lib");
     const chunkOf = (dir: string) => join(dir, readdirSync(dir).find((f) => /^initial-[\w-]+\.cjs$/.test(f)) as string);
 
-    it("is made by the build for the chunk the entry compiles, and this Node's V8 takes it", () => {
+    it("is made by the build for the library's chunk and bin/run.js's fast path, and this Node's V8 takes both", () => {
       ensureBuilt();
-      const chunk = chunkOf(lib);
-      // Compiled as the entry compiles it, in a process of its own (V8 flags as a service's).
-      const out = execFileSync(process.execPath, ["--input-type=module", "-e", `
-        import vm from "node:vm";
-        import { createHash } from "node:crypto";
-        import { readFileSync } from "node:fs";
-        import { compileChunk, cachedDataFor } from ${JSON.stringify(join(ROOT, "scripts/library-entry.mjs"))};
-        const source = readFileSync(${JSON.stringify(chunk)});
-        const data = cachedDataFor(createHash, source, readFileSync(${JSON.stringify(`${chunk}.v8cache`)}));
-        const script = compileChunk(vm, source.toString("latin1"), ${JSON.stringify(chunk)}, data);
-        console.log(JSON.stringify({ offered: data !== undefined, rejected: script.cachedDataRejected }));`], { encoding: "utf8" });
-      expect(JSON.parse(out)).toEqual({ offered: true, rejected: false });
-      // The chunk is ASCII, so the entry reads it as one-byte text.
-      expect(readFileSync(chunk).every((b) => b < 0x80)).toBe(true);
+      for (const file of [chunkOf(lib), join(ROOT, "dist/bundle/fast/fast.cjs")]) {
+        // Compiled as the loaders compile it, in a process of its own (V8 flags as a service's).
+        const out = execFileSync(process.execPath, ["--input-type=module", "-e", `
+          import vm from "node:vm";
+          import { createHash } from "node:crypto";
+          import { readFileSync } from "node:fs";
+          import { compileChunk, cachedDataFor } from ${JSON.stringify(join(ROOT, "scripts/library-entry.mjs"))};
+          const source = readFileSync(${JSON.stringify(file)});
+          const data = cachedDataFor(createHash, source, readFileSync(${JSON.stringify(`${file}.v8cache`)}));
+          const script = compileChunk(vm, source.toString("latin1"), ${JSON.stringify(file)}, data);
+          console.log(JSON.stringify({ offered: data !== undefined, rejected: script.cachedDataRejected }));`], { encoding: "utf8" });
+        expect(JSON.parse(out), file).toEqual({ offered: true, rejected: false });
+        // ASCII, so the loaders read it as one-byte text.
+        expect(readFileSync(file).every((b) => b < 0x80), file).toBe(true);
+      }
     });
 
     it("is not offered for other bytes than the chunk's, and the entry loads the same without it", async () => {

@@ -2,6 +2,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Flags } from "@oclif/core";
+import { generateHybridIdentity, identityToRecipient } from "age-encryption";
 import Decrypt from "../../src/commands/decrypt.js";
 import { FAST_DECRYPT_CHOICES, FAST_DECRYPT_OPTIONS, parseFastDecrypt } from "../../src/cli/fast-path.js";
 import { encryptBytes } from "../../src/sops/engine.js";
@@ -45,6 +46,12 @@ beforeAll(async () => {
   expect(tampered).toContain("hellp");
   writeFileSync(join(fixtures, "tampered.enc.yaml"), tampered);
   writeFileSync(join(fixtures, "plain.yaml"), "a: 1\n");
+  // What the fast path loads only when used (its chunks of execa and age-encryption): a key
+  // printed by SOPS_AGE_KEY_CMD, and a post-quantum key.
+  writeFileSync(join(fixtures, "agekey.txt"), `${key.identity}\n`);
+  const pq = await generateHybridIdentity();
+  writeFileSync(join(fixtures, "pqkey.txt"), `${pq}\n`);
+  writeFileSync(join(fixtures, "pq.enc.yaml"), await enc(PLAIN, "yaml", await identityToRecipient(pq)));
   writeFileSync(hooks, `import { appendFileSync } from "node:fs";\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  if (r.url.endsWith("/dist/bundle/cli.js")) appendFileSync(process.env.WHICH_PATH_FILE, "oclif");\n  return r;\n}\n`);
   writeFileSync(marker, `import { register } from "node:module";\nregister(${JSON.stringify(new URL(`file://${hooks}`).href)});\n`);
 });
@@ -102,6 +109,8 @@ const FAST: Row[] = [
   ["a limit given that holds", ["decrypt", "--max-file-bytes=1M", "--max-depth", "10", "app.enc.yaml"]],
   ["--config naming a missing file (decrypt does not read it)", ["decrypt", "--config", "nowhere.yaml", "app.enc.yaml"]],
   ["BOOT_META_MAX_FILE_BYTES in the environment", ["decrypt", "app.enc.yaml"], { BOOT_META_MAX_FILE_BYTES: "100" }],
+  ["the key from SOPS_AGE_KEY_CMD", ["decrypt", "app.enc.yaml"], { SOPS_AGE_KEY_FILE: "", SOPS_AGE_KEY_CMD: "cat agekey.txt" }],
+  ["a file for a post-quantum key", ["decrypt", "pq.enc.yaml"], { SOPS_AGE_KEY_FILE: "pqkey.txt" }],
   // Failures: the same message, code and exit code, and no file written.
   ["a missing file", ["decrypt", "missing.enc.yaml"]],
   ["a missing file under --json", ["decrypt", "--json", "missing.enc.yaml"]],
