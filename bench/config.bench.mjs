@@ -26,7 +26,7 @@ try {
   console.log("loadConfig of shop dev/alice (3 layers, decrypted with alice's key), median per load:");
   table([
     ["contender", "time", "ratio"],
-    ["loadConfig (git cat-file + decrypt + merge)", fmtMs(r.loadConfig), `${(r.loadConfig / r.floor).toFixed(1)}× the floor`],
+    ["loadConfig (git objects read in-process, decrypt, merge)", fmtMs(r.loadConfig), `${(r.loadConfig / r.floor).toFixed(1)}× the floor`],
     ["floor: read the 3 files, no git, no decryption", fmtMs(r.floor), "1.0"],
   ]);
   console.log(`memory after: ${mem()}`);
@@ -52,7 +52,7 @@ try {
     console.log("\nloadConfig from the config service (another process on this machine) beside a local clone, median per load:");
     table([
       ["contender", "time", "ratio"],
-      ["local clone (git cat-file + decrypt + merge)", fmtMs(s.clone), "1.0"],
+      ["local clone (git objects, decrypt, merge)", fmtMs(s.clone), "1.0"],
       ["service, cached ciphertext revalidated (304)", fmtMs(s.warm), `${(s.warm / s.clone).toFixed(2)}× the clone`],
       ["service, no cache (full answer, written to the cache)", fmtMs(s.cold), `${(s.cold / s.clone).toFixed(2)}× the clone`],
     ]);

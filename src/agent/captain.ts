@@ -3,7 +3,7 @@ import { BootMetaError, ExitCode, isBootMetaError } from "../errors.js";
 import { configBool, Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import { withReader } from "../meta/reader.js";
-import { trustedReader } from "../meta/trusted-reader.js";
+import { readTrusted } from "../meta/trusted-reader.js";
 import { rejectedChange, trustedView } from "../meta/verify.js";
 import { channelHistory, getChannel, promoteChannel, rollbackChannel } from "../records/channels.js";
 import { recordPath } from "../records/files.js";
@@ -205,13 +205,13 @@ async function snapshot(repo: Repo, project: string, channel: string): Promise<S
   return withReader(repo.dir, at, async (r0) => {
     let r = r0;
     if (repo.trustRoot) {
-      const view = await trustedView(repo.dir, { root: repo.trustRoot, head: r0.commit });
-      for (const [path, t] of view.tainted) {
+      const trusted = await readTrusted(r0, repo.dir, repo.trustRoot, r0.commit);
+      for (const [path, t] of trusted.view.tainted) {
         if (!path.startsWith(`${project}/`) || repo.warned.has(path)) continue;
         repo.warned.add(path);
         repo.onProgress?.({ phase: "untrusted", path, message: t.message });
       }
-      r = trustedReader(r0, view.tainted, async (id) => (await r0.git.readBlobs([id]))[0]);
+      r = trusted.reader;
     }
     const c = await getChannel(r, project, channel);
     const all = await readInstances(r, project);

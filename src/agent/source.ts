@@ -5,7 +5,7 @@ import { isUrl } from "../config/bootstrap.js";
 import { BootMetaError, ERROR_CODES, type ErrorCode, ExitCode, isBootMetaError } from "../errors.js";
 import { Git } from "../meta/git.js";
 import { withReader } from "../meta/reader.js";
-import { trustedReader } from "../meta/trusted-reader.js";
+import { readTrusted } from "../meta/trusted-reader.js";
 import type { TrustedView } from "../meta/verify.js";
 import { binaryFor, readBinaries, trustedSigners, unsealUrls } from "../records/binaries.js";
 import { getChannel } from "../records/channels.js";
@@ -168,14 +168,11 @@ export class RepoSource implements Source {
 
   async wanted(): Promise<Wanted> {
     const { dir, commit } = (this.opened = await this.open());
-    let view: TrustedView | undefined;
-    if (this.o.trustRoot) {
-      const { trustedView } = await import("../meta/verify.js");
-      view = await trustedView(dir, { root: this.o.trustRoot, head: commit });
-    }
+    const root = this.o.trustRoot;
     return withReader(dir, commit, async (r) => {
-      const d = await decide(view ? trustedReader(r, view.tainted, async (id) => (await r.git.readBlobs([id]))[0]) : r, this.t, this.o.identities);
-      return { ...d, commit, warnings: taintWarnings(view, this.t) };
+      const trusted = root ? await readTrusted(r, dir, root, commit) : undefined;
+      const d = await decide(trusted?.reader ?? r, this.t, this.o.identities);
+      return { ...d, commit, warnings: taintWarnings(trusted?.view, this.t) };
     });
   }
 

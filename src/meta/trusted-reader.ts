@@ -1,6 +1,21 @@
+import { Git } from "./git.js";
 import type { TreeEntry } from "./objects.js";
 import { byName, type Reader } from "./reader.js";
-import type { Taint } from "./verify.js";
+import type { Taint, TrustedView } from "./verify.js";
+
+/**
+ * The trusted view of `repoDir` at `head` (verify.ts trustedView: signed history from the trust
+ * root `root`) and `r` — a reader of that commit — read through it ({@link trustedReader}): what
+ * anything that acts on records under a trust root reads them with. The view is returned too,
+ * for callers that warn about the paths it set aside. Trusted versions are read through `r`'s own
+ * git when it has one (a commit reader of a clone opened apart from git's location variables).
+ */
+export async function readTrusted<R extends Reader & { git?: unknown }>(r: R, repoDir: string, root: string, head: string, o: { onTainted?: (path: string, t: Taint) => void } = {}): Promise<{ view: TrustedView; reader: R }> {
+  const { trustedView } = await import("./verify.js");
+  const git = r.git instanceof Git ? r.git : await Git.at(repoDir);
+  const view = await trustedView(repoDir, { root, head });
+  return { view, reader: trustedReader(r, view.tainted, async (id) => (await git.readBlobs([id]))[0], o) };
+}
 
 /**
  * A reader that sees what allowed signers wrote (DESIGN.md "Signing keys for commits"): each

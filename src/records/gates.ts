@@ -4,8 +4,7 @@ import { Git } from "../meta/git.js";
 import { META_CONFIG, validateName } from "../meta/layout.js";
 import { DEFAULT_META_CONFIG, type MetaConfig, parseMetaConfig, promotionGate } from "../meta/model.js";
 import { channelApprovers, mayWrite } from "../meta/policy.js";
-import { trustedReader } from "../meta/trusted-reader.js";
-import { trustedView } from "../meta/verify.js";
+import { readTrusted } from "../meta/trusted-reader.js";
 import { decodeUtf8 } from "../limits.js";
 import { decodeRecord } from "./codec.js";
 import { commitRecords, nowIso, type Reader, recordPath, requireProject, type WriteOpts } from "./files.js";
@@ -107,9 +106,7 @@ export async function gateState(repoDir: string, r0: Reader & { base?: string; c
   if (trustRoot && at) {
     // With a trust root, the rules and the approvals are what allowed signers wrote: gates a
     // non-admin removed still hold, and an approval its approver did not sign is not there.
-    const view = await trustedView(repoDir, { root: trustRoot, head: at });
-    const git = await Git.at(repoDir);
-    r = trustedReader(r0, view.tainted, async (id) => (await git.readBlobs([id]))[0]);
+    r = (await readTrusted(r0, repoDir, trustRoot, at)).reader;
   }
   // Most repositories gate nothing: their rules are not parsed on every promotion.
   const raw = await r.read(META_CONFIG);

@@ -7,7 +7,8 @@ import type { CommitResult } from "../meta/commit.js";
 import { Git } from "../meta/git.js";
 import { validateName } from "../meta/layout.js";
 import type { CommitReader } from "../meta/reader.js";
-import { trustedReader } from "../meta/trusted-reader.js";
+import { readTrusted } from "../meta/trusted-reader.js";
+import type { Taint } from "../meta/verify.js";
 import { getChannel } from "./channels.js";
 import { goMajor, goVersionOf } from "./goversion.js";
 import { commitRecords, nowIso, utcIso, type Reader, readRecord, recordPath, requireProject, withReader, type WriteOpts, writeRecord } from "./files.js";
@@ -220,15 +221,12 @@ export async function resolveImports(repoDir: string, project: string, channel: 
   });
 }
 
-/** A reader of `cr`'s commit that reads each tainted path at its last trusted version (config/loader.ts does the same for layers). */
+/** A reader of `cr`'s commit that reads each tainted path at its last trusted version (config/loader.ts does the same for layers), noting each in `seen`. */
 async function trustedReaderAt(repoDir: string, cr: CommitReader, root: string, seen: NonNullable<Resolution["untrusted"]>): Promise<Reader> {
-  const { trustedView } = await import("../meta/verify.js");
-  const view = await trustedView(repoDir, { root, head: cr.commit });
-  return trustedReader(cr, view.tainted, async (id) => (await cr.git.readBlobs([id]))[0], {
-    onTainted: (path, t) => {
-      if (!seen.some((s) => s.path === path)) seen.push({ path, commit: t.commit, reason: t.reason, message: t.message });
-    },
-  });
+  const onTainted = (path: string, t: Taint) => {
+    if (!seen.some((s) => s.path === path)) seen.push({ path, commit: t.commit, reason: t.reason, message: t.message });
+  };
+  return (await readTrusted(cr, repoDir, root, cr.commit, { onTainted })).reader;
 }
 
 /** Resolves one pin through the reader (a commit's, a write's, or a trusted view). */
