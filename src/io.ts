@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 // node:fs/promises through node:fs's `promises`, read where it is called: loading it costs a
 // service's import ~1 ms, and a config load, which reads synchronously, never needs it
 // (README "Start-up").
-import { closeSync, promises as fsp, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, promises as fsp, fstatSync, openSync, readSync, type Stats, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BootMetaError, ExitCode } from "./errors.js";
 import { checkSize, formatBytes, limitExceeded, limits } from "./limits.js";
@@ -13,10 +13,15 @@ import { checkSize, formatBytes, limitExceeded, limits } from "./limits.js";
  * through libuv's thread pool and no error object when nothing is there (README "Start-up").
  */
 export async function exists(path: string): Promise<boolean> {
+  return statOrNothing(path) !== undefined;
+}
+
+/** `stat` of `path`, asked synchronously (see {@link exists}); undefined when nothing is there or it cannot be looked at. */
+export function statOrNothing(path: string): Stats | undefined {
   try {
-    return statSync(path, { throwIfNoEntry: false }) !== undefined;
+    return statSync(path, { throwIfNoEntry: false });
   } catch {
-    return false;
+    return undefined;
   }
 }
 

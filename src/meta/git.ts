@@ -1,4 +1,5 @@
-import { existsSync, promises as fsp, readFileSync, statSync } from "node:fs";
+import { existsSync, promises as fsp, readFileSync } from "node:fs";
+import { statOrNothing } from "../io.js";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import type { FetchResult, PushResult, SimpleGit } from "simple-git";
@@ -58,15 +59,6 @@ interface Dirs {
   commonDir: string;
   /** Where objects go (GIT_OBJECT_DIRECTORY honoured). */
   objectsDir: string;
-}
-
-/** `stat` of `path`, undefined when nothing is there or it cannot be looked at. */
-function statOrNothing(path: string): import("node:fs").Stats | undefined {
-  try {
-    return statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
 }
 
 /** Repositories already found, by directory and the location variables in force: git is asked once. */

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
+import { statOrNothing } from "../io.js";
 import type { ObjectFormat } from "./objects.js";
 
 /**
@@ -78,9 +79,14 @@ export class ObjectFiles {
   }
 
   private loose(id: string, maxBytes: number): StoredObject | undefined {
-    // Asked first whether it is there: a packed object is not, and a failed open makes an error object.
+    // Asked first whether it is there (a packed object is not, and a failed open makes an error
+    // object) and how large: a writer can push an object of incompressible bytes, which git keeps
+    // loose when the push is small, and one larger than the limit could hold once deflated is not
+    // read into memory here — git refuses it from its header (Git.catFile).
     const file = join(this.objectsDir, id.slice(0, 2), id.slice(2));
-    const raw = existsSync(file) ? readOrNothing(file) : undefined;
+    const st = statOrNothing(file);
+    if (!st?.isFile() || st.size > deflatedBound(maxBytes + 32)) return undefined;
+    const raw = readOrNothing(file);
     if (!raw) return undefined;
     let data: Buffer;
     try {
@@ -213,9 +219,8 @@ export class ObjectFiles {
     }
     // A delta's instructions are at most 8 bytes for each byte they copy, 1 + 127 for 127 they insert.
     if (size > (base ? 8 * maxBytes + 64 : maxBytes)) return undefined;
-    // zlib adds at most a few bytes per 16 KiB block and 11 in all: what follows the header
-    // within that bound holds the whole stream, and inflate stops at its end.
-    const room = Math.min(size + Math.ceil(size / 16_000) * 5 + 64, end - offset - p);
+    // What follows the header within the bound holds the whole stream, and inflate stops at its end.
+    const room = Math.min(deflatedBound(size), end - offset - p);
     const deflated = Buffer.alloc(room);
     readSync(pack.pack, deflated, 0, room, offset + p);
     let data: Buffer;
@@ -229,6 +234,11 @@ export class ObjectFiles {
     const body = applyDelta(base.body, data, maxBytes);
     return body ? { type: base.type, body } : undefined;
   }
+}
+
+/** The most bytes zlib can take to hold `size` bytes: a few per 16 KiB block (stored, at worst) and 11 in all. */
+function deflatedBound(size: number): number {
+  return size + Math.ceil(size / 16_000) * 5 + 64;
 }
 
 function readOrNothing(path: string): Buffer | undefined {
