@@ -70,19 +70,19 @@ try {
   save(chunk, library.script);
 
   // bin/run.js's fast path, as dist/bundle/cached.cjs loads it: decrypt to a file, and textconv
-  // (which writes to standard output: kept here while it runs).
+  // (what they print, decrypt's note and textconv's text, is kept out of the build's output).
   const fastFile = join(dist, "bundle/fast/fast.cjs");
   const fast = loadCompiled(fastFile, node);
   const saved = { ...process.env };
   Object.assign(process.env, environment);
-  const write = process.stdout.write;
+  const [out, err] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = process.stderr.write = () => true;
   try {
     const p = fast.exports.parseFastDecrypt(["decrypt", sopsFile, "--output", join(work, "out.yaml")], process.env, { stdoutIsTTY: () => false });
     if (!p || (await fast.exports.runFastDecrypt(p)) !== undefined) throw new Error("the fast path's decrypt failed");
-    process.stdout.write = () => true;
     if (!(await fast.exports.gitDriverFastPath(["git", "textconv", sopsFile], root))) throw new Error("the fast path took no textconv");
   } finally {
-    process.stdout.write = write;
+    [process.stdout.write, process.stderr.write] = [out, err];
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
   }

@@ -121,6 +121,9 @@ describe("the public API", () => {
         expect(JSON.parse(out), file).toEqual({ offered: true, rejected: false });
         // ASCII, so the loaders read it as one-byte text.
         expect(readFileSync(file).every((b) => b < 0x80), file).toBe(true);
+        // Code, not what the warm-up read: no key of its, no value of its config, not its folder.
+        const cache = readFileSync(`${file}.v8cache`).toString("latin1");
+        expect(cache).not.toMatch(/AGE-SECRET-KEY-1[0-9A-Z]{50}|postgres:\/\/db\/shop|boot-meta-code-cache-/);
       }
     });
 
