@@ -57,8 +57,15 @@ export function loadCompiled(file, n) {
   const module = new n.Module(file);
   module.filename = file;
   require.cache[file] = module;
-  const script = compileChunk(n.vm, source.toString(n.isAscii(source) ? "latin1" : "utf8"), file, cachedDataFor(n.createHash, source, cache));
-  script.runInThisContext()(module.exports, require, module, file, n.dirname(file));
+  let script;
+  try {
+    script = compileChunk(n.vm, source.toString(n.isAscii(source) ? "latin1" : "utf8"), file, cachedDataFor(n.createHash, source, cache));
+    script.runInThisContext()(module.exports, require, module, file, n.dirname(file));
+  } catch (e) {
+    // As Node's loader does: a module that failed is not kept, and the next require tries again.
+    delete require.cache[file];
+    throw e;
+  }
   module.loaded = true;
   return { exports: module.exports, script };
 }
