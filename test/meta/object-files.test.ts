@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { Git } from "../../src/meta/git.js";
 import { applyDelta, ObjectFiles } from "../../src/meta/object-files.js";
@@ -132,6 +133,34 @@ describe("git objects read from .git/objects", () => {
     expect((await store?.read(blob, MAX))?.type).toBe("blob");
     expect(await store?.read(blob, 100)).toBeUndefined();
     await store?.close();
+  });
+
+  it("does not open a loose file larger than an object under the limit could deflate to", async () => {
+    // A writer's incompressible file is kept loose by git when the push is small: read whole, a
+    // 48 MiB one would have been 48 MiB in a service's memory on every load. Seen here by a loose
+    // copy of a packed object that says something else, padded past the bound: read, it would
+    // answer (zlib stops at its stream's end); left alone, the pack answers.
+    const d = historyRepo();
+    git(d, "gc", "-q");
+    const blob = git(d, "rev-parse", "HEAD:shop/config.sops.yaml");
+    const packed = Buffer.from(git(d, "cat-file", "blob", blob) + "\n");
+    const loose = join(d, ".git/objects", blob.slice(0, 2), blob.slice(2));
+    mkdirSync(join(loose, ".."), { recursive: true });
+    const other = Buffer.from("something else\n");
+    const deflated = deflateSync(Buffer.concat([Buffer.from(`blob ${other.length}\0`), other]));
+    const max = packed.length + 100;
+    const read = async (padTo: number) => {
+      writeFileSync(loose, Buffer.concat([deflated, Buffer.alloc(Math.max(0, padTo - deflated.length), 7)]));
+      const store = await ObjectFiles.open(join(d, ".git/objects"), join(d, ".git"), "sha1");
+      try {
+        return (await store?.read(blob, max))?.body.toString();
+      } finally {
+        await store?.close();
+      }
+    };
+    // Within the bound the loose file is read (and says what it says); past it, it is not.
+    expect(await read(max)).toBe(other.toString());
+    expect(await read(2 * max + 1000)).toBe(packed.toString());
   });
 
   it("leaves a repository with alternates or replace refs to git", async () => {
