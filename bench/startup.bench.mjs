@@ -57,7 +57,7 @@ const run = ([file, args, extra = {}]) => {
   return performance.now() - t0;
 };
 for (const c of Object.values(contenders)) run(c); // warm the page cache
-const rounds = Number(process.env.BENCH_ROUNDS ?? 21);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 31);
 const samples = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 for (let i = 0; i < rounds; i++) for (const [name, c] of Object.entries(contenders)) samples[name].push(run(c));
 const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
