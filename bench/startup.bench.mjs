@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { serviceRepo } from "../scripts/service-repo.mjs";
 import { fmtMs, median, table } from "./harness.mjs";
 
 const root = join(import.meta.dirname, "..");
@@ -14,9 +15,6 @@ const bin = join(root, "bin/run.js");
 const work = mkdtempSync(join(tmpdir(), "boot-meta-bench-startup-"));
 const { generateAgeKey } = await import(join(root, "dist/sops/age.js"));
 const { encryptBytes } = await import(join(root, "dist/sops/engine.js"));
-const { initRepo, addKey, createProject, createEnv } = await import(join(root, "dist/meta/repo.js"));
-const { setConfigValue } = await import(join(root, "dist/config/edit.js"));
-const { identitySetFrom } = await import(join(root, "dist/sops/identities.js"));
 
 const key = await generateAgeKey();
 const keyFile = join(work, "key.txt");
@@ -26,15 +24,7 @@ writeFileSync(small, await encryptBytes(Buffer.from("db:\n    host: db.internal\
 
 // A meta repo with one project and env, for loadConfig.
 const meta = join(work, "meta");
-const o = { author: "bench <bench@boot-meta.invalid>" };
-const ids = await identitySetFrom([key.identity]);
-await initRepo(meta, o);
-await addKey(meta, "svc", [key.recipient], { ...o, group: "admins", identities: ids });
-await createProject(meta, "shop", o);
-await createEnv(meta, "shop", "prod", o);
-for (const [k, v] of [["database.url", "postgres://prod-db/shop"], ["log.level", "info"], ["port", 8080n]]) {
-  await setConfigValue(meta, { project: "shop", env: "prod" }, k, v, { ...o, identities: ids });
-}
+await serviceRepo(join(root, "dist"), meta, key, [["database.url", "postgres://prod-db/shop"], ["log.level", "info"], ["port", 8080n]], "bench <bench@boot-meta.invalid>");
 const loadScript = join(work, "load.mjs");
 // What `import("boot-meta")` loads: the package's own entry (its exports map), not a file of dist/ picked by hand.
 const entry = join(root, JSON.parse(readFileSync(join(root, "package.json"), "utf8")).exports["."].import);

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import vm from "node:vm";
 import { CACHE_SUFFIX, loadCompiled } from "./library-entry.mjs";
+import { serviceRepo } from "./service-repo.mjs";
 
 // git's location variables (a build run from a git hook has GIT_DIR set) would send the warm-up's
 // repositories into the caller's.
@@ -36,24 +37,14 @@ function save(file, script) {
 const work = mkdtempSync(join(tmpdir(), "boot-meta-code-cache-"));
 try {
   const { generateAgeKey } = await import(join(dist, "sops/age.js"));
-  const { identitySetFrom } = await import(join(dist, "sops/identities.js"));
-  const { initRepo, addKey, createProject, createEnv } = await import(join(dist, "meta/repo.js"));
-  const { setConfigValue } = await import(join(dist, "config/edit.js"));
 
-  // A key made for this warm-up only, and a meta repo with one project and env, as in bench/startup.bench.mjs.
+  // A key made for this warm-up only, and the repo bench/startup.bench.mjs measures a first load on.
   const key = await generateAgeKey();
   const keyFile = join(work, "key.txt");
   writeFileSync(keyFile, `# made by scripts/code-cache.mjs for one warm-up load, then removed\n${key.identity}\n`, { mode: 0o600 });
   const loose = join(work, "loose");
-  const o = { author: "boot-meta build <build@boot-meta.invalid>" };
-  const ids = await identitySetFrom([key.identity]);
-  await initRepo(loose, o);
-  await addKey(loose, "svc", [key.recipient], { ...o, group: "admins", identities: ids });
-  await createProject(loose, "shop", o);
-  await createEnv(loose, "shop", "prod", o);
-  for (const [k, v] of [["database.url", "postgres://db/shop"], ["log.level", "info"], ["port", 8080n], ["debug", false]]) {
-    await setConfigValue(loose, { project: "shop", env: "prod" }, k, v, { ...o, identities: ids });
-  }
+  const values = [["database.url", "postgres://db/shop"], ["log.level", "info"], ["port", 8080n], ["debug", false]];
+  await serviceRepo(dist, loose, key, values, "boot-meta build <build@boot-meta.invalid>");
   const packed = join(work, "packed");
   execFileSync("git", ["clone", "-q", loose, packed], { stdio: "ignore" });
   execFileSync("git", ["-C", packed, "gc", "-q", "--aggressive"], { stdio: "ignore" });

@@ -7,7 +7,7 @@ const ROOT = join(import.meta.dirname, "../..");
 const MANIFEST = join(ROOT, "oclif.manifest.json");
 const LOCK = join(ROOT, ".build-lock");
 /** What the build reads: a change to any of them makes dist/ stale. */
-const INPUTS = ["src", "proto", "package.json", "tsconfig.json", "tsconfig.build.json", "scripts/bundle.mjs", "scripts/library-entry.mjs", "scripts/code-cache.mjs", "scripts/dashboard-assets.mjs", "scripts/manifest.mjs"];
+const INPUTS = ["src", "proto", "package.json", "tsconfig.json", "tsconfig.build.json", "scripts/bundle.mjs", "scripts/library-entry.mjs", "scripts/code-cache.mjs", "scripts/service-repo.mjs", "scripts/dashboard-assets.mjs", "scripts/manifest.mjs"];
 // The environment as the test process began, before a command run in-process replaced it.
 const env = { ...process.env };
 let built = false;
