@@ -88,7 +88,7 @@ function notWritable(path: string, e: unknown): BootMetaError {
  */
 export async function readFileCapped(path: string, what: string = path): Promise<Buffer> {
   const max = limits().maxFileBytes;
-  if (statSync(path, { throwIfNoEntry: false })?.isFile()) {
+  if (statOrNothing(path)?.isFile()) {
     const fd = openSync(path, "r");
     try {
       const st = fstatSync(fd);
