@@ -81,7 +81,7 @@ const functions = () => [compileChunk, cachedDataFor, loadCompiled].map((f) => f
 export function libraryEntry(chunk, names) {
   return `// The package's entry, written by scripts/bundle.mjs (scripts/library-entry.mjs says why it
 // loads its initial chunk itself, with V8's code cache: README "Start-up").
-const { readFileSync, realpathSync } = process.getBuiltinModule("node:fs");
+const { readFileSync } = process.getBuiltinModule("node:fs");
 const { isAscii } = process.getBuiltinModule("node:buffer");
 const vm = process.getBuiltinModule("node:vm");
 const Module = process.getBuiltinModule("node:module");
@@ -89,7 +89,9 @@ const { createHash } = process.getBuiltinModule("node:crypto");
 const { fileURLToPath } = process.getBuiltinModule("node:url");
 const { dirname } = process.getBuiltinModule("node:path");
 ${functions()}
-const file = realpathSync.native(fileURLToPath(new URL(${JSON.stringify(chunk)}, import.meta.url)));
+// The path the chunks loaded later name it by: beside this file, as Node resolved this file (real,
+// or as linked under --preserve-symlinks, which their require follows alike).
+const file = fileURLToPath(new URL(${JSON.stringify(chunk)}, import.meta.url));
 export const { ${names.join(", ")} } = loadCompiled(file, { readFileSync, vm, Module, createHash, isAscii, dirname }).exports;
 `;
 }
