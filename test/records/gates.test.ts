@@ -32,6 +32,16 @@ async function gatedRepo(gate: string): Promise<{ dir: string; r10: string; r11:
 
 const head = (dir: string) => git(dir, "rev-parse", "HEAD");
 
+
+/** Commits alice's SSH key to keys/ (unsigned) and returns it with that commit, the trust root of what follows. */
+function aliceKeyAsTrustRoot(dir: string): { alice: ReturnType<typeof sshKey>; root: string } {
+  const alice = sshKey("alice");
+  mkdirSync(join(dir, "keys"), { recursive: true });
+  writeFileSync(join(dir, "keys/alice.txt"), `${alice.line}\n`);
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "--no-gpg-sign", "-m", "alice's key");
+  return { alice, root: head(dir) };
+}
 describe("promotion gates in .boot-meta.yaml", () => {
   it("parses promotion gates and renders them back to the same rules", () => {
     const c = parseMetaConfig("version: 1\npromotion:\n  shop:\n    stable: { after: beta, soak: 1h, approvals: 2, approvers: [alice, bob] }\n  '*':\n    '*': { approvals: 1 }\n");
@@ -118,12 +128,7 @@ describe("promotion gates in .boot-meta.yaml", () => {
 
   it("with a trust root, an approval its approver did not sign counts for nothing; one they signed counts", async () => {
     const { dir, r11 } = await gatedRepo("{ approvals: 1, approvers: [alice] }");
-    const alice = sshKey("alice");
-    mkdirSync(join(dir, "keys"), { recursive: true });
-    writeFileSync(join(dir, "keys/alice.txt"), `${alice.line}\n`);
-    git(dir, "add", "-A");
-    git(dir, "commit", "-q", "--no-gpg-sign", "-m", "alice's key");
-    const root = head(dir);
+    const { alice, root } = aliceKeyAsTrustRoot(dir);
     // Someone else writes alice's approval, unsigned.
     await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
     await expect(promoteChannel(dir, "shop", "stable", r11, { trustRoot: root })).rejects.toMatchObject({ code: "CHANNEL_GATE_APPROVALS", message: expect.stringContaining("it has 0") });
@@ -137,12 +142,7 @@ describe("promotion gates in .boot-meta.yaml", () => {
   });
   it("channel show --trust-root (or BOOT_META_TRUST_ROOT) reads the channel and its gates as allowed signers wrote them, and says what it read at a trusted version", async () => {
     const { dir, r10, r11 } = await gatedRepo("{ approvals: 1, approvers: [alice] }");
-    const alice = sshKey("alice");
-    mkdirSync(join(dir, "keys"), { recursive: true });
-    writeFileSync(join(dir, "keys/alice.txt"), `${alice.line}\n`);
-    git(dir, "add", "-A");
-    git(dir, "commit", "-q", "--no-gpg-sign", "-m", "alice's key");
-    const root = head(dir);
+    const { alice, root } = aliceKeyAsTrustRoot(dir);
     // Someone who may do neither writes alice's approval and promotes stable, unsigned.
     await approveChannel(dir, "shop", "stable", "1.1", { as: "alice" });
     await promoteChannel(dir, "shop", "stable", r11);
